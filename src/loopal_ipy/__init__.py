@@ -1,0 +1,104 @@
+"""loopal_ipy: cron inside your Jupyter kernel.
+
+``%load_ext loopal_ipy`` then ``%cron create "*/5 * * * *" refresh()``. Nothing
+here imports IPython at module level, so ``next_fires`` works anywhere.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from .errors import CodeError, CronError, JobNotFound, LimitError, ScheduleError, StoreError
+from .schedule import next_fires
+
+if TYPE_CHECKING:
+    from .bridge import KernelScheduler
+
+__all__ = [
+    "CodeError",
+    "CronError",
+    "JobNotFound",
+    "LimitError",
+    "ScheduleError",
+    "StoreError",
+    "get_scheduler",
+    "load_ipython_extension",
+    "next_fires",
+    "unload_ipython_extension",
+    "wait",
+]
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from . import _extension
+
+    _extension.load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from . import _extension
+
+    _extension.unload(ipython)
+
+
+def get_scheduler() -> KernelScheduler:
+    """The scheduler of this kernel (loads the extension if needed)."""
+    from IPython import get_ipython
+
+    from . import _extension
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("loopal_ipy.get_scheduler() needs a running IPython kernel; next_fires() works anywhere")
+    if _extension.bridge_of(shell) is None and getattr(shell, _extension._ATTR, None) is None:
+        shell.extension_manager.load_extension("loopal_ipy")
+    bridge = _extension.bridge_of(shell)
+    if bridge is None:
+        raise RuntimeError(
+            "loopal_ipy schedules jobs only in a Jupyter kernel (ipykernel); terminal IPython runs no "
+            "event loop between prompts"
+        )
+    return bridge
+
+
+async def wait(job: str | None = None, runs: int = 1, timeout: float | None = None) -> int:
+    """Let jobs fire while the calling cell awaits, until ``job`` ran ``runs`` more times."""
+    return await get_scheduler().wait(job, runs, timeout)
+
+
+async def magic_wait(args: str) -> Any:
+    """What a top-level ``%cron wait ARGS`` line becomes (see magics.wait_transformer)."""
+    from IPython.core.error import UsageError
+
+    from .magics import Text
+
+    words = shlex.split(args)
+    key, runs, timeout = None, 1, None
+    try:
+        while words:
+            w = words.pop(0)
+            if w in ("--runs", "-n"):
+                runs = int(words.pop(0))
+            elif w == "--timeout":
+                timeout = float(words.pop(0))
+            elif w.startswith("-") or key is not None:
+                raise UsageError(f"%cron wait: unexpected {w!r}; usage: %cron wait [ID] [--runs N] [--timeout S]")
+            else:
+                key = w
+    except (IndexError, ValueError):
+        raise UsageError(
+            "%cron wait: --runs takes a whole number and --timeout seconds, e.g. %cron wait tick --runs 3 --timeout 30"
+        ) from None
+    try:
+        await wait(key, runs, timeout)
+    except (CronError, TimeoutError, LookupError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    bridge = get_scheduler()
+    who = (
+        bridge.get(key).label
+        if key and key in {j.id for j in bridge.jobs()} | {j.name for j in bridge.jobs()}
+        else (key or "jobs")
+    )
+    return Text(f"{who} ran {runs} more time(s)")

@@ -1,0 +1,90 @@
+"""Wiring: clock → scheduler → runner → bridge → magics, with a symmetric load/unload (SPEC §7).
+
+All state lives on one object owned by the shell (``shell._loopal_ipy``), never in
+module globals, so ``%reload_ext`` cannot leave a second scheduler behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .bridge import KernelScheduler
+from .clock import SystemClock
+from .config import Cron
+from .job import CronJob
+from .magics import CronMagics, wait_transformer
+from .runner import Runner
+from .scheduler import Scheduler, Settings, compile_check
+
+_ATTR = "_loopal_ipy"
+_STASH = "_loopal_ipy_stash"  # non-durable jobs handed from unload to the next load
+
+
+def _in_kernel(shell: Any) -> bool:
+    return getattr(shell, "kernel", None) is not None
+
+
+def _check_code(shell: Any):
+    def check(code: str) -> None:
+        # IPython syntax (%magics, !shell) is fine in job code: check what will run.
+        compile_check(shell.transform_cell(code))
+
+    return check
+
+
+def load(shell: Any) -> KernelScheduler | None:
+    """Load once per shell; a second %load_ext is a no-op."""
+    state = getattr(shell, _ATTR, None)
+    if state is not None:
+        return state.get("bridge")
+    config = Cron(parent=shell)
+    if config not in shell.configurables:
+        shell.configurables.append(config)
+    bridge = None
+    if _in_kernel(shell):
+        clock = SystemClock()
+        core = Scheduler(clock, Settings(**config.settings()), check_code=_check_code(shell))
+        runner = Runner(shell, clock, config.output_limit)
+        loop = asyncio.get_event_loop()
+        bridge = KernelScheduler(shell, core, runner, loop)
+        for data in getattr(shell, _STASH, None) or []:
+            core.add(CronJob.from_dict(data, config.history_size))
+        setattr(shell, _STASH, None)
+
+        def apply(change: dict[str, Any]) -> None:
+            core.set_settings(**{change["name"]: change["new"]})
+            runner.output_limit = config.output_limit
+            bridge._arm()
+
+        config.observe(apply, names=list(config.settings()))
+        bridge.start()
+    magics = CronMagics(shell, lambda: getattr(shell, _ATTR, {}).get("bridge"))
+    shell.register_magics(magics)
+    if wait_transformer not in shell.input_transformers_post:
+        shell.input_transformers_post.append(wait_transformer)
+    setattr(shell, _ATTR, {"bridge": bridge, "config": config, "magics": magics})
+    return bridge
+
+
+def unload(shell: Any) -> None:
+    """Undo load: timer cancelled, hooks and magics removed, jobs handed to the next load."""
+    state = getattr(shell, _ATTR, None)
+    if state is None:
+        return
+    bridge = state["bridge"]
+    if bridge is not None:
+        bridge.stop()
+        setattr(shell, _STASH, [j.to_dict() for j in bridge.jobs() if not j.durable])
+    while wait_transformer in shell.input_transformers_post:
+        shell.input_transformers_post.remove(wait_transformer)
+    for kind in ("line", "cell"):
+        shell.magics_manager.magics[kind].pop("cron", None)
+    if state["config"] in shell.configurables:
+        shell.configurables.remove(state["config"])
+    delattr(shell, _ATTR)
+
+
+def bridge_of(shell: Any) -> KernelScheduler | None:
+    state = getattr(shell, _ATTR, None)
+    return state["bridge"] if state else None

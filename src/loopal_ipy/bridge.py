@@ -1,0 +1,295 @@
+"""The kernel bridge (SPEC §4): one timer on the kernel's loop, idle tracking, acting on decisions.
+
+The core decides what is due; this module owns the only timer, knows whether a
+cell is running (IPython's ``pre_run_cell``/``post_run_cell``, because an
+awaiting cell lets loop callbacks run mid-cell), runs what is due through the
+Runner, saves the durable set, and tells listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from .errors import CronError, StoreError
+from .job import CronJob, Run
+from .runner import Runner
+from .scheduler import Event, Fire, Scheduler
+
+_DURABLE_CHANGES = {
+    "created",
+    "deleted",
+    "paused",
+    "resumed",
+    "fired",
+    "finished",
+    "removed",
+    "expired",
+    "skipped",
+    "coalesced",
+}
+
+
+class KernelScheduler:
+    """What ``loopal_ipy.get_scheduler()`` returns: the live scheduler of this kernel."""
+
+    def __init__(
+        self, shell: Any, core: Scheduler, runner: Runner, loop: asyncio.AbstractEventLoop, store: Any = None
+    ) -> None:
+        self.shell = shell
+        self.core = core
+        self.runner = runner
+        self.loop = loop
+        self.store = store
+        self.busy = False
+        self.waiting = 0
+        self.wakeups = 0
+        self.started = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_for: datetime | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._dirty = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+
+    # -------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        self.runner.install()
+        self._unsubscribe = self.core.subscribe(self._on_event)
+        self.shell.events.register("pre_run_cell", self._pre_run_cell)
+        self.shell.events.register("post_run_cell", self._post_run_cell)
+        self._arm()
+
+    def stop(self) -> None:
+        """Cancel the timer, drop hooks, flush the store; symmetric with start()."""
+        if not self.started:
+            return
+        self.started = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for name, cb in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
+            with contextlib.suppress(ValueError):
+                self.shell.events.unregister(name, cb)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.runner.uninstall()
+        self.flush()
+
+    # ------------------------------------------------------------ idle state
+    def _pre_run_cell(self, *_: Any) -> None:
+        self.busy = True
+
+    def _post_run_cell(self, *_: Any) -> None:
+        self.busy = False
+        deadline = self.core.next_deadline()
+        if deadline is not None and deadline <= self.core.clock.now():
+            # Let the cell's reply go out first; what came due while it ran fires next.
+            self.loop.call_soon(self._wake)
+        else:
+            self._arm()
+
+    # ----------------------------------------------------------------- timer
+    def _arm(self) -> None:
+        """Set the one timer for the earliest deadline (or none)."""
+        if not self.started:
+            return
+        deadline = self.core.next_deadline()
+        if deadline == self._armed_for and self._handle is not None:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed_for = deadline
+        if deadline is None:
+            return
+        delay = max(0.0, (deadline - self.core.clock.now()).total_seconds())
+        self._handle = self.loop.call_later(delay, self._wake)
+
+    def _wake(self) -> None:
+        self._handle, self._armed_for = None, None
+        if not self.started:
+            return
+        self.wakeups += 1
+        try:
+            if not self.busy or self.waiting:
+                for fire in self.core.due():
+                    self._start(fire)
+            self._save_if_dirty()
+        finally:
+            if not self.busy or self.waiting:
+                self._arm()
+
+    def _start(self, fire: Fire) -> None:
+        job = fire.job
+        if self.runner.is_async(job):
+            self._spawn(job, fire.occurrence, "schedule")
+        else:
+            self.core.finish(job, self.runner.run_sync(job, fire.occurrence))
+
+    def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
+        task = self.loop.create_task(self.runner.run_async(job, occurrence, trigger))
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Run]) -> None:
+            self._tasks.discard(t)
+            run = (
+                t.result()
+                if not t.cancelled()
+                else Run(
+                    started_at=self.core.clock.now(),
+                    status="error",
+                    error="the job's task was cancelled",
+                    occurrence=occurrence,
+                    trigger=trigger,
+                )
+            )
+            self.core.finish(job, run)
+            self._save_if_dirty()
+            self._arm()
+
+        task.add_done_callback(done)
+        return task
+
+    # --------------------------------------------------------------- events
+    def _on_event(self, event: Event) -> None:
+        if event.kind in _DURABLE_CHANGES:
+            job = self._find(event.job_id)
+            if job is None or job.durable:
+                self._dirty = True
+        if event.kind == "finished":
+            for fut in self._waiters:
+                if not fut.done():
+                    fut.set_result(None)
+            self._waiters.clear()
+        if event.kind in ("created", "deleted", "paused", "resumed"):
+            self._arm()
+
+    def _find(self, job_id: str) -> CronJob | None:
+        try:
+            return self.core.get(job_id)
+        except CronError:
+            return self.core.find_removed(job_id)
+
+    def _save_if_dirty(self) -> None:
+        if self._dirty and self.store is not None:
+            self._dirty = not self.store.save(self.core.jobs())
+        elif self.store is None:
+            self._dirty = False
+
+    def flush(self) -> None:
+        self._save_if_dirty()
+
+    # ------------------------------------------------------------ public API
+    def create(
+        self,
+        schedule: str,
+        code: str,
+        *,
+        once: bool = False,
+        durable: bool = False,
+        name: str | None = None,
+        tz: str | None = None,
+    ) -> CronJob:
+        """Schedule ``code``; raises a CronError subclass (and creates nothing) on bad input."""
+        if durable and self.store is None:
+            raise StoreError(
+                "--durable is not available yet in this version: jobs live in this kernel only; "
+                "create it without --durable"
+            )
+        job = self.core.create(schedule, code, once=once, durable=durable, name=name, tz=tz)
+        self._save_if_dirty()
+        return job
+
+    def delete(self, key: str) -> CronJob:
+        job = self.core.delete(key)
+        self._save_if_dirty()
+        return job
+
+    def pause(self, key: str) -> CronJob:
+        job = self.core.pause(key)
+        self._save_if_dirty()
+        return job
+
+    def resume(self, key: str) -> CronJob:
+        job = self.core.resume(key)
+        self._save_if_dirty()
+        return job
+
+    def jobs(self) -> list[CronJob]:
+        return self.core.jobs()
+
+    def get(self, key: str) -> CronJob:
+        return self.core.get(key)
+
+    def run_now(self, key: str) -> CronJob:
+        """Run a job once now, outside its schedule; async code starts as a task."""
+        job = self.core.start_manual(key)
+        if self.runner.is_async(job):
+            self._spawn(job, None, "run-now")
+        else:
+            self.core.finish(job, self.runner.run_sync(job, None, "run-now"))
+            self._save_if_dirty()
+        return job
+
+    async def wait(self, key: str | None = None, runs: int = 1, timeout: float | None = None) -> int:
+        """Let jobs fire while this (busy) cell waits, until ``key`` ran ``runs`` more times.
+
+        Without ``key``, waits for ``runs`` more finished runs of any job. Raises
+        TimeoutError with what was seen when ``timeout`` seconds pass.
+        """
+        if runs < 1:
+            raise ValueError(f"runs must be at least 1, got {runs}")
+        job = self.core.get(key) if key is not None else None
+        if job is None and not self.core.jobs():
+            raise LookupError("there are no jobs to wait for; create one with %cron create")
+
+        def count() -> int:
+            return job.runs if job is not None else sum(j.runs for j in self.core.jobs()) + self._removed_runs()
+
+        goal = count() + runs
+        if timeout is None:
+            timeout = self._default_timeout(job, runs)
+        end = self.loop.time() + timeout
+        self.waiting += 1
+        try:
+            self._wake()
+            while count() < goal:
+                if job is not None and job.id not in {j.id for j in self.core.jobs()} and not job.running:
+                    raise LookupError(f"job {job.label} was removed while waiting ({job.runs} runs seen)")
+                left = end - self.loop.time()
+                if left <= 0:
+                    what = f"job {job.label}" if job else "jobs"
+                    raise TimeoutError(
+                        f"%cron wait gave up after {timeout:g} s: {what} ran {count() - goal + runs} of "
+                        f"{runs} time(s); pass --timeout S to wait longer"
+                    )
+                fut = self.loop.create_future()
+                self._waiters.append(fut)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(fut, left)
+        finally:
+            self.waiting -= 1
+        return runs
+
+    def _removed_runs(self) -> int:
+        live = {j.id for j in self.core.jobs()}
+        return sum(j.runs for j in self.core.removed if j.id not in live)
+
+    def _default_timeout(self, job: CronJob | None, runs: int) -> float:
+        """Long enough for ``runs`` occurrences plus slack; a run-all must never hang forever."""
+        jobs = [job] if job is not None else [j for j in self.core.jobs() if not j.paused]
+        now = self.core.clock.now()
+        spans = []
+        for j in jobs:
+            t = max(now, j.next_fire or now)
+            for _ in range(runs - 1):
+                t = j.compiled.next_after(t)
+            spans.append((t - now).total_seconds())
+        return min(spans) + 30.0 if spans else 60.0

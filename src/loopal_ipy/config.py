@@ -1,0 +1,60 @@
+"""The ``Cron`` configurable (SPEC §8): ``%config Cron.max_jobs = 100`` and ipython_config.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, validate
+from traitlets.config import Configurable
+
+from .errors import ScheduleError
+from .schedule import get_zone
+
+SETTING_NAMES = ("max_jobs", "max_age", "max_code_chars", "timezone", "history_size", "output_limit")
+
+
+class Cron(Configurable):
+    """Settings of loopal_ipy's scheduler; changes apply at once to the running scheduler."""
+
+    max_jobs = Int(50, help="Most jobs one session may hold; creating one more is an error.").tag(config=True)
+    max_age = Float(
+        3 * 86400.0,
+        help="Seconds after creation at which a non-durable job expires and is removed "
+        "(recorded in the log and the table footer). Durable jobs never expire.",
+    ).tag(config=True)
+    max_code_chars = Int(65_536, help="Longest job code accepted, in characters.").tag(config=True)
+    timezone = Unicode("", help="IANA zone for jobs created without --tz; empty means the machine's local zone.").tag(
+        config=True
+    )
+    home = Unicode("", help="Folder of the durable store; empty means $LOOPAL_HOME, else ~/.loopal.").tag(config=True)
+    history_size = Int(20, help="Runs kept in each job's log.").tag(config=True)
+    output_limit = Int(10_000, help="Characters of output kept per run.").tag(config=True)
+    rehydrate = CaselessStrEnum(
+        ["run", "paused"],
+        "run",
+        help='How durable jobs come back after a restart: "run" (scheduled again) or '
+        '"paused" (shown paused, for review, until resumed).',
+    ).tag(config=True)
+
+    @validate("max_jobs", "max_code_chars", "history_size", "output_limit")
+    def _positive(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"Cron.{proposal['trait'].name} must be at least 1, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("max_age")
+    def _positive_age(self, proposal: Any) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError(f"Cron.max_age must be a positive number of seconds, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("timezone")
+    def _zone(self, proposal: Any) -> str:
+        try:
+            get_zone(proposal["value"] or None)
+        except ScheduleError as e:
+            raise TraitError(str(e)) from None
+        return proposal["value"]
+
+    def settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SETTING_NAMES}

@@ -1,0 +1,209 @@
+"""The job model (SPEC §3, §5): plain data that round-trips through JSON.
+
+A job's schedule state is ``last_fired`` and ``next_fire`` — plain instants,
+never iterator state — so a saved job rebuilds exactly.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .schedule import Schedule, parse_schedule
+
+UTC = timezone.utc
+ID_ALPHABET = string.ascii_lowercase + string.digits
+STATUSES = ("ok", "error", "skipped", "coalesced")
+
+
+def new_id(taken: set[str] | dict[str, Any]) -> str:
+    """A fresh 8-character ``[a-z0-9]`` id not in ``taken``."""
+    while True:
+        candidate = "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
+        if candidate not in taken:
+            return candidate
+
+
+def to_rfc3339(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def from_rfc3339(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"expected an RFC 3339 time string, got {text!r}")
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        raise ValueError(f"time {text!r} has no UTC offset")
+    return t.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """One entry of a job's history: a run, or a fire that did not happen as a run."""
+
+    started_at: datetime
+    duration: float = 0.0
+    status: str = "ok"
+    output: str = ""
+    error: str | None = None
+    occurrence: datetime | None = None
+    trigger: str = "schedule"  # schedule | run-now | wait
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": to_rfc3339(self.started_at),
+            "duration": self.duration,
+            "status": self.status,
+            "output": self.output,
+            "error": self.error,
+            "occurrence": to_rfc3339(self.occurrence),
+            "trigger": self.trigger,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Run:
+        status = d.get("status", "ok")
+        if status not in STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        return cls(
+            started_at=from_rfc3339(d["started_at"]),
+            duration=float(d.get("duration", 0.0)),
+            status=status,
+            output=str(d.get("output", "")),
+            error=d.get("error"),
+            occurrence=from_rfc3339(d.get("occurrence")),
+            trigger=str(d.get("trigger", "schedule")),
+        )
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
+class CronJob:
+    """A scheduled piece of code. Identity is the id; the scheduler owns the state."""
+
+    id: str
+    schedule: str
+    code: str
+    tz: str
+    created_at: datetime
+    name: str | None = None
+    recurring: bool = True
+    durable: bool = False
+    paused: bool = False
+    last_fired: datetime | None = None
+    next_fire: datetime | None = None
+    runs: int = 0
+    failures: int = 0
+    skips: int = 0
+    coalesced: int = 0
+    history: deque[Run] = field(default_factory=lambda: deque(maxlen=20))
+    running: bool = False
+    compiled: Schedule | None = field(default=None, repr=False)
+    _gen: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.compiled is None:
+            self.compiled = parse_schedule(self.schedule, self.tz, anchor=self.created_at)
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} ({self.name})" if self.name else self.id
+
+    @property
+    def last_run(self) -> Run | None:
+        """The latest real run (skips and coalesce notes are not runs)."""
+        for run in reversed(self.history):
+            if run.status in ("ok", "error"):
+                return run
+        return None
+
+    @property
+    def state(self) -> str:
+        if self.running:
+            return "running"
+        if self.paused:
+            return "paused"
+        last = self.last_run
+        if last is not None and last.status == "error":
+            return "error"
+        return "active"
+
+    @property
+    def description(self) -> str:
+        return self.compiled.describe()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "schedule": self.schedule,
+            "code": self.code,
+            "tz": self.tz,
+            "recurring": self.recurring,
+            "durable": self.durable,
+            "paused": self.paused,
+            "created_at": to_rfc3339(self.created_at),
+            "last_fired": to_rfc3339(self.last_fired),
+            "next_fire": to_rfc3339(self.next_fire),
+            "runs": self.runs,
+            "failures": self.failures,
+            "skips": self.skips,
+            "coalesced": self.coalesced,
+            "history": [r.to_dict() for r in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], history_size: int = 20) -> CronJob:
+        """Rebuild a job; raises (ValueError, KeyError, TypeError, ScheduleError) on a bad entry."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a job entry must be an object, got {type(d).__name__}")
+        job_id = d["id"]
+        if not (isinstance(job_id, str) and len(job_id) == 8 and all(c in ID_ALPHABET for c in job_id)):
+            raise ValueError(f"bad job id {job_id!r}")
+        for key in ("schedule", "code", "tz"):
+            if not isinstance(d[key], str):
+                raise TypeError(f"{key} must be a string")
+        name = d.get("name")
+        if name is not None and not isinstance(name, str):
+            raise TypeError("name must be a string or null")
+        created = from_rfc3339(d["created_at"])
+        history: deque[Run] = deque((Run.from_dict(r) for r in d.get("history", []) or []), maxlen=history_size)
+        return cls(
+            id=job_id,
+            name=name,
+            schedule=d["schedule"],
+            code=d["code"],
+            tz=d["tz"],
+            created_at=created,
+            recurring=_flag(d, "recurring", True),
+            durable=_flag(d, "durable", True),
+            paused=_flag(d, "paused", False),
+            last_fired=from_rfc3339(d.get("last_fired")),
+            next_fire=from_rfc3339(d.get("next_fire")),
+            runs=_count(d, "runs"),
+            failures=_count(d, "failures"),
+            skips=_count(d, "skips"),
+            coalesced=_count(d, "coalesced"),
+            history=history,
+        )
+
+
+def _flag(d: dict[str, Any], key: str, default: bool) -> bool:
+    value = d.get(key, default)
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _count(d: dict[str, Any], key: str) -> int:
+    value = d.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"{key} must be a non-negative integer, got {value!r}")
+    return value

@@ -1,0 +1,311 @@
+"""``%cron``: one router over one table of subcommands (SPEC §7).
+
+This is the only place domain errors become ``UsageError`` — the exact class,
+because IPython shows only that class as a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from . import render
+from .errors import CronError
+from .schedule import get_zone, next_fires, parse_schedule
+
+
+class Text(str):
+    """A plain-text result that displays without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+@dataclass(frozen=True)
+class Command:
+    handler: Callable[..., Any]
+    usage: str
+    help: str
+
+
+_TOKEN = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|\S+)""")
+_CRON_FIELD = re.compile(r"^[0-9*A-Za-z,/-]+$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing and exiting."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"%cron {self.prog}: {message}; usage: %cron {self.format_usage().split(' ', 2)[-1].strip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise UsageError(message or self.format_help())
+
+
+def _split_word(rest: str) -> tuple[str, bool, str]:
+    """Take one shell word off ``rest``: (word, was_quoted, remainder verbatim)."""
+    m = _TOKEN.match(rest)
+    if not m:
+        return "", False, ""
+    raw = m.group(1)
+    quoted = raw[0] in "\"'"
+    word = shlex.split(raw)[0] if quoted else raw
+    return word, quoted, rest[m.end() :].lstrip(" \t")
+
+
+@magics_class
+class CronMagics(Magics):
+    """The ``%cron`` line and ``%%cron`` cell magic."""
+
+    def __init__(self, shell: Any, get_bridge: Callable[[], Any]) -> None:
+        super().__init__(shell)
+        self._get_bridge = get_bridge
+        self.commands: dict[str, Command] = {
+            "create": Command(
+                self._create,
+                "create [--once] [--durable] [--name N] [--tz TZ] SCHEDULE CODE...",
+                "schedule CODE (the rest of the line, or the cell body with %%cron)",
+            ),
+            "list": Command(self._list, "list", "the job table"),
+            "delete": Command(self._delete, "delete ID... | --all", "remove jobs"),
+            "pause": Command(self._pause, "pause ID...", "stop firing, keep the job"),
+            "resume": Command(self._resume, "resume ID...", "fire again from the next occurrence (no catch-up)"),
+            "run": Command(self._run, "run ID", "run once now; the schedule is unchanged"),
+            "log": Command(self._log, "log ID [-n N]", "run history with outputs and errors"),
+            "wait": Command(
+                self._wait,
+                "wait [ID] [--runs N] [--timeout S]",
+                "let jobs fire while this cell waits, until ID ran N more times",
+            ),
+            "next": Command(
+                self._next,
+                "next SCHEDULE [-n N] [--tz TZ] [--from ISO-TIME]",
+                "preview the next occurrences; creates nothing",
+            ),
+            "session": Command(
+                self._session, "session [NAME] | --adopt OTHER", "show (or switch) the session id, store path and owner"
+            ),
+            "help": Command(self._help, "help", "this list"),
+        }
+
+    # ------------------------------------------------------------ routing
+    @line_cell_magic
+    def cron(self, line: str, cell: str | None = None) -> Any:
+        """Schedule code in this kernel: %cron create "*/5 * * * *" refresh() — see %cron help."""
+        sub, _, rest = line.strip().partition(" ")
+        if not sub:
+            return self._help("")
+        command = self.commands.get(sub)
+        if command is None:
+            raise UsageError(f"%cron has no subcommand {sub!r}; valid subcommands are: {', '.join(self.commands)}")
+        if cell is not None and sub != "create":
+            raise UsageError(f"%%cron only takes 'create' (the cell body is the code); got {sub!r}")
+        try:
+            return command.handler(rest.strip(), cell) if sub == "create" else command.handler(rest.strip())
+        except UsageError:
+            raise
+        except CronError as e:
+            raise UsageError(str(e)) from None
+
+    def _bridge(self, what: str) -> Any:
+        bridge = self._get_bridge()
+        if bridge is None:
+            raise UsageError(
+                f"%cron {what} needs a Jupyter kernel (ipykernel): terminal IPython runs no event loop "
+                "between prompts, so nothing could fire. %cron next works here."
+            )
+        return bridge
+
+    def _parser(self, name: str) -> _Parser:
+        return _Parser(prog=name, usage=self.commands[name].usage.partition(" ")[2] or None, add_help=False)
+
+    # ----------------------------------------------------------- handlers
+    def _create(self, rest: str, cell: str | None) -> Text:
+        bridge = self._bridge("create")
+        opts: dict[str, Any] = {"once": False, "durable": False, "name": None, "tz": None}
+        while rest.startswith("-"):
+            word, _, rest = _split_word(rest)
+            flag, eq, value = word.partition("=")
+            if flag in ("--once", "--durable") and not eq:
+                opts[flag[2:]] = True
+            elif flag in ("--name", "--tz"):
+                if not eq:
+                    value, _, rest = _split_word(rest)
+                if not value:
+                    raise UsageError(
+                        f"%cron create: {flag} needs a value, e.g. {flag} {'report' if flag == '--name' else 'UTC'}"
+                    )
+                opts[flag[2:]] = value
+            else:
+                raise UsageError(
+                    f"%cron create: unknown option {word!r}; options are --once, --durable, --name N, --tz TZ"
+                )
+        schedule, quoted, rest = _split_word(rest)
+        if not schedule:
+            raise UsageError('%cron create: no schedule given; usage: %cron create "*/5 * * * *" CODE')
+        if not quoted and schedule.lower() == "@every":
+            duration, _, rest = _split_word(rest)
+            schedule = f"@every {duration}"
+        elif not quoted and not schedule.startswith("@") and _CRON_FIELD.match(schedule):
+            raise UsageError(
+                f'%cron create: put the schedule in quotes, e.g. %cron create "{schedule} * * * *" CODE '
+                "(it is one word; the rest of the line is the code)"
+            )
+        code = cell if cell is not None else rest
+        if cell is not None and rest.strip():
+            raise UsageError(f"%%cron create: the code is the cell body; unexpected text after the schedule: {rest!r}")
+        if not code.strip():
+            raise UsageError(
+                f"%cron create: no code given after the schedule {schedule!r}; "
+                f'e.g. %cron create "{schedule}" refresh(), or use %%cron create "{schedule}" with the code below'
+            )
+        job = bridge.create(schedule, code, **opts)
+        when = job.next_fire.astimezone(get_zone(job.tz))
+        kind = "one-shot" if opts["once"] else ("durable" if opts["durable"] else "job")
+        return Text(
+            f"created {kind} {job.label}: {job.description.lower()}; next fire {when:%Y-%m-%d %H:%M:%S %Z} "
+            f"(in {render.countdown(job.next_fire, bridge.core.clock.now())})"
+        )
+
+    def _list(self, rest: str) -> Any:
+        bridge = self._bridge("list")
+        if rest:
+            raise UsageError(f"%cron list takes no arguments; got {rest!r}")
+        return render.JobTable(bridge)
+
+    def _ids(self, name: str, rest: str) -> list[str]:
+        ids = shlex.split(rest)
+        if not ids:
+            raise UsageError(f"%cron {name}: no job given; usage: %cron {self.commands[name].usage}")
+        return ids
+
+    def _apply(self, name: str, rest: str, action: Callable[[str], Any], verb: str) -> Text:
+        bridge = self._bridge(name)
+        ids = self._ids(name, rest)
+        for key in ids:  # check all first: a bad id changes nothing
+            bridge.get(key)
+        return Text("\n".join(f"{verb} {action(key).label}" for key in ids))
+
+    def _delete(self, rest: str) -> Text:
+        bridge = self._bridge("delete")
+        if rest.strip() == "--all":
+            jobs = bridge.jobs()
+            for job in jobs:
+                bridge.delete(job.id)
+            return Text(f"deleted {len(jobs)} job(s)")
+        return self._apply("delete", rest, bridge.delete, "deleted")
+
+    def _pause(self, rest: str) -> Text:
+        return self._apply("pause", rest, self._bridge("pause").pause, "paused")
+
+    def _resume(self, rest: str) -> Text:
+        return self._apply("resume", rest, self._bridge("resume").resume, "resumed")
+
+    def _run(self, rest: str) -> Text:
+        bridge = self._bridge("run")
+        [key] = self._ids("run", rest)[:1]
+        job = bridge.run_now(key)
+        if job.running:
+            return Text(f"started {job.label} (async); its output goes to %cron log {job.id}")
+        last = job.history[-1]
+        return Text(f"ran {job.label}: {last.status} in {last.duration * 1000:.1f} ms; output in %cron log {job.id}")
+
+    def _log(self, rest: str) -> Text:
+        bridge = self._bridge("log")
+        p = self._parser("log")
+        p.add_argument("id")
+        p.add_argument("-n", type=int, default=None)
+        args = p.parse_args(shlex.split(rest))
+        try:
+            job = bridge.get(args.id)
+        except CronError:
+            job = bridge.core.find_removed(args.id)
+            if job is None:
+                raise
+        return Text(render.log_text(job, args.n))
+
+    def _wait(self, rest: str) -> Any:
+        raise UsageError(
+            "%cron wait must stand alone on a line at the top level of a cell, because it awaits the "
+            "kernel's loop; inside functions use: await loopal_ipy.wait(ID, runs=N, timeout=S)"
+        )
+
+    def _next(self, rest: str) -> Text:
+        schedule, quoted, rest = _split_word(rest)
+        if not quoted and schedule.lower() == "@every":
+            duration, _, rest = _split_word(rest)
+            schedule = f"@every {duration}"
+        p = self._parser("next")
+        p.add_argument("-n", type=int, default=5)
+        p.add_argument("--tz", default=None)
+        p.add_argument("--from", dest="start", default=None)
+        args = p.parse_args(shlex.split(rest))
+        if not schedule:
+            raise UsageError('%cron next: no schedule given; usage: %cron next "0 9 * * MON-FRI" [-n 5]')
+        if not 1 <= args.n <= 1000:
+            raise UsageError(f"%cron next: -n must be between 1 and 1000, got {args.n}")
+        tz = args.tz or self._default_tz()
+        try:
+            start = datetime.fromisoformat(args.start) if args.start else None
+        except ValueError:
+            raise UsageError(
+                f"%cron next: --from {args.start!r} is not an ISO time; e.g. --from 2026-03-08T00:00"
+            ) from None
+        sched = parse_schedule(schedule, tz, anchor=None if start is None or start.tzinfo is None else start)
+        times = next_fires(schedule, args.n, tz, start)
+        return Text(render.next_text(sched, times))
+
+    def _default_tz(self) -> str | None:
+        bridge = self._get_bridge()
+        return bridge.core.settings.timezone or None if bridge is not None else None
+
+    def _session(self, rest: str) -> Text:
+        bridge = self._bridge("session")
+        return Text(render.session_text(bridge, rest))
+
+    def _help(self, rest: str) -> Text:
+        width = max(len(c.usage) for c in self.commands.values())
+        lines = ["%cron — cron inside this kernel. Subcommands:"]
+        lines += [f"  %cron {c.usage:<{width}}  {c.help}" for c in self.commands.values()]
+        lines.append(
+            'SCHEDULE: "*/5 * * * *" (5-field cron), @hourly/@daily/@weekly/@monthly/@yearly, '
+            '"@every 10s". Jobs fire only while no cell runs.'
+        )
+        return Text("\n".join(lines))
+
+
+_WAIT_LINE = re.compile(
+    r"^(?P<lhs>(?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*)?)get_ipython\(\)\.run_line_magic\('cron', (?P<arg>.+)\)\s*$"
+)
+
+
+def wait_transformer(lines: list[str]) -> list[str]:
+    """Turn a top-level ``%cron wait ...`` into ``await loopal_ipy.magic_wait(...)``.
+
+    A line magic cannot await, but a cell that awaits lets the kernel's loop
+    run, and that is what lets jobs fire while the cell waits.
+    """
+    out = []
+    for line in lines:
+        m = _WAIT_LINE.match(line.rstrip("\n"))
+        if m:
+            try:
+                arg = ast.literal_eval(m.group("arg"))
+            except (ValueError, SyntaxError):
+                arg = None
+            if isinstance(arg, str) and (arg == "wait" or arg.startswith("wait ")):
+                line = f"{m.group('lhs')}await __import__('loopal_ipy').magic_wait({arg[4:].strip()!r})\n"
+        out.append(line)
+    return out

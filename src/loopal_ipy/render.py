@@ -1,0 +1,141 @@
+"""Plain-text and HTML views of jobs: the snapshot a saved notebook keeps, and the log."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Any
+
+from .job import CronJob
+from .schedule import Schedule, get_zone
+
+COLUMNS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail")
+
+
+def countdown(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "—"
+    s = round((when - now).total_seconds())
+    if s < 0:
+        return "due"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def preview(code: str, width: int = 40) -> str:
+    first = code.strip().splitlines()[0] if code.strip() else ""
+    more = len(code.strip().splitlines()) > 1
+    text = first + (" …" if more else "")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def local(t: datetime | None, tz: str) -> str:
+    return "—" if t is None else t.astimezone(get_zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def row(job: CronJob, now: datetime) -> dict[str, str]:
+    """One table row as strings: shared by the text, HTML and widget views."""
+    last = job.last_run
+    return {
+        "job": job.label + (" [durable]" if job.durable else "") + ("" if job.recurring else " [once]"),
+        "schedule": f"{job.schedule} — {job.description}",
+        "code": preview(job.code),
+        "state": job.state,
+        "next fire": "—"
+        if job.paused or job.next_fire is None
+        else f"{local(job.next_fire, job.tz)} (in {countdown(job.next_fire, now)})",
+        "last run": "—"
+        if last is None
+        else f"{local(last.started_at, job.tz)}, {last.duration * 1000:.0f} ms, {last.status}",
+        "runs/fail": f"{job.runs}/{job.failures}",
+    }
+
+
+def footer_lines(events: Any, limit: int = 5) -> list[str]:
+    """Expired, dropped, missed, skipped and coalesced fires: nothing silent (SPEC §7)."""
+    kinds = {"expired", "dropped", "missed", "skipped", "coalesced", "removed", "restored", "store"}
+    picked = [e for e in events if e.kind in kinds][-limit:]
+    return [f"{e.at:%H:%M:%S} {e.kind} {e.job_id}: {e.message}".rstrip(": ") for e in picked]
+
+
+def table_text(jobs: list[CronJob], now: datetime, events: Any = ()) -> str:
+    if not jobs:
+        body = "no jobs — create one with %cron create \"@every 10s\" print('hi')"
+    else:
+        rows = [row(j, now) for j in jobs]
+        widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
+        lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
+        lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
+        body = "\n".join(line.rstrip() for line in lines)
+    foot = footer_lines(events)
+    return body + ("\n" + "\n".join(foot) if foot else "")
+
+
+def table_html(jobs: list[CronJob], now: datetime, events: Any = ()) -> str:
+    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in COLUMNS)
+    body = (
+        "".join(
+            "<tr>"
+            + "".join(f"<td style='text-align:left'>{html.escape(v)}</td>" for v in row(j, now).values())
+            + "</tr>"
+            for j in jobs
+        )
+        or f"<tr><td colspan='{len(COLUMNS)}'>no jobs</td></tr>"
+    )
+    foot = "".join(f"<div>{html.escape(line)}</div>" for line in footer_lines(events))
+    return f"<table class='loopal-cron'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
+
+
+class JobTable:
+    """A snapshot of the job table (text/plain and text/html)."""
+
+    def __init__(self, bridge: Any) -> None:
+        self.jobs = bridge.jobs()
+        self.now = bridge.core.clock.now()
+        self.events = list(bridge.core.events)
+
+    def __repr__(self) -> str:
+        return table_text(self.jobs, self.now, self.events)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        return table_html(self.jobs, self.now, self.events)
+
+
+def log_text(job: CronJob, n: int | None = None) -> str:
+    runs = list(job.history)[-n:] if n else list(job.history)
+    head = (
+        f"log of {job.label} — {job.schedule} ({job.description}); runs {job.runs}, failures "
+        f"{job.failures}, skipped {job.skips}, coalesced {job.coalesced}"
+    )
+    if not runs:
+        return head + "\nno runs yet"
+    parts = [head]
+    for r in runs:
+        parts.append(f"--- {local(r.started_at, job.tz)}  {r.status}  {r.duration * 1000:.1f} ms  ({r.trigger})")
+        text = r.output.rstrip()
+        if text:
+            parts.append(text)
+    return "\n".join(parts)
+
+
+def next_text(sched: Schedule, times: list[datetime]) -> str:
+    lines = [f"{sched.text}: {sched.describe()} ({sched.tz.key})"]
+    for t in times:
+        note = sched.note_for(t)
+        lines.append(f"  {t:%a %Y-%m-%d %H:%M:%S %Z}" + (f"   ⚠ DST: {note}" if note else ""))
+    return "\n".join(lines)
+
+
+def session_text(bridge: Any, rest: str) -> str:
+    info = getattr(bridge, "session_info", None)
+    if callable(info):
+        return info(rest)
+    return "durable sessions are not available in this version"

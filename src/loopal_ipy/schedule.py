@@ -1,0 +1,383 @@
+"""Schedules are functions of time: ``next_after(instant) -> instant`` (SPEC §2).
+
+This is the only module that imports croniter. croniter walks *wall-clock*
+times; turning a wall time into an instant is done here, with the classic cron
+DST rules that croniter alone gets wrong (it fires a fixed-time job twice on a
+fall-back night):
+
+* a *fixed-time* job (no ``*`` at the start of its minute or hour field, like
+  Vixie cron) whose wall time falls in a spring-forward gap runs once, at the
+  first valid instant after the gap; in a fall-back fold it runs once, at the
+  first of the two instants;
+* a *wildcard* job (``*/15 * * * *``, ``0 * * * *``, ``@hourly``) and every
+  ``@every`` job follow elapsed time: gap wall times do not exist, fold wall
+  times happen twice.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+from .errors import ScheduleError
+
+UTC = timezone.utc
+# No zone shifts its offset by more than this in one transition; wall times
+# further than this from an instant cannot map to either side of it.
+_MAX_SHIFT = timedelta(hours=3)
+
+MACROS: dict[str, str] = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_NAMES = {
+    "month": {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"},
+    "day-of-week": {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"},
+}
+_FIELD_CHARS = re.compile(r"^[0-9A-Za-z*,/-]+$")
+_NUMBER_STEP = re.compile(r"(?:^|,)(\d+|[A-Za-z]{3})/\d+")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_ACCEPTED = (
+    'use 5-field cron ("*/5 * * * *"), a macro (@hourly @daily @weekly @monthly '
+    "@yearly), or @every DURATION (@every 10s, @every 1h30m)"
+)
+
+
+@lru_cache(maxsize=256)
+def get_zone(name: str | None) -> ZoneInfo:
+    """An IANA zone by name; None or "" means the machine's local zone."""
+    if not name:
+        return ZoneInfo(local_zone_name())
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(
+            f"unknown timezone {name!r}; use an IANA name such as 'UTC', 'Europe/Paris' or 'America/New_York'"
+        ) from None
+
+
+def local_zone_name() -> str:
+    """The local IANA zone name (falls back to UTC when it cannot be told)."""
+    try:
+        import tzlocal
+
+        name = tzlocal.get_localzone_name()
+    except Exception:
+        name = None
+    return name or "UTC"
+
+
+def _aware(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        raise ValueError(f"need a timezone-aware datetime, got naive {t!r}")
+    return t
+
+
+class Schedule(ABC):
+    """When a job is due: a pure function from an instant to the next one."""
+
+    text: str
+    tz: ZoneInfo
+
+    @abstractmethod
+    def next_after(self, t: datetime) -> datetime:
+        """The first occurrence strictly after ``t`` (aware, in UTC)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Plain English, e.g. 'Every 5 minutes'."""
+
+    def note_for(self, occurrence: datetime) -> str | None:
+        """A DST remark about this occurrence, if the clock change moved it."""
+        return None
+
+    def count_between(self, after: datetime, upto: datetime, cap: int = 1000) -> int:
+        """How many occurrences lie in (after, upto], counting at most ``cap``."""
+        n, t = 0, after
+        while n < cap:
+            t = self.next_after(t)
+            if t > upto:
+                break
+            n += 1
+        return n
+
+    def last_at_or_before(self, upto: datetime, after: datetime) -> datetime | None:
+        """The latest occurrence in (after, upto], or None."""
+        last, t = None, after
+        for _ in range(100_000):
+            t = self.next_after(t)
+            if t > upto:
+                return last
+            last = t
+        return last
+
+
+@dataclass(frozen=True, slots=True)
+class EverySchedule(Schedule):
+    """``@every DURATION``: anchor + k·interval, k ≥ 1, no drift."""
+
+    text: str
+    interval: timedelta
+    anchor: datetime
+    tz: ZoneInfo
+
+    def next_after(self, t: datetime) -> datetime:
+        k = (_aware(t) - self.anchor) // self.interval + 1
+        return (self.anchor + max(k, 1) * self.interval).astimezone(UTC)
+
+    def count_between(self, after: datetime, upto: datetime, cap: int = 1000) -> int:
+        if upto <= after:
+            return 0
+        first = self.next_after(after)
+        if first > upto:
+            return 0
+        return min(cap, (upto - first) // self.interval + 1)
+
+    def last_at_or_before(self, upto: datetime, after: datetime) -> datetime | None:
+        n = self.count_between(after, upto, cap=2**62)
+        return self.next_after(after) + (n - 1) * self.interval if n else None
+
+    def describe(self) -> str:
+        return f"Every {_spell_duration(self.interval)}"
+
+
+@dataclass(frozen=True, slots=True)
+class CronSchedule(Schedule):
+    """Five-field POSIX/Vixie cron in one IANA zone."""
+
+    text: str
+    expr: str
+    tz: ZoneInfo
+    fixed_time: bool
+    day_or: bool
+
+    def _walls(self, start: datetime):
+        it = croniter(self.expr, start, day_or=self.day_or)
+        while True:
+            yield it.get_next(datetime)
+
+    def _instants(self, wall: datetime) -> list[datetime]:
+        """The instants a matching wall time stands for (0, 1 or 2 of them)."""
+        first = wall.replace(tzinfo=self.tz, fold=0)
+        second = wall.replace(tzinfo=self.tz, fold=1)
+        if first.utcoffset() == second.utcoffset():
+            return [first.astimezone(UTC)]
+        a, b = first.astimezone(UTC), second.astimezone(UTC)
+        if a.astimezone(self.tz).replace(tzinfo=None) == wall:  # fold: it happens twice
+            return [a] if self.fixed_time else sorted((a, b))
+        # gap: the wall time never happens
+        return [_transition(self.tz, min(a, b), max(a, b))] if self.fixed_time else []
+
+    def next_after(self, t: datetime) -> datetime:
+        t = _aware(t).astimezone(UTC)
+        local = t.astimezone(self.tz)
+        off = local.utcoffset()
+        near = (
+            (t - _MAX_SHIFT).astimezone(self.tz).utcoffset()
+            == off
+            == ((t + _MAX_SHIFT).astimezone(self.tz).utcoffset())
+        )
+        try:
+            if near:  # no clock change within hours of t: the first match is the answer
+                for wall in self._walls(local.replace(tzinfo=None)):
+                    hits = [i for i in self._instants(wall) if i > t]
+                    if hits:
+                        return hits[0]
+            best: datetime | None = None
+            for wall in self._walls(local.replace(tzinfo=None) - _MAX_SHIFT):
+                for i in self._instants(wall):
+                    if i > t and (best is None or i < best):
+                        best = i
+                if best is not None and wall > best.astimezone(self.tz).replace(tzinfo=None) + _MAX_SHIFT:
+                    return best
+        except CroniterBadDateError:
+            raise ScheduleError(f"{self.text!r} never matches a real date; {_ACCEPTED}") from None
+        raise AssertionError("unreachable")  # pragma: no cover - generators are endless
+
+    def note_for(self, occurrence: datetime) -> str | None:
+        local = occurrence.astimezone(self.tz)
+        before = (occurrence - timedelta(seconds=1)).astimezone(self.tz)
+        if before.utcoffset() != local.utcoffset() and before.utcoffset() < local.utcoffset():
+            if self.fixed_time and local.minute == 0 and not _matches(self, local):
+                return (
+                    f"clocks spring forward at {local:%H:%M} {local.tzname()}: the skipped wall "
+                    "time runs once, at the first valid instant after it"
+                )
+        fold_twin = local.replace(fold=1 - local.fold)
+        if fold_twin.utcoffset() != local.utcoffset():
+            if self.fixed_time:
+                return (
+                    f"{local:%H:%M} happens twice on this day (clocks fall back): "
+                    f"runs once, at the first ({local.tzname()})"
+                )
+            return (
+                f"clocks fall back: {local:%H:%M} {local.tzname()} is the {'second' if local.fold else 'first'} of two"
+            )
+        return None
+
+    def describe(self) -> str:
+        return describe_cron(self.expr)
+
+
+def _matches(sched: CronSchedule, local: datetime) -> bool:
+    wall = local.replace(tzinfo=None, second=0, microsecond=0)
+    return croniter.match(sched.expr, wall, day_or=sched.day_or)
+
+
+def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
+    """The instant in (lo, hi] where the zone's offset changes (bisection)."""
+    target = hi.astimezone(tz).utcoffset()
+    lo_s, hi_s = int(lo.timestamp()), int(hi.timestamp())
+    while hi_s - lo_s > 1:
+        mid = (lo_s + hi_s) // 2
+        if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == target:
+            hi_s = mid
+        else:
+            lo_s = mid
+    return datetime.fromtimestamp(hi_s, UTC)
+
+
+@lru_cache(maxsize=1024)
+def describe_cron(expr: str) -> str:
+    try:
+        from cron_descriptor import Options, get_description
+
+        options = Options()
+        options.use_24hour_time_format = True
+        return get_description(expr, options)
+    except Exception:
+        return expr
+
+
+def _spell_duration(d: timedelta) -> str:
+    s = int(d.total_seconds())
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        n, s = divmod(s, size)
+        if n:
+            parts.append(f"{n} {unit}{'s' if n != 1 else ''}")
+    return " ".join(parts)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``10s``, ``5m``, ``1h30m``, ``2d`` → timedelta (whole seconds, ≥ 1 s)."""
+    m = _DURATION.match(text.strip().lower())
+    if not text.strip():
+        raise ScheduleError("@every needs a duration, e.g. @every 10s, @every 5m or @every 1h30m")
+    if not m or not any(m.groups()):
+        hint = f"; did you mean @every {text.strip()}s?" if text.strip().isdigit() else ""
+        raise ScheduleError(
+            f"bad duration {text.strip()!r}: write whole numbers with units d, h, m, s "
+            f"in that order, e.g. 10s, 5m, 1h30m{hint}"
+        )
+    d, h, mi, s = (int(g or 0) for g in m.groups())
+    total = timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    if total < timedelta(seconds=1):
+        raise ScheduleError(f"@every {text.strip()} is too short: the minimum is @every 1s")
+    return total
+
+
+def _check_cron_fields(fields: list[str], text: str) -> None:
+    if len(fields) == 6:
+        raise ScheduleError("6 fields given; cron takes 5 — for sub-minute schedules use @every 1s")
+    if len(fields) != 5:
+        raise ScheduleError(
+            f"{len(fields)} field{'s' if len(fields) != 1 else ''} given in {text!r}; "
+            f"cron takes 5 (minute hour day-of-month month day-of-week) — {_ACCEPTED}"
+        )
+    for name, field in zip(_FIELDS, fields, strict=False):
+        if not _FIELD_CHARS.match(field):
+            raise ScheduleError(
+                f"{name} field {field!r} has characters cron does not take; use numbers, names (MON, JAN), * , - and /"
+            )
+        words = {w.upper() for w in re.findall(r"[A-Za-z]+", field)}
+        allowed = _NAMES.get(name, set())
+        if words - allowed:
+            odd = ", ".join(sorted(words - allowed))
+            raise ScheduleError(
+                f"{name} field {field!r}: {odd} is not standard cron here (no L, W, H, # "
+                "extensions); use numbers, ranges, lists, steps" + (" and 3-letter names" if allowed else "")
+            )
+        bad_step = _NUMBER_STEP.search(field)
+        if bad_step:
+            start = bad_step.group(1)
+            raise ScheduleError(
+                f"{name} field {field!r}: a step needs a range or * before it "
+                f"(write {start}-<last>/N or */N), not a single value"
+            )
+
+
+def parse_schedule(text: str, tz: str | None = None, *, anchor: datetime | None = None) -> Schedule:
+    """Parse and validate a schedule string; raise ScheduleError saying what would work.
+
+    ``anchor`` is the job's creation instant: ``@every`` occurrences are
+    ``anchor + k·interval``.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ScheduleError(f"no schedule given; {_ACCEPTED}")
+    text = text.strip()
+    zone = get_zone(tz)
+    low = text.lower()
+    if low == "@every" or low.startswith("@every "):
+        interval = parse_duration(text[len("@every") :])
+        start = anchor if anchor is not None else datetime.now(UTC)
+        return EverySchedule(text=text, interval=interval, anchor=_aware(start).astimezone(UTC), tz=zone)
+    if low.startswith("@"):
+        if low.split()[0] == "@reboot":
+            raise ScheduleError(
+                "@reboot is not supported: durable jobs already come back after a restart; " + _ACCEPTED
+            )
+        expr = MACROS.get(low)
+        if expr is None:
+            raise ScheduleError(f"unknown macro {text!r}; {_ACCEPTED}")
+    else:
+        expr = text
+    fields = expr.split()
+    _check_cron_fields(fields, text)
+    expr = " ".join(fields)
+    dom, dow = fields[2], fields[4]
+    # Vixie: if either day field starts with '*', the two are ANDed; else ORed.
+    day_or = not (dom.startswith("*") or dow.startswith("*"))
+    try:
+        if not croniter.is_valid(expr):
+            croniter(expr)  # raises with croniter's reason
+        if not day_or and not croniter.is_valid(expr, strict=True):
+            raise ScheduleError(
+                f"{text!r} never matches a real date (day-of-month {dom} does not occur in month "
+                f"{fields[3]}); pick a day that exists, e.g. 28 for February"
+            )
+    except CroniterBadCronError as e:
+        raise ScheduleError(f"invalid cron expression {text!r}: {e}; {_ACCEPTED}") from None
+    fixed = not (fields[0].startswith("*") or fields[1].startswith("*"))
+    sched = CronSchedule(text=text, expr=expr, tz=zone, fixed_time=fixed, day_or=day_or)
+    sched.next_after(datetime(2000, 1, 1, tzinfo=UTC))  # impossible dates raise here
+    return sched
+
+
+def next_fires(schedule: str, n: int = 5, tz: str | None = None, start: datetime | str | None = None) -> list[datetime]:
+    """The next ``n`` occurrences after ``start`` (default now) as aware datetimes in ``tz``."""
+    if isinstance(start, str):
+        start = datetime.fromisoformat(start)
+    zone = get_zone(tz)
+    if start is None:
+        start = datetime.now(UTC)
+    elif start.tzinfo is None:
+        start = start.replace(tzinfo=zone)
+    sched = parse_schedule(schedule, tz, anchor=start)
+    out, t = [], start
+    for _ in range(max(0, n)):
+        t = sched.next_after(t)
+        out.append(t.astimezone(zone))
+    return out

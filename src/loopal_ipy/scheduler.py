@@ -1,0 +1,355 @@
+"""The scheduler's decisions (SPEC §3, §4): pure code driven by an injected clock.
+
+The scheduler answers ``next_deadline()`` and ``due(now)`` — which jobs fire,
+which occurrences coalesce, which jobs expire — and records what happened. It
+never runs code, sleeps, or reads the time itself: the kernel bridge does that.
+"""
+
+from __future__ import annotations
+
+import ast
+import heapq
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from .clock import Clock
+from .errors import CodeError, JobNotFound, LimitError, NameTaken
+from .job import CronJob, Run, new_id
+from .schedule import local_zone_name, parse_schedule
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Limits and defaults (mirrored from the ``Cron`` configurable, SPEC §8)."""
+
+    max_jobs: int = 50
+    max_age: float = 3 * 86400.0
+    max_code_chars: int = 65_536
+    timezone: str = ""
+    history_size: int = 20
+    output_limit: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """An order to run ``job`` for ``occurrence``; ``merged`` more occurrences collapsed into it."""
+
+    job: CronJob
+    occurrence: datetime
+    merged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened, for logs, the table and its footer."""
+
+    at: datetime
+    kind: str
+    job_id: str
+    message: str
+
+
+Listener = Callable[[Event], None]
+
+
+def compile_check(code: str) -> None:
+    """Raise CodeError unless ``code`` compiles (top-level ``await`` allowed)."""
+    try:
+        compile(code, "<cron job>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except (SyntaxError, ValueError) as e:
+        where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        raise CodeError(
+            f"code does not compile: {e.msg if hasattr(e, 'msg') else e}{where}; nothing was created"
+        ) from None
+
+
+class Scheduler:
+    """The job set of one session and what is due when."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        settings: Settings | None = None,
+        check_code: Callable[[str], None] = compile_check,
+    ) -> None:
+        self.clock = clock
+        self.settings = settings or Settings()
+        self.check_code = check_code
+        self._jobs: dict[str, CronJob] = {}
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._listeners: list[Listener] = []
+        self.events: deque[Event] = deque(maxlen=200)
+        self.removed: deque[CronJob] = deque(maxlen=20)  # so `%cron log` still finds them
+
+    # ----------------------------------------------------------------- events
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def emit(self, kind: str, job: CronJob | str, message: str = "") -> Event:
+        job_id = job if isinstance(job, str) else job.id
+        event = Event(self.clock.now(), kind, job_id, message)
+        self.events.append(event)
+        for listener in list(self._listeners):
+            listener(event)
+        return event
+
+    # ------------------------------------------------------------------ jobs
+    def jobs(self) -> list[CronJob]:
+        return list(self._jobs.values())
+
+    def get(self, key: str) -> CronJob:
+        job = self._jobs.get(key)
+        if job is not None:
+            return job
+        for job in self._jobs.values():
+            if job.name == key:
+                return job
+        raise JobNotFound(key, [j.label for j in self._jobs.values()][:10])
+
+    def find_removed(self, key: str) -> CronJob | None:
+        for job in reversed(self.removed):
+            if key in (job.id, job.name):
+                return job
+        return None
+
+    def create(
+        self,
+        schedule: str,
+        code: str,
+        *,
+        once: bool = False,
+        durable: bool = False,
+        name: str | None = None,
+        tz: str | None = None,
+    ) -> CronJob:
+        """Validate everything first, then add: a failed create changes nothing."""
+        s = self.settings
+        if not isinstance(code, str) or not code.strip():
+            raise CodeError(
+                'no code given; write the code after the schedule, e.g. %cron create "@every 10s" refresh()'
+            )
+        if len(code) > s.max_code_chars:
+            raise LimitError(
+                f"code is {len(code):,} characters; the limit is {s.max_code_chars:,} "
+                "(Cron.max_code_chars) — put the work in a function and schedule a call to it"
+            )
+        if len(self._jobs) >= s.max_jobs:
+            raise LimitError(
+                f"this session already has {len(self._jobs)} jobs, the limit (Cron.max_jobs = {s.max_jobs}); "
+                "delete some with %cron delete, or raise it with %config Cron.max_jobs = N"
+            )
+        if name is not None:
+            self._check_name(name)
+        tz = tz or s.timezone or local_zone_name()
+        now = self.clock.now()
+        compiled = parse_schedule(schedule, tz, anchor=now)
+        self.check_code(code)
+        job = CronJob(
+            id=new_id(self._jobs),
+            name=name,
+            schedule=schedule.strip(),
+            code=code,
+            tz=tz,
+            created_at=now,
+            recurring=not once,
+            durable=durable,
+            compiled=compiled,
+        )
+        job.history = deque(maxlen=s.history_size)
+        job.next_fire = compiled.next_after(now)
+        self._add(job)
+        self.emit("created", job, f"next fire {job.next_fire.isoformat()}")
+        return job
+
+    def _check_name(self, name: str) -> None:
+        if not _NAME.match(name):
+            raise NameTaken(
+                f"bad job name {name!r}: use a letter then letters, digits, _ . - (at most 64), e.g. refresh_data"
+            )
+        for job in self._jobs.values():
+            if name in (job.name, job.id):
+                raise NameTaken(f"name {name!r} is already used by job {job.id}; pick another or delete that job")
+
+    def add(self, job: CronJob) -> None:
+        """Add a job rebuilt elsewhere (rehydration or reload); its next_fire must be set."""
+        if job.id in self._jobs:
+            raise ValueError(f"duplicate job id {job.id!r}")
+        self._add(job)
+
+    def _add(self, job: CronJob) -> None:
+        self._jobs[job.id] = job
+        self._push(job)
+
+    def delete(self, key: str) -> CronJob:
+        job = self.get(key)
+        self._remove(job)
+        self.emit("deleted", job)
+        return job
+
+    def _remove(self, job: CronJob) -> None:
+        self._jobs.pop(job.id, None)
+        job._gen += 1  # invalidates its heap entries
+        self.removed.append(job)
+
+    def pause(self, key: str) -> CronJob:
+        job = self.get(key)
+        if not job.paused:
+            job.paused = True
+            job._gen += 1
+            self._push(job)  # still expires while paused
+            self.emit("paused", job)
+        return job
+
+    def resume(self, key: str) -> CronJob:
+        """Resume without catch-up: the next fire is the first occurrence after now."""
+        job = self.get(key)
+        if job.paused:
+            job.paused = False
+            job.next_fire = job.compiled.next_after(self.clock.now())
+            self._push(job)
+            self.emit("resumed", job, f"next fire {job.next_fire.isoformat()}")
+        return job
+
+    # ------------------------------------------------------------- deadlines
+    def expires_at(self, job: CronJob) -> datetime | None:
+        if job.durable:
+            return None
+        return job.created_at + timedelta(seconds=self.settings.max_age)
+
+    def _deadline(self, job: CronJob) -> datetime | None:
+        candidates = [t for t in (None if job.paused else job.next_fire, self.expires_at(job)) if t is not None]
+        return min(candidates) if candidates else None
+
+    def _push(self, job: CronJob) -> None:
+        job._gen += 1
+        deadline = self._deadline(job)
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, job._gen, job.id))
+        if len(self._heap) > 2 * len(self._jobs) + 64:  # lazy deletion left too much garbage
+            self._heap = [(d, j._gen, j.id) for j in self._jobs.values() if (d := self._deadline(j)) is not None]
+            heapq.heapify(self._heap)
+
+    def _live(self, entry: tuple[datetime, int, str]) -> CronJob | None:
+        job = self._jobs.get(entry[2])
+        return job if job is not None and job._gen == entry[1] else None
+
+    def next_deadline(self) -> datetime | None:
+        """When the earliest job is due or expires; None when nothing is scheduled."""
+        heap = self._heap
+        while heap and self._live(heap[0]) is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def due(self, now: datetime | None = None) -> list[Fire]:
+        """Decide what fires at ``now``: expire, skip overlaps, coalesce, advance."""
+        now = now or self.clock.now()
+        fires: list[Fire] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            job = self._live(entry)
+            if job is None:
+                continue
+            expiry = self.expires_at(job)
+            if expiry is not None and expiry <= now:
+                self._remove(job)
+                self.emit(
+                    "expired",
+                    job,
+                    f"non-durable job removed {self.settings.max_age / 86400:g} days after creation "
+                    "(Cron.max_age); use --durable for jobs that should live longer",
+                )
+                continue
+            if job.paused or job.next_fire is None or job.next_fire > now:
+                self._push(job)
+                continue
+            fire = self._advance(job, now)
+            if fire is not None:
+                fires.append(fire)
+        return fires
+
+    def _advance(self, job: CronJob, now: datetime) -> Fire | None:
+        sched = job.compiled
+        first = job.next_fire
+        extra = sched.count_between(first, now, cap=1_000_000)
+        occurrence = sched.last_at_or_before(now, first) if extra else first
+        job.next_fire = sched.next_after(now) if job.recurring else None
+        if job.running:
+            job.skips += 1 + extra
+            self._record(
+                job,
+                Run(
+                    started_at=now,
+                    status="skipped",
+                    occurrence=occurrence,
+                    output=f"{1 + extra} occurrence(s) skipped: the previous run was still going",
+                ),
+            )
+            self.emit("skipped", job, "previous run still going")
+            self._push(job)
+            return None
+        if extra:
+            job.coalesced += extra
+            self._record(
+                job,
+                Run(
+                    started_at=now,
+                    status="coalesced",
+                    occurrence=occurrence,
+                    output=f"{extra + 1} occurrences from {first.isoformat()} to "
+                    f"{occurrence.isoformat()} came due while the kernel was busy; "
+                    "they run once now",
+                ),
+            )
+            self.emit("coalesced", job, f"{extra + 1} occurrences ran as one")
+        job.last_fired = occurrence
+        job.running = True
+        self._push(job)
+        self.emit("fired", job, occurrence.isoformat())
+        return Fire(job, occurrence, extra)
+
+    def start_manual(self, key: str) -> CronJob:
+        """Mark a job as running for run-now; its schedule is unchanged."""
+        job = self.get(key)
+        if job.running:
+            raise LimitError(f"job {job.label} is running already; wait for it to finish")
+        job.running = True
+        self.emit("started", job, "run now")
+        return job
+
+    def finish(self, job: CronJob, run: Run) -> None:
+        """Record a finished run; a one-shot job is removed after its scheduled run."""
+        job.running = False
+        job.runs += 1
+        if run.status == "error":
+            job.failures += 1
+        limit = self.settings.output_limit
+        if len(run.output) > limit:
+            run = replace(
+                run, output=run.output[:limit] + f"\n… [output cut at {limit:,} characters: Cron.output_limit]"
+            )
+        self._record(job, run)
+        self.emit("finished", job, run.status)
+        if not job.recurring and run.trigger == "schedule" and job.id in self._jobs:
+            self._remove(job)
+            self.emit("removed", job, "one-shot job ran and was removed")
+
+    def _record(self, job: CronJob, run: Run) -> None:
+        if job.history.maxlen != self.settings.history_size:
+            job.history = deque(job.history, maxlen=self.settings.history_size)
+        job.history.append(run)
+
+    def set_settings(self, **changes: object) -> None:
+        self.settings = replace(self.settings, **changes)
+        for job in self._jobs.values():
+            self._push(job)  # max_age may have moved expiries
+
+    def restore(self, jobs: Iterable[CronJob]) -> None:
+        for job in jobs:
+            self.add(job)

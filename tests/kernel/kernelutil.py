@@ -1,0 +1,227 @@
+"""A real ipykernel for tests, with every iopub message kept.
+
+Why not nbclient: it collects only the output of the cell it is executing and
+drops what a scheduled job sends under an earlier cell's parent, or under no
+parent at all. Here every iopub message lands in one buffer: `execute` returns
+the outputs of its own request, and `drain_iopub` hands back everything since
+the last drain, so a test can assert that no stray `stream` appeared. Readiness
+is checked without jupyter_client's `wait_for_ready`, which flushes (drops)
+iopub — exactly the messages a job rehydrated after a restart would send.
+
+The kernel runs on `python` (default: this interpreter) through a private
+kernelspec, so a user-wide `python3` kernelspec can never pick another venv.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from jupyter_client import KernelManager
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
+
+Msg = dict[str, Any]
+_SPEC = "loopal-test-kernel"
+
+
+@dataclass
+class ExecResult:
+    """What one execute request produced, read from iopub and its reply."""
+
+    msg_id: str
+    status: str = ""  # "ok", "error" or "aborted", from execute_reply
+    execution_count: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    ename: str | None = None
+    evalue: str | None = None
+    traceback: list[str] = field(default_factory=list)
+    displays: list[Msg] = field(default_factory=list)  # display/update content
+    execute_result: Msg | None = None  # its "data" bundle
+    messages: list[Msg] = field(default_factory=list)  # raw iopub, this parent
+
+
+def parent_id(msg: Msg) -> str | None:
+    """The msg_id of the request a message answers, None for no parent."""
+    return msg.get("parent_header", {}).get("msg_id")
+
+
+class Kernel:
+    """Start, drive and stop one real kernel; use as a context manager."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        python: str = sys.executable,
+        cwd: str | None = None,
+        startup_timeout: float = 60,
+    ) -> None:
+        self.env = dict(env or {})
+        self.python = python
+        self.cwd = cwd
+        self.startup_timeout = startup_timeout
+        self._tmp = tempfile.mkdtemp(prefix="loopal-kernel-")
+        self._unread: list[Msg] = []
+        self.km: KernelManager | None = None
+        self.kc: BlockingKernelClient | None = None
+
+    def __enter__(self) -> Kernel:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        et: type[BaseException] | None,
+        ev: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    def start(self) -> None:
+        spec_dir = os.path.join(self._tmp, "kernels", _SPEC)
+        os.makedirs(spec_dir, exist_ok=True)
+        argv = [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        with open(os.path.join(spec_dir, "kernel.json"), "w") as f:
+            json.dump({"argv": argv, "display_name": _SPEC, "language": "python"}, f)
+        ksm = KernelSpecManager(kernel_dirs=[os.path.join(self._tmp, "kernels")])
+        self.km = KernelManager(
+            kernel_name=_SPEC,
+            kernel_spec_manager=ksm,
+            transport="ipc",  # no "running over TCP without encryption" warning
+            connection_file=os.path.join(self._tmp, "kernel.json"),
+        )
+        # debugpy's "frozen modules" warning can reach iopub at startup as a
+        # parentless stderr stream (seen on ipykernel 6 and 7): noise for
+        # drain_iopub. The caller's env may still turn it back on.
+        quiet = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        env = {**os.environ, **quiet, **self.env}
+        self.km.start_kernel(env=env, cwd=self.cwd or self._tmp)
+        self.kc = self.km.blocking_client()
+        self.kc.start_channels()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """Ready = a kernel_info reply plus its idle seen on iopub (subscribed)."""
+        assert self.kc is not None and self.km is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if not self.km.is_alive():
+                raise RuntimeError("kernel died during startup")
+            mid = self.kc.kernel_info()
+            if self._wait_idle(mid, time.monotonic() + 2) is not None:
+                return
+        raise TimeoutError(f"kernel not ready after {self.startup_timeout}s")
+
+    def _pull(self, timeout: float) -> Msg | None:
+        assert self.kc is not None
+        try:
+            msg: Msg = self.kc.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            return None
+        self._unread.append(msg)
+        return msg
+
+    def _wait_idle(self, mid: str, deadline: float) -> list[Msg] | None:
+        """Read iopub until `mid`'s idle status; its messages, or None on timeout."""
+        mine: list[Msg] = []
+        while (left := deadline - time.monotonic()) > 0:
+            msg = self._pull(min(left, 0.5))
+            if msg is None or parent_id(msg) != mid:
+                continue
+            mine.append(msg)
+            if msg["content"].get("execution_state") == "idle":
+                return mine
+        return None
+
+    def execute(
+        self,
+        code: str,
+        timeout: float = 30,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+    ) -> ExecResult:
+        """Run `code` as a cell and collect what it produced."""
+        assert self.kc is not None
+        mid = self.kc.execute(code, silent=silent, store_history=store_history)
+        mine = self._wait_idle(mid, time.monotonic() + timeout)
+        if mine is None:
+            raise TimeoutError(f"cell did not finish in {timeout}s: {code[:80]!r}")
+        res = ExecResult(msg_id=mid, messages=mine)
+        for msg in mine:
+            kind, c = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                if c["name"] == "stdout":
+                    res.stdout += c["text"]
+                else:
+                    res.stderr += c["text"]
+            elif kind in ("display_data", "update_display_data"):
+                res.displays.append(c)
+            elif kind == "execute_result":
+                res.execute_result = c["data"]
+            elif kind == "error":
+                res.ename, res.evalue = c["ename"], c["evalue"]
+                res.traceback = c["traceback"]
+        reply = self._reply(mid, timeout)
+        res.status = reply["content"]["status"]
+        res.execution_count = reply["content"].get("execution_count")
+        return res
+
+    def _reply(self, mid: str, timeout: float) -> Msg:
+        """The shell reply to `mid`, skipping stale kernel_info replies."""
+        assert self.kc is not None
+        while True:
+            reply: Msg = self.kc.get_shell_msg(timeout=timeout)
+            if parent_id(reply) == mid:
+                return reply
+
+    def evaluate(self, expr: str, timeout: float = 30) -> Any:
+        """The value of `expr` in the user namespace (must round-trip via repr).
+
+        Uses a silent request with user_expressions: no history, no execution
+        count, no pre/post_run_cell events (only `post_execute` fires), so it
+        does not disturb idle tracking. Values come back as literal_eval(repr).
+        """
+        assert self.kc is not None
+        ue = {"v": f"repr({expr})"}
+        mid = self.kc.execute("", silent=True, store_history=False, user_expressions=ue)
+        if self._wait_idle(mid, time.monotonic() + timeout) is None:
+            raise TimeoutError(f"evaluate({expr!r}) timed out")
+        v = self._reply(mid, timeout)["content"]["user_expressions"]["v"]
+        if v["status"] != "ok":
+            raise RuntimeError(f"evaluate({expr!r}): {v['ename']}: {v['evalue']}")
+        return ast.literal_eval(ast.literal_eval(v["data"]["text/plain"]))
+
+    def drain_iopub(self, quiet: float = 0.5) -> list[Msg]:
+        """All iopub messages since the last drain; reads until `quiet` s of silence."""
+        while self._pull(quiet) is not None:
+            pass
+        out, self._unread = self._unread, []
+        return out
+
+    def restart(self) -> None:
+        """Restart through the KernelManager (same env and cwd), wait until ready."""
+        assert self.km is not None
+        self.km.restart_kernel(now=False)
+        self._wait_ready()
+
+    def shutdown(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        if self.km is not None:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=False)
+            self.km = None
+        shutil.rmtree(self._tmp, ignore_errors=True)
