@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install and run every test, as README.md says: `bash scripts/test.sh`.
+#  - Debian's chromium for the browser test (never `playwright install`);
+#  - .venv7: this package with ipykernel 7 + JupyterLab + playwright: the whole suite;
+#  - .venv6: the same package with the newest ipykernel 6: the kernel and shell tests;
+#  - benchmark smoke runs on tiny sizes (the real numbers come from the README's bench command).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+
+setup() {  # setup DIR EXTRA_PIP_ARGS...
+  local dir=$1; shift
+  [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  "$dir/bin/python" -m pip install -q -e ".[test]" "$@" 2>&1 | grep -v "^WARNING: Location" || true
+  "$dir/bin/python" -c "import loopal_ipy, ipykernel; print('$dir: ipykernel', ipykernel.__version__)"
+}
+
+setup .venv7 "ipykernel>=7,<8" "jupyterlab>=4.2,<5" "playwright>=1.45,<2" "apscheduler>=3.10,<4"
+setup .venv6 "ipykernel>=6.29,<7"
+
+.venv7/bin/ruff check src tests benchmarks
+.venv7/bin/python -m pytest -q -p no:cacheprovider tests
+.venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit
+.venv7/bin/python benchmarks/bench_fire.py --fires 3 --idle 2 > /dev/null && echo "benchmark smoke: bench_fire ok"

@@ -1,0 +1,68 @@
+"""Terminal IPython (SPEC §9) and the extension's lifecycle, in an in-process shell."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+
+def test_terminal_ipython_refuses_clearly_and_previews_work(shell) -> None:
+    shell.run_cell("%load_ext loopal_ipy")
+    with pytest.raises(UsageError, match=r"^%cron create needs a Jupyter kernel \(ipykernel\)"):
+        shell.run_line_magic("cron", 'create "@every 1s" x = 1')
+    out = shell.run_line_magic("cron", 'next "30 2 * * *" -n 2 --tz America/New_York --from 2026-03-07T12:00')
+    assert "2026-03-08 03:00:00 EDT" in out and "DST" in out
+    assert "x" not in shell.user_ns
+
+
+def test_help_lists_every_subcommand_once(shell) -> None:
+    shell.run_cell("%load_ext loopal_ipy")
+    text = shell.run_line_magic("cron", "")
+    for sub in ("create", "list", "delete", "pause", "resume", "run", "log", "wait", "next", "session"):
+        assert text.count(f"%cron {sub}") == 1, sub
+
+
+def test_unknown_subcommand(shell) -> None:
+    shell.run_cell("%load_ext loopal_ipy")
+    with pytest.raises(UsageError, match=r"^%cron has no subcommand 'frobnicate'; valid subcommands are: create, "):
+        shell.run_line_magic("cron", "frobnicate")
+
+
+def test_load_twice_and_unload_are_symmetric(shell) -> None:
+    before_post = list(shell.input_transformers_post)
+    before_conf = list(shell.configurables)
+    shell.run_cell("%load_ext loopal_ipy")
+    shell.run_cell("%load_ext loopal_ipy")
+    assert len(shell.input_transformers_post) == len(before_post) + 1
+    assert sum(type(c).__name__ == "Cron" for c in shell.configurables) == 1
+    shell.run_cell("%reload_ext loopal_ipy")
+    assert sum(type(c).__name__ == "Cron" for c in shell.configurables) == 1
+    shell.run_cell("%unload_ext loopal_ipy")
+    assert shell.input_transformers_post == before_post
+    assert [c for c in shell.configurables if type(c).__name__ == "Cron"] == []
+    assert all(c in shell.configurables for c in before_conf)
+    assert "cron" not in shell.magics_manager.magics["line"]
+
+
+def test_config_magic_reaches_the_configurable(shell) -> None:
+    shell.run_cell("%load_ext loopal_ipy")
+    shell.run_cell("%config Cron.max_jobs = 7")
+    conf = next(c for c in shell.configurables if type(c).__name__ == "Cron")
+    assert conf.max_jobs == 7
+    # %config logs a rejected value and keeps the old one
+    shell.run_cell("%config Cron.max_jobs = 0")
+    assert conf.max_jobs == 7
+    shell.run_cell("%config Cron.timezone = 'Mars/Base'")
+    assert conf.timezone == ""
+
+
+def test_wait_line_is_turned_into_an_await(shell) -> None:
+    shell.run_cell("%load_ext loopal_ipy")
+    assert "await __import__('loopal_ipy').magic_wait('tick --runs 3')" in shell.transform_cell(
+        "%cron wait tick --runs 3"
+    )
+    assert "await" in shell.transform_cell("n = %cron wait")
+    # inside a function it cannot await: the magic explains instead
+    assert "await" not in shell.transform_cell("def f():\n    %cron wait\n")
+    with pytest.raises(UsageError, match=r"^%cron wait must stand alone on a line"):
+        shell.run_line_magic("cron", "wait")
