@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kernel"))
-from kernelutil import Kernel  # noqa: E402
+from kernelutil import Kernel
 
 
 def pct(values: list[float], q: float) -> float:

@@ -208,24 +208,20 @@ class CronSchedule(Schedule):
 
     def note_for(self, occurrence: datetime) -> str | None:
         local = occurrence.astimezone(self.tz)
-        before = (occurrence - timedelta(seconds=1)).astimezone(self.tz)
-        if before.utcoffset() != local.utcoffset() and before.utcoffset() < local.utcoffset():
-            if self.fixed_time and local.minute == 0 and not _matches(self, local):
-                return (
-                    f"clocks spring forward at {local:%H:%M} {local.tzname()}: the skipped wall "
-                    "time runs once, at the first valid instant after it"
-                )
-        fold_twin = local.replace(fold=1 - local.fold)
-        if fold_twin.utcoffset() != local.utcoffset():
-            if self.fixed_time:
-                return (
-                    f"{local:%H:%M} happens twice on this day (clocks fall back): "
-                    f"runs once, at the first ({local.tzname()})"
-                )
+        just_before = (occurrence - timedelta(seconds=1)).astimezone(self.tz)
+        sprang = just_before.utcoffset() < local.utcoffset()
+        if sprang and self.fixed_time and not _matches(self, local):
             return (
-                f"clocks fall back: {local:%H:%M} {local.tzname()} is the {'second' if local.fold else 'first'} of two"
+                f"clocks spring forward to {local:%H:%M} {local.tzname()}: the skipped wall "
+                "time runs once, at the first valid instant after it"
             )
-        return None
+        if local.replace(fold=1 - local.fold).utcoffset() == local.utcoffset():
+            return None
+        if self.fixed_time:
+            return (
+                f"{local:%H:%M} happens twice this day (clocks fall back): runs once, at the first ({local.tzname()})"
+            )
+        return f"clocks fall back: {local:%H:%M} {local.tzname()} is the {'second' if local.fold else 'first'} of two"
 
     def describe(self) -> str:
         return describe_cron(self.expr)

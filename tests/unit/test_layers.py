@@ -19,8 +19,8 @@ def test_lower_layers_import_no_jupyter(module: str) -> None:
     if not (SRC / "loopal_ipy" / f"{module}.py").exists():
         pytest.fail(f"layer module {module}.py is missing")
     code = (
-        "import sys, json, importlib; importlib.import_module('loopal_ipy.%s');"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in %r)))" % (module, FORBIDDEN)
+        f"import sys, json, importlib; importlib.import_module('loopal_ipy.{module}');"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
