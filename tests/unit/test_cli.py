@@ -1,0 +1,40 @@
+"""`loopal-ipy enable/disable` edit only their own block of the profile config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from loopal_ipy import cli
+
+
+def test_enable_is_idempotent_and_disable_restores(tmp_path) -> None:
+    path = cli.config_path("default", str(tmp_path))
+    path.parent.mkdir(parents=True)
+    path.write_text("c = get_config()\nc.IPKernelApp.matplotlib = 'inline'\n")
+    original = path.read_text()
+    assert cli.enable(path).startswith("enabled")
+    assert cli.enable(path).startswith("already enabled")
+    assert path.read_text().count(cli.BEGIN) == 1
+    assert 'c.IPKernelApp.extensions.append("loopal_ipy")' in path.read_text()
+    assert cli.disable(path).startswith("disabled")
+    assert path.read_text() == original
+    assert cli.disable(path).startswith("not enabled")
+
+
+def test_console_script_runs(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "loopal_ipy.cli", "enable", "--ipython-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "enabled" in out.stdout
+    assert (tmp_path / "profile_default" / "ipython_kernel_config.py").exists()
+    status = subprocess.run(
+        [sys.executable, "-m", "loopal_ipy.cli", "status", "--ipython-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout.startswith("enabled")
