@@ -7,11 +7,15 @@ module globals, so ``%reload_ext`` cannot leave a second scheduler behind.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import sys
 from typing import Any
 
 from .bridge import KernelScheduler
 from .clock import SystemClock
 from .config import Cron
+from .durable import DurableSession, connection_file_of
 from .job import CronJob
 from .magics import CronMagics, wait_transformer
 from .runner import Runner
@@ -47,10 +51,30 @@ def load(shell: Any) -> KernelScheduler | None:
         core = Scheduler(clock, Settings(**config.settings()), check_code=_check_code(shell))
         runner = Runner(shell, clock, config.output_limit)
         loop = asyncio.get_event_loop()
-        bridge = KernelScheduler(shell, core, runner, loop)
+
+        def warn(message: str) -> None:
+            print(message, file=sys.stderr)
+            core.emit("store", "-", message.removeprefix("loopal_ipy: "))
+
+        durable = DurableSession(
+            core,
+            home=config.home,
+            env=dict(os.environ),
+            user_ns=shell.user_ns,
+            connection_file=connection_file_of(shell),
+            rehydrate=config.rehydrate,
+            warn=warn,
+            call_later=loop.call_later,
+        )
+        bridge = KernelScheduler(shell, core, runner, loop, store=durable)
         for data in getattr(shell, _STASH, None) or []:
             core.add(CronJob.from_dict(data, config.history_size))
         setattr(shell, _STASH, None)
+        summary = durable.open()
+        durable.on_takeover = bridge._arm
+        if durable.last_load is None or durable.last_load.jobs or durable.last_load.dropped:
+            print(summary)
+        atexit.register(bridge.flush)
 
         def apply(change: dict[str, Any]) -> None:
             core.set_settings(**{change["name"]: change["new"]})
@@ -75,6 +99,7 @@ def unload(shell: Any) -> None:
     bridge = state["bridge"]
     if bridge is not None:
         bridge.stop()
+        atexit.unregister(bridge.flush)
         setattr(shell, _STASH, [j.to_dict() for j in bridge.jobs() if not j.durable])
     while wait_transformer in shell.input_transformers_post:
         shell.input_transformers_post.remove(wait_transformer)

@@ -54,6 +54,8 @@ class KernelScheduler:
         self._dirty = False
         self._unsubscribe: Callable[[], None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
+        self._save_soon: asyncio.Handle | None = None
+        self._retry: asyncio.TimerHandle | None = None
 
     # -------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -81,6 +83,11 @@ class KernelScheduler:
             self._unsubscribe()
         self.runner.uninstall()
         self.flush()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self.store is not None:
+            self.store.close()
 
     # ------------------------------------------------------------ idle state
     def _pre_run_cell(self, *_: Any) -> None:
@@ -119,9 +126,11 @@ class KernelScheduler:
         self.wakeups += 1
         try:
             if not self.busy or self.waiting:
-                for fire in self.core.due():
+                fires = self.core.due()
+                # last_fired reaches the disk before any code starts: at most once per occurrence.
+                self._save_if_dirty()
+                for fire in fires:
                     self._start(fire)
-            self._save_if_dirty()
         finally:
             if not self.busy or self.waiting:
                 self._arm()
@@ -150,8 +159,7 @@ class KernelScheduler:
                     trigger=trigger,
                 )
             )
-            self.core.finish(job, run)
-            self._save_if_dirty()
+            self.core.finish(job, run)  # its history is saved with the next save
             self._arm()
 
         task.add_done_callback(done)
@@ -163,6 +171,8 @@ class KernelScheduler:
             job = self._find(event.job_id)
             if job is None or job.durable:
                 self._dirty = True
+        if event.kind == "removed":
+            self._arm()
         if event.kind == "finished":
             for fut in self._waiters:
                 if not fut.done():
@@ -178,12 +188,32 @@ class KernelScheduler:
             return self.core.find_removed(job_id)
 
     def _save_if_dirty(self) -> None:
-        if self._dirty and self.store is not None:
-            self._dirty = not self.store.save(self.core.jobs())
-        elif self.store is None:
+        self._save_soon = None
+        if not self._dirty:
+            return
+        if self.store is None:
             self._dirty = False
+            return
+        self._dirty = not self.store.save(self.core.jobs())
+        if self._dirty and self._retry is None and self.started:
+            # The store warned once; keep everything in memory and try again with backoff.
+            self._retry = self.loop.call_later(max(1.0, self.store.retry_delay), self._retry_save)
+
+    def _retry_save(self) -> None:
+        self._retry = None
+        self._save_if_dirty()
+
+    def _request_save(self) -> None:
+        """Save once the current cell yields: 1,000 creates in a loop make one write, not 1,000."""
+        if self._dirty and self._save_soon is None and self.started:
+            self._save_soon = self.loop.call_soon(self._save_if_dirty)
+        elif not self.started:
+            self._save_if_dirty()
 
     def flush(self) -> None:
+        """Write pending changes now (unload, exit, session switch)."""
+        if self._save_soon is not None:
+            self._save_soon.cancel()
         self._save_if_dirty()
 
     # ------------------------------------------------------------ public API
@@ -198,29 +228,49 @@ class KernelScheduler:
         tz: str | None = None,
     ) -> CronJob:
         """Schedule ``code``; raises a CronError subclass (and creates nothing) on bad input."""
-        if durable and self.store is None:
-            raise StoreError(
-                "--durable is not available yet in this version: jobs live in this kernel only; "
-                "create it without --durable"
-            )
+        if durable:
+            if self.store is None:
+                raise StoreError("durable jobs need a session store, and this kernel has none")
+            self.store.check_can_create()
         job = self.core.create(schedule, code, once=once, durable=durable, name=name, tz=tz)
-        self._save_if_dirty()
+        self._request_save()
         return job
 
     def delete(self, key: str) -> CronJob:
         job = self.core.delete(key)
-        self._save_if_dirty()
+        self._request_save()
         return job
 
     def pause(self, key: str) -> CronJob:
         job = self.core.pause(key)
-        self._save_if_dirty()
+        self._request_save()
         return job
 
     def resume(self, key: str) -> CronJob:
         job = self.core.resume(key)
-        self._save_if_dirty()
+        self._request_save()
         return job
+
+    def session_info(self, rest: str) -> str:
+        """`%cron session [NAME] | --adopt OTHER`."""
+        if self.store is None:
+            return "session: none (durable jobs are off in this kernel)"
+        words = rest.split()
+        if not words:
+            return self.store.describe()
+        if words[0] == "--adopt":
+            if len(words) != 2:
+                raise StoreError("usage: %cron session --adopt OTHER_SESSION_ID")
+            self.flush()
+            text = self.store.adopt(words[1], self.core.jobs())
+        elif len(words) == 1 and not words[0].startswith("-"):
+            self.flush()
+            text = self.store.switch(words[0], self.core.jobs())
+        else:
+            raise StoreError("usage: %cron session [NAME] | --adopt OTHER_SESSION_ID")
+        self._dirty = False
+        self._arm()
+        return text + "\n" + self.store.describe()
 
     def jobs(self) -> list[CronJob]:
         return self.core.jobs()

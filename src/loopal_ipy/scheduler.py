@@ -192,6 +192,11 @@ class Scheduler:
         self.emit("deleted", job)
         return job
 
+    def remove(self, job: CronJob, reason: str) -> None:
+        """Take a job out of the live set without deleting it anywhere else (e.g. a session switch)."""
+        self._remove(job)
+        self.emit("removed", job, reason)
+
     def _remove(self, job: CronJob) -> None:
         self._jobs.pop(job.id, None)
         job._gen += 1  # invalidates its heap entries

@@ -1,0 +1,271 @@
+"""Durable jobs in a kernel (SPEC §6): which session, who owns it, load, save, take over, adopt.
+
+The store and the lock are pure file code; this is where they meet the live
+scheduler. Only the kernel that holds a session's lock fires its durable jobs
+and writes its file; another kernel on the same session waits, retrying the
+lock every ``TAKEOVER_POLL`` seconds (the OS lock has no "released" signal),
+and rehydrates as soon as it gets it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .job import CronJob, new_id
+from .lock import SessionLock
+from .scheduler import Scheduler
+from .session import SessionInfo, loopal_home, resolve_session, sanitize_session_id, session_dir
+from .store import LoadResult, Store
+
+TAKEOVER_POLL = 2.0  # seconds between lock attempts by a kernel that does not own its session
+
+
+class DurableSession:
+    """One kernel's view of its session store."""
+
+    def __init__(
+        self,
+        core: Scheduler,
+        *,
+        home: str | None,
+        env: dict[str, str],
+        user_ns: dict[str, Any],
+        connection_file: str | None,
+        rehydrate: str = "run",
+        warn: Callable[[str], None],
+        call_later: Callable[[float, Callable[[], None]], Any],
+    ) -> None:
+        self.core = core
+        self.env = env
+        self.user_ns = user_ns
+        self.connection_file = connection_file
+        self.home = loopal_home(env, home or None)
+        self.rehydrate = rehydrate
+        self.warn = warn
+        self.call_later = call_later
+        self.info: SessionInfo | None = None
+        self.store: Store | None = None
+        self.lock: SessionLock | None = None
+        self.last_load: LoadResult | None = None
+        self._poll: Any = None
+        self.on_takeover: Callable[[], None] = lambda: None
+
+    # ------------------------------------------------------------- opening
+    def open(self, override: str | None = None) -> str:
+        """Resolve the session, take its lock if free, and rehydrate; returns a one-line summary."""
+        self.info = resolve_session(self.env, self.user_ns, self.connection_file, override)
+        if self.info is None:
+            return "loopal_ipy: no session id (no notebook path, LOOPAL_SESSION_ID or kernel id): durable jobs are off"
+        kernel_id = _kernel_id(self.connection_file)
+        self.store = Store(
+            self.home,
+            self.info.id,
+            history_size=self.core.settings.history_size,
+            max_jobs=self.core.settings.max_jobs,
+            warn=self.warn,
+        )
+        self.lock = SessionLock(self.store.directory, kernel_id=kernel_id, label=self.info.detail or None)
+        try:
+            owned = self.lock.try_acquire()
+        except StoreError as e:
+            self.store.read_only, self.store.read_only_reason = True, str(e)
+            self.warn(f"loopal_ipy: {e}; durable jobs of session {self.info.id} are not loaded")
+            return str(e)
+        if not owned:
+            self._schedule_takeover()
+            msg = (
+                f"loopal_ipy: session {self.info.id} is owned by {self.lock.owner_text()}; this kernel neither "
+                f"fires its durable jobs nor writes its file, and takes over when that kernel exits"
+            )
+            self.core.emit("store", "-", msg.removeprefix("loopal_ipy: "))
+            return msg
+        return self._rehydrate()
+
+    def _rehydrate(self) -> str:
+        assert self.store is not None
+        result = self.store.load(self.core.clock.now())
+        self.last_load = result
+        for job in result.jobs:
+            if job.id in {j.id for j in self.core.jobs()}:
+                job.id = new_id({j.id for j in self.core.jobs()})
+            if self.rehydrate == "paused":
+                job.paused = True
+            self.core.add(job)
+            self.core.emit(
+                "restored",
+                job,
+                "paused for review (Cron.rehydrate = 'paused')"
+                if job.paused
+                else f"next fire {job.next_fire.isoformat() if job.next_fire else '—'}",
+            )
+        for label, reason in result.dropped:
+            self.core.emit("dropped", label.split()[0] if label else "-", reason)
+        for job_id, count in result.missed.items():
+            self.core.emit(
+                "missed",
+                job_id,
+                f"{count}{'+' if count >= 1000 else ''} occurrence(s) passed while no kernel ran; not caught up",
+            )
+        return result.summary()
+
+    def close(self) -> None:
+        """Release the lock and stop waiting for it (the caller saves first)."""
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+        if self.lock is not None:
+            self.lock.release()
+
+    # ---------------------------------------------------------------- state
+    @property
+    def owner(self) -> bool:
+        return self.lock is not None and self.lock.held
+
+    def check_can_create(self) -> None:
+        """Refuse a durable create that could not be kept, saying why."""
+        if self.info is None:
+            raise StoreError(
+                "no session id for durable jobs: set LOOPAL_SESSION_ID or use %cron session NAME, "
+                "or create the job without --durable"
+            )
+        if not self.owner:
+            raise StoreError(
+                f"session {self.info.id} is owned by {self.lock.owner_text() if self.lock else 'another kernel'}; "
+                "only that kernel can create durable jobs in it (this one takes over when it exits)"
+            )
+        if self.store is not None and self.store.read_only:
+            raise StoreError(
+                f"the durable store {self.store.path} is read-only for this session "
+                f"({self.store.read_only_reason or 'see the warning'}); create the job without --durable"
+            )
+
+    def save(self, jobs: list[CronJob]) -> bool:
+        """Write the durable set; True when nothing needs writing by this kernel."""
+        if self.store is None or not self.owner or self.store.read_only:
+            return True
+        return self.store.save(jobs, self.core.clock.now())
+
+    @property
+    def retry_delay(self) -> float:
+        return self.store.retry_delay if self.store is not None else 0.0
+
+    # ------------------------------------------------------------- takeover
+    def _schedule_takeover(self) -> None:
+        self._poll = self.call_later(TAKEOVER_POLL, self._try_takeover)
+
+    def _try_takeover(self) -> None:
+        self._poll = None
+        if self.lock is None or self.store is None:
+            return
+        try:
+            got = self.lock.try_acquire()
+        except StoreError:
+            got = False
+        if not got:
+            self._schedule_takeover()
+            return
+        summary = self._rehydrate()
+        self.core.emit(
+            "store", "-", f"took over session {self.store.session_id}: {summary.removeprefix('loopal_ipy: ')}"
+        )
+        self.on_takeover()
+
+    # ------------------------------------------------------ switch and adopt
+    def switch(self, name: str, jobs: list[CronJob]) -> str:
+        """Leave the current session (its durable jobs stay on disk) and open ``name``."""
+        if not self.save(jobs):
+            raise StoreError("could not save the current session before switching; nothing changed")
+        for job in jobs:
+            if job.durable:
+                self.core.remove(job, "left with its session")
+        self.close()
+        return self.open(override=name)
+
+    def adopt(self, other: str, jobs: list[CronJob]) -> str:
+        """Move another session's durable jobs here (a renamed or moved notebook)."""
+        self.check_can_create()
+        assert self.store is not None and self.info is not None
+        other_id = sanitize_session_id(other)
+        if other_id == self.info.id:
+            raise StoreError(f"session {other_id} is this session; name the old one (see {self.home / 'sessions'})")
+        other_dir = session_dir(self.home, other_id)
+        if not (other_dir / "cron.json").exists():
+            raise StoreError(f"session {other_id} has no durable jobs ({other_dir / 'cron.json'} does not exist)")
+        other_lock = SessionLock(other_dir)
+        if not other_lock.try_acquire():
+            raise StoreError(f"session {other_id} is in use by {other_lock.owner_text()}; shut that kernel down first")
+        try:
+            other_store = Store(
+                self.home,
+                other_id,
+                history_size=self.core.settings.history_size,
+                max_jobs=self.core.settings.max_jobs,
+                warn=self.warn,
+            )
+            result = other_store.load(self.core.clock.now())
+            if other_store.read_only:
+                raise StoreError(
+                    f"session {other_id}'s store is read-only ({other_store.read_only_reason}); nothing adopted"
+                )
+            room = self.core.settings.max_jobs - len(jobs)
+            if len(result.jobs) > room:
+                raise StoreError(
+                    f"session {other_id} has {len(result.jobs)} jobs but only {room} fit "
+                    "(Cron.max_jobs); nothing adopted"
+                )
+            names = {j.name for j in jobs if j.name}
+            for job in result.jobs:
+                if job.id in {j.id for j in self.core.jobs()}:
+                    job.id = new_id({j.id for j in self.core.jobs()})
+                if job.name in names:
+                    job.name = None
+                self.core.add(job)
+                self.core.emit("restored", job, f"adopted from session {other_id}")
+            if not self.save(self.core.jobs()):
+                raise StoreError("adopted jobs could not be saved yet; they run and saving is retried")
+            stamp = int(self.core.clock.now().timestamp() * 1000)
+            os.rename(other_store.path, other_store.path.with_name(f"cron.json.adopted-{stamp}"))
+        finally:
+            other_lock.release()
+        return (
+            f"adopted {len(result.jobs)} durable job(s) from session {other_id} into {self.info.id}; "
+            f"the old file is kept as cron.json.adopted-{stamp}"
+        )
+
+    # ------------------------------------------------------------------ text
+    def describe(self) -> str:
+        if self.info is None:
+            return "session: none (durable jobs are off: no notebook path, LOOPAL_SESSION_ID or kernel id)"
+        assert self.store is not None and self.lock is not None
+        owner = "this kernel" if self.owner else self.lock.owner_text()
+        source = self.info.source + (f": {self.info.detail}" if self.info.detail else "")
+        latch = f" [read-only: {self.store.read_only_reason}]" if self.store.read_only else ""
+        lines = [
+            f"session: {self.info.id} (from {source})",
+            f"store:   {self.store.path}{latch}",
+            f"owner:   {owner}",
+        ]
+        if self.last_load is not None:
+            lines.append(f"loaded:  {self.last_load.summary().removeprefix('loopal_ipy: ')}")
+        return "\n".join(lines)
+
+
+def _kernel_id(connection_file: str | None) -> str | None:
+    if not connection_file:
+        return None
+    name = Path(connection_file).name
+    return name[len("kernel-") : -len(".json")] if name.startswith("kernel-") and name.endswith(".json") else None
+
+
+def connection_file_of(shell: Any) -> str | None:
+    """The kernel's connection file, if this is a Jupyter kernel."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        return get_connection_file()
+    except Exception:
+        return None

@@ -1,0 +1,152 @@
+"""Session ids and store paths (SPEC §6): pure functions, no IPython.
+
+A session id names a directory, so it is sanitised to ``[A-Za-z0-9._-]`` and
+can never be ``.``, ``..`` or empty. Whatever a user or a notebook name
+supplies, :func:`session_dir` stays one level under ``<home>/sessions``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_ID_LEN = 96
+_SLUG_LEN = 40
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_KERNEL_FILE = re.compile(r"^kernel-(.+)\.json$")
+_NOTEBOOK_SOURCES: tuple[tuple[str, str], ...] = (
+    ("env", "JPY_SESSION_NAME"),
+    ("ns", "__session__"),
+    ("ns", "__vsc_ipynb_file__"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A resolved session id and where it came from (for ``%cron session``)."""
+
+    id: str
+    source: str  # override | env | notebook | kernel
+    detail: str = ""  # the notebook path or connection file it was derived from
+
+
+def _sha8(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _ascii_fold(text: str) -> str:
+    # "Café" -> "Cafe": keep what a reader recognises rather than dropping letters.
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def sanitize_session_id(text: str) -> str:
+    """Make ``text`` a safe directory name: only ``[A-Za-z0-9._-]``, never ``.``/``..``/empty.
+
+    Runs of other characters become ``-``; leading dots and dashes are dropped
+    (no hidden directories, nothing that looks like an option). Text that
+    leaves nothing behind, or is too long, gets a sha256 suffix so distinct
+    inputs stay distinct. Raises ValueError only for empty/blank input.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"a session id must be a non-empty string, got {text!r}")
+    cleaned = _UNSAFE.sub("-", _ascii_fold(text)).lstrip(".-")
+    if not cleaned:
+        return f"session-{_sha8(text)}"
+    if len(cleaned) > MAX_ID_LEN:
+        cleaned = f"{cleaned[: MAX_ID_LEN - 9].rstrip('.-')}-{_sha8(text)}"
+    return cleaned
+
+
+def is_safe_session_id(text: str) -> bool:
+    """True if ``text`` is already a valid, path-safe session id."""
+    return (
+        isinstance(text, str)
+        and 0 < len(text) <= MAX_ID_LEN
+        and bool(_SAFE_ID.match(text))
+        and text.strip(".") != ""
+        and not text.startswith(("-", "."))
+    )
+
+
+def notebook_session_id(path: str, cwd: str | None = None) -> str:
+    """``<slug of file stem>-<first 8 hex of sha256 of the absolute path>``."""
+    absolute = os.path.normpath(os.path.join(cwd if cwd is not None else os.getcwd(), path))
+    stem = os.path.splitext(os.path.basename(absolute))[0]
+    slug = re.sub(r"[^a-z0-9]+", "-", _ascii_fold(stem).lower()).strip("-")[:_SLUG_LEN].strip("-")
+    return f"{slug or 'notebook'}-{_sha8(absolute)}"
+
+
+def resolve_session(
+    env: Mapping[str, str],
+    user_ns: Mapping[str, Any],
+    connection_file: str | None,
+    override: str | None = None,
+    *,
+    cwd: str | None = None,
+) -> SessionInfo | None:
+    """Pick the session id by SPEC §6 order; None when nothing identifies one.
+
+    ``cwd`` only matters for a relative notebook path (default: the process's).
+    """
+    if override and override.strip():
+        return SessionInfo(sanitize_session_id(override), "override", override)
+    from_env = env.get("LOOPAL_SESSION_ID")
+    if from_env and from_env.strip():
+        return SessionInfo(sanitize_session_id(from_env), "env", "LOOPAL_SESSION_ID")
+    for where, key in _NOTEBOOK_SOURCES:
+        value = env.get(key) if where == "env" else user_ns.get(key)
+        if isinstance(value, str) and value.strip():
+            return SessionInfo(notebook_session_id(value, cwd), "notebook", value)
+    if connection_file:
+        match = _KERNEL_FILE.match(os.path.basename(connection_file))
+        if match and match.group(1).strip():
+            return SessionInfo(sanitize_session_id(match.group(1)), "kernel", connection_file)
+    return None
+
+
+def loopal_home(env: Mapping[str, str], configured: str | None) -> Path:
+    """The store root: configured ``Cron.home`` > ``$LOOPAL_HOME`` > ``~/.loopal``."""
+    raw = configured or env.get("LOOPAL_HOME") or os.path.join("~", ".loopal")
+    if raw.startswith("~"):
+        home = env.get("HOME") or str(Path.home())
+        raw = home + raw[1:] if raw == "~" or raw.startswith("~/") else os.path.expanduser(raw)
+    return Path(os.path.abspath(raw))
+
+
+def session_dir(home: Path, session_id: str) -> Path:
+    """``<home>/sessions/<id>``; refuses any id that could name another place."""
+    if not is_safe_session_id(session_id):
+        raise ValueError(
+            f"unsafe session id {session_id!r}: use only letters, digits, '.', '_', '-' "
+            f"(at most {MAX_ID_LEN}), not starting with '.' or '-'"
+        )
+    root = Path(os.path.abspath(home)) / "sessions"
+    path = root / session_id
+    # Belt and braces: the checks above already make this one plain component.
+    if path.parent != root or os.path.normpath(path) != str(path):
+        raise ValueError(f"session id {session_id!r} would leave {root}")
+    return path
+
+
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` and any missing parents as 0700; leave existing ones alone."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p == p.parent:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask; be explicit

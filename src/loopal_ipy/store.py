@@ -1,0 +1,454 @@
+"""The durable store (SPEC §6): one atomic JSON file per session, and its load rules.
+
+Saving is write-temp → fsync → rename → fsync-dir, so a crash at any instant
+leaves either the old file or the new one. Loading never raises and never
+destroys bytes: a file it cannot use is renamed aside (``cron.json.bad-<ms>``)
+or, when even that is impossible or unsafe, the store is *latched read-only*
+and jobs run from memory only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .job import CronJob, to_rfc3339
+from .session import ensure_dir, session_dir
+
+UTC = timezone.utc
+FORMAT_VERSION = 1
+FILE_NAME = "cron.json"
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MISSED_CAP = 1000
+Warn = Callable[[str], None]
+
+
+def _stderr_warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (0600, no symlink following) and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a stale temp file may have had other bits
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable; some file systems cannot fsync a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_atomic(
+    path: Path, data: bytes, *, fsync: bool = True, write_bytes: Callable[[Path, bytes], None] = _write_file
+) -> None:
+    """Replace ``path`` with ``data`` all-or-nothing, via ``<path>.tmp`` in the same directory."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write_bytes(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.isfile(tmp) and not os.path.islink(tmp):
+            with contextlib.suppress(OSError):  # the original error is the one worth reporting
+                os.unlink(tmp)
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def _short(text: str, limit: int = 90) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(slots=True, kw_only=True)
+class LoadResult:
+    """What rehydration found. Every warning here was also passed to the store's ``warn``.
+
+    ``untrusted`` holds the jobs of a file that failed the ownership/permission
+    check: parsed for display only (so the user can see what was refused),
+    never to be run; ``jobs`` is then empty.
+    """
+
+    session_id: str
+    jobs: list[CronJob] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    missed: dict[str, int] = field(default_factory=dict)
+    quarantined: list[Path] = field(default_factory=list)
+    read_only: bool = False
+    warnings: list[str] = field(default_factory=list)
+    changed: bool = False
+    untrusted: list[CronJob] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: restored, dropped, missed (and read-only, if latched)."""
+        n = len(self.jobs)
+        parts = [f"loopal_ipy: restored {_plural(n, 'durable job')} for session {self.session_id}"]
+        if self.dropped:
+            reasons = [reason for _, reason in self.dropped[:3]]
+            more = f"; and {len(self.dropped) - 3} more" if len(self.dropped) > 3 else ""
+            parts.append(f"dropped {len(self.dropped)} ({'; '.join(reasons)}{more})")
+        if self.missed:
+            labels = {j.id: j.label for j in self.jobs}
+            shown = ", ".join(
+                f"job {labels.get(i, i)}: {c}{'+' if c >= MISSED_CAP else ''}" for i, c in self.missed.items()
+            )
+            total = sum(self.missed.values())
+            plus = "+" if any(c >= MISSED_CAP for c in self.missed.values()) else ""
+            word = "occurrence" if total == 1 and not plus else "occurrences"
+            parts.append(f"{total}{plus} missed {word} not caught up ({shown})")
+        if self.untrusted:
+            parts.append(f"{_plural(len(self.untrusted), 'job')} not run: the store failed the safety check")
+        if self.read_only:
+            parts.append("the store is read-only for this session (see the warning)")
+        return "; ".join(parts)
+
+
+class Store:
+    """The durable jobs of one session on disk. Never raises on load; save reports by return value."""
+
+    def __init__(
+        self, home: Path, session_id: str, *, history_size: int = 20, max_jobs: int = 50, warn: Warn = _stderr_warn
+    ) -> None:
+        self.home = Path(home)
+        self.session_id = session_id
+        self.directory = session_dir(self.home, session_id)
+        self.path = self.directory / FILE_NAME
+        self.tmp_path = self.directory / (FILE_NAME + ".tmp")
+        self.history_size = history_size
+        self.max_jobs = max_jobs
+        self.warn = warn
+        self.read_only = False
+        self.read_only_reason: str | None = None
+        self.dirty = False
+        self._streak = 0
+        # Hooks for tests and odd platforms: the temp-file writer, and whose files we trust.
+        self._write_bytes: Callable[[Path, bytes], None] = _write_file
+        self._uid: int | None = os.getuid() if hasattr(os, "getuid") else None
+
+    def __repr__(self) -> str:
+        flags = " read-only" if self.read_only else (" dirty" if self.dirty else "")
+        return f"<Store {self.path}{flags}>"
+
+    # ---------------------------------------------------------------- saving
+    @property
+    def retry_delay(self) -> float:
+        """Seconds to wait before retrying a failed save: 1, 2, 4 … capped at 60 (0 when clean)."""
+        return 0.0 if self._streak == 0 else float(min(60, 2 ** min(self._streak - 1, 6)))
+
+    def encode(self, jobs: Iterable[CronJob], now: datetime | None = None) -> bytes:
+        """The file's bytes for ``jobs``; only durable jobs are written."""
+        doc = {
+            "version": FORMAT_VERSION,
+            "session": {"id": self.session_id, "updated_at": to_rfc3339(now or datetime.now(UTC))},
+            "jobs": [job.to_dict() for job in jobs if job.durable],
+        }
+        # ASCII escapes keep the file valid UTF-8 even if code holds lone surrogates.
+        return json.dumps(doc, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
+
+    def save(self, jobs: Iterable[CronJob], now: datetime | None = None) -> bool:
+        """Atomically write the durable ``jobs``; False (and dirty) if it could not."""
+        if self.read_only:
+            return False
+        data = self.encode(jobs, now)
+        try:
+            ensure_dir(self.directory)
+            write_atomic(self.path, data, write_bytes=self._write_bytes)
+        except OSError as e:
+            self.dirty = True
+            self._streak += 1
+            if self._streak == 1:
+                code = errno.errorcode.get(e.errno or 0, "?")
+                self.warn(
+                    f"loopal_ipy: could not save durable jobs to {self.path}: {e.strerror or e} ({code}); "
+                    "they are kept in memory and saving will be retried"
+                )
+            return False
+        if self._streak:
+            self.warn(f"loopal_ipy: saving durable jobs to {self.path} works again")
+        self.dirty = False
+        self._streak = 0
+        return True
+
+    # --------------------------------------------------------------- loading
+    def _latch(self, result: LoadResult, message: str) -> None:
+        """Go read-only for this session: nothing will ever be written over the file."""
+        self.read_only = True
+        self.read_only_reason = message
+        result.read_only = True
+        self._warn(
+            result,
+            f"loopal_ipy: WARNING: {message}; the store is read-only for this session "
+            "(durable jobs run from memory and will not be saved)",
+        )
+
+    def _warn(self, result: LoadResult, message: str) -> None:
+        result.warnings.append(message)
+        self.warn(message)
+
+    def _unsafe(self, st: os.stat_result, what: Path) -> str | None:
+        if self._uid is None:
+            return None
+        if st.st_uid != self._uid:
+            return f"{what} is owned by uid {st.st_uid}, not by you (uid {self._uid})"
+        if st.st_mode & 0o022:
+            return f"{what} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+        return None
+
+    def _bad_path(self, now: datetime) -> Path:
+        stem = f"{FILE_NAME}.bad-{int(now.timestamp() * 1000)}"
+        candidate, n = self.directory / stem, 1
+        while os.path.lexists(candidate):
+            candidate, n = self.directory / f"{stem}-{n}", n + 1
+        return candidate
+
+    def _read(self, result: LoadResult) -> tuple[bytes | None, str | None]:
+        """The file's bytes (None if absent or unusable) and why it is untrusted, if it is."""
+        try:
+            untrusted = self._unsafe(os.stat(self.directory), self.directory)
+        except FileNotFoundError:
+            return None, None
+        except OSError as e:
+            self._latch(result, f"cannot inspect {self.directory}: {e.strerror or e}")
+            return None, None
+        flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags)  # O_NONBLOCK: a planted FIFO must not hang the kernel
+        except FileNotFoundError:
+            return None, untrusted
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return None, untrusted or f"{self.path} is a symbolic link"
+            self._latch(result, f"cannot read {self.path}: {e.strerror or e}")
+            return None, untrusted
+        try:
+            st = os.fstat(fd)
+            untrusted = untrusted or self._unsafe(st, self.path)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            if st.st_size > MAX_FILE_BYTES:
+                raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read(MAX_FILE_BYTES + 1), untrusted
+        except OSError as e:
+            self._latch(result, f"cannot read {self.path}: {e.strerror or e}")
+            return None, untrusted
+        finally:
+            os.close(fd)
+
+    def load(self, now: datetime) -> LoadResult:
+        """Rehydrate by every rule of SPEC §6; rewrites the file only if loading changed it."""
+        result = LoadResult(session_id=self.session_id)
+        raw, untrusted = self._read(result)
+        if untrusted is not None:
+            self._latch(result, f"{untrusted}, so its durable jobs are NOT run")
+        if raw is None:
+            return result
+        try:
+            doc = json.loads(raw.decode("utf-8-sig"))
+        except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return self._quarantine(result, now, f"is not valid JSON ({_short(e, 60)})", untrusted)
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if type(version) is int and version > FORMAT_VERSION:
+            self._latch(
+                result,
+                f"{self.path} has format version {version}, but this loopal_ipy reads "
+                f"version {FORMAT_VERSION} (it was written by a newer loopal_ipy); "
+                "upgrade loopal_ipy to use it — the file is left untouched",
+            )
+            return result
+        problem = _shape_problem(doc)
+        if problem:
+            return self._quarantine(result, now, f"has the wrong shape ({problem})", untrusted)
+        if untrusted is not None:
+            result.untrusted = [j for j in map(self._try_job, doc["jobs"]) if j is not None]
+            return result
+        self._apply_rules(result, doc["jobs"], now)
+        if result.changed and not self.read_only:
+            self.save(result.jobs, now)
+        return result
+
+    def _quarantine(self, result: LoadResult, now: datetime, why: str, untrusted: str | None) -> LoadResult:
+        if untrusted is not None or self.read_only:
+            return result  # never move files around in a store we do not trust
+        target = self._bad_path(now)
+        try:
+            os.rename(self.path, target)
+        except OSError as e:
+            self._latch(result, f"{self.path} {why} and could not be moved aside ({e.strerror or e})")
+            return result
+        result.quarantined.append(target)
+        result.changed = True
+        self._warn(
+            result,
+            f"loopal_ipy: {self.path} {why}; moved it to {target.name} (bytes untouched) "
+            "and started this session with no durable jobs",
+        )
+        return result
+
+    def _try_job(self, entry: Any) -> CronJob | None:
+        try:
+            return CronJob.from_dict(entry, self.history_size)
+        except Exception:  # any bad value is a bad entry; the caller decides what to say
+            return None
+
+    def _apply_rules(self, result: LoadResult, entries: list[Any], now: datetime) -> None:
+        rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
+        labels: list[str] = []
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            label = _entry_label(entry, i)
+            try:
+                job = CronJob.from_dict(entry, self.history_size)
+                if job.id in seen:
+                    why = f"duplicate id {job.id} (entry {i})"
+                elif len(result.jobs) >= self.max_jobs and _once_gone(job, now) is None:
+                    why = f"{job.label} is over the limit of {self.max_jobs} jobs (Cron.max_jobs)"
+                else:
+                    why = None
+                    seen.add(job.id)
+                    gone = _once_gone(job, now)
+                    if gone:  # a normal end, like a one-shot that ran: nothing to preserve
+                        result.dropped.append((job.label, gone))
+                        continue
+                    self._rehydrate(result, job, now)
+            except Exception as e:  # a bad schedule, a missing field, an impossible time
+                why = f"{label} is not a valid job ({type(e).__name__}: {_short(e, 60)})"
+            if why is not None:
+                rejects.append({"index": i, "reason": why, "entry": entry})
+                labels.append(label)
+                continue
+            result.jobs.append(job)
+        if rejects:
+            kept_in = self._keep_rejects(result, rejects, now)
+            note = f"; kept in {kept_in}" if kept_in else ""
+            result.dropped.extend((lbl, r["reason"] + note) for lbl, r in zip(labels, rejects, strict=True))
+        result.changed = result.changed or bool(result.dropped)
+
+    def _rehydrate(self, result: LoadResult, job: CronJob, now: datetime) -> None:
+        """No catch-up: a recurring job's next fire is the first occurrence after ``now``."""
+        if not job.durable:
+            job.durable = True  # it is in the durable file, so it is durable
+            result.changed = True
+        if not job.recurring:
+            if job.next_fire is None:  # _once_gone found its time still ahead
+                job.next_fire = job.compiled.next_after(job.created_at)
+                result.changed = True
+            return
+        if not job.paused:
+            missed = _count_missed(job, now)
+            if missed:
+                result.missed[job.id] = missed
+        upcoming = job.compiled.next_after(now)
+        if job.next_fire != upcoming:
+            job.next_fire = upcoming
+            result.changed = True
+
+    def _keep_rejects(self, result: LoadResult, rejects: list[dict[str, Any]], now: datetime) -> str | None:
+        """Preserve rejected entries verbatim in a new ``.bad-`` file; latch read-only if that fails."""
+        doc = {
+            "version": FORMAT_VERSION,
+            "kind": "loopal_ipy rejected entries",
+            "source": FILE_NAME,
+            "rejected_at": to_rfc3339(now),
+            "entries": rejects,
+        }
+        data = json.dumps(doc, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
+        try:
+            while True:
+                target = self._bad_path(now)
+                try:
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                except FileExistsError:
+                    continue
+                break
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            self._latch(
+                result,
+                f"{len(rejects)} bad entries in {self.path} could not be preserved "
+                f"({e.strerror or e}), so the file is not rewritten",
+            )
+            return None
+        result.quarantined.append(target)
+        self._warn(
+            result,
+            f"loopal_ipy: {_plural(len(rejects), 'entry', 'entries')} of {self.path} could not be "
+            f"loaded; kept verbatim in {target.name}",
+        )
+        return target.name
+
+
+def _shape_problem(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return f"expected an object, got {type(doc).__name__}"
+    version = doc.get("version")
+    if type(version) is not int or version < 1:
+        return f"'version' must be {FORMAT_VERSION}, got {_short(repr(version), 30)}"
+    if not isinstance(doc.get("jobs"), list):
+        return "'jobs' must be a list"
+    if "session" in doc and not isinstance(doc["session"], dict):
+        return "'session' must be an object"
+    return None
+
+
+def _entry_label(entry: Any, index: int) -> str:
+    job_id = entry.get("id") if isinstance(entry, dict) else None
+    if isinstance(job_id, str) and job_id.isalnum() and len(job_id) <= 16:
+        return job_id
+    return f"entry {index}"
+
+
+def _once_gone(job: CronJob, now: datetime) -> str | None:
+    """Why a one-shot job must not come back (no catch-up), or None if it still has its time ahead."""
+    if job.recurring:
+        return None
+    if job.last_fired is not None:
+        return f"one-shot {job.label} already fired"
+    due = job.next_fire or job.compiled.next_after(job.created_at)
+    if due <= now:
+        return f"one-shot {job.label} missed its time while no kernel ran"
+    return None
+
+
+def _count_missed(job: CronJob, now: datetime) -> int:
+    """Occurrences that fell between the last saved state and ``now`` (at most MISSED_CAP)."""
+    if job.next_fire is not None:
+        if job.next_fire > now:
+            return 0
+        # the saved next_fire itself was missed; count the rest after it
+        return 1 + job.compiled.count_between(job.next_fire, now, cap=MISSED_CAP - 1)
+    after = job.last_fired or job.created_at - timedelta(microseconds=1)
+    return job.compiled.count_between(after, now, cap=MISSED_CAP)
