@@ -174,6 +174,8 @@ class CronJob:
         if name is not None and not isinstance(name, str):
             raise TypeError("name must be a string or null")
         created = from_rfc3339(d["created_at"])
+        if created is None:
+            raise ValueError("created_at is missing: @every jobs are anchored on it")
         history: deque[Run] = deque((Run.from_dict(r) for r in d.get("history", []) or []), maxlen=history_size)
         return cls(
             id=job_id,

@@ -30,6 +30,7 @@ FILE_NAME = "cron.json"
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MISSED_CAP = 1000
 Warn = Callable[[str], None]
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _stderr_warn(message: str) -> None:
@@ -38,7 +39,7 @@ def _stderr_warn(message: str) -> None:
 
 def _write_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` (0600, no symlink following) and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | _NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)  # a stale temp file may have had other bits
         view = memoryview(data)
@@ -79,6 +80,11 @@ def write_atomic(
         raise
     if fsync:
         _fsync_dir(path.parent)
+
+
+def _dump(doc: Any) -> bytes:
+    # ASCII escapes keep the file valid UTF-8 even if code holds lone surrogates.
+    return json.dumps(doc, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
@@ -172,8 +178,7 @@ class Store:
             "session": {"id": self.session_id, "updated_at": to_rfc3339(now or datetime.now(UTC))},
             "jobs": [job.to_dict() for job in jobs if job.durable],
         }
-        # ASCII escapes keep the file valid UTF-8 even if code holds lone surrogates.
-        return json.dumps(doc, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
+        return _dump(doc)
 
     def save(self, jobs: Iterable[CronJob], now: datetime | None = None) -> bool:
         """Atomically write the durable ``jobs``; False (and dirty) if it could not."""
@@ -233,16 +238,11 @@ class Store:
 
     def _read(self, result: LoadResult) -> tuple[bytes | None, str | None]:
         """The file's bytes (None if absent or unusable) and why it is untrusted, if it is."""
+        untrusted = None
         try:
             untrusted = self._unsafe(os.stat(self.directory), self.directory)
-        except FileNotFoundError:
-            return None, None
-        except OSError as e:
-            self._latch(result, f"cannot inspect {self.directory}: {e.strerror or e}")
-            return None, None
-        flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        try:
-            fd = os.open(self.path, flags)  # O_NONBLOCK: a planted FIFO must not hang the kernel
+            # O_NONBLOCK: a planted FIFO must not hang the kernel. O_NOFOLLOW: no symlinks.
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             return None, untrusted
         except OSError as e:
@@ -253,12 +253,12 @@ class Store:
         try:
             st = os.fstat(fd)
             untrusted = untrusted or self._unsafe(st, self.path)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(errno.EINVAL, "not a regular file")
-            if st.st_size > MAX_FILE_BYTES:
-                raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // 2**20} MiB")
-            with os.fdopen(os.dup(fd), "rb") as f:
-                return f.read(MAX_FILE_BYTES + 1), untrusted
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+                raise OSError(errno.EINVAL, f"not a regular file of at most {MAX_FILE_BYTES >> 20} MiB")
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks), untrusted
         except OSError as e:
             self._latch(result, f"cannot read {self.path}: {e.strerror or e}")
             return None, untrusted
@@ -317,7 +317,7 @@ class Store:
 
     def _try_job(self, entry: Any) -> CronJob | None:
         try:
-            return CronJob.from_dict(entry, self.history_size)
+            return _rebuild(entry, self.history_size)
         except Exception:  # any bad value is a bad entry; the caller decides what to say
             return None
 
@@ -328,7 +328,7 @@ class Store:
         for i, entry in enumerate(entries):
             label = _entry_label(entry, i)
             try:
-                job = CronJob.from_dict(entry, self.history_size)
+                job = _rebuild(entry, self.history_size)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
                 elif len(result.jobs) >= self.max_jobs and _once_gone(job, now) is None:
@@ -382,17 +382,10 @@ class Store:
             "rejected_at": to_rfc3339(now),
             "entries": rejects,
         }
-        data = json.dumps(doc, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
         try:
-            while True:
-                target = self._bad_path(now)
-                try:
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-                except FileExistsError:
-                    continue
-                break
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            target = self._bad_path(now)  # free, and we own the session; O_EXCL still refuses to overwrite
+            with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as f:
+                f.write(_dump(doc))
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as e:
@@ -409,6 +402,16 @@ class Store:
             f"loaded; kept verbatim in {target.name}",
         )
         return target.name
+
+
+def _rebuild(entry: Any, history_size: int) -> CronJob:
+    """``CronJob.from_dict`` plus the checks it leaves out."""
+    job = CronJob.from_dict(entry, history_size)
+    if job.created_at is None:
+        # from_dict lets a null created_at through; the schedule would then be
+        # anchored on the wall clock and the job would change on every load.
+        raise ValueError("created_at is missing")
+    return job
 
 
 def _shape_problem(doc: Any) -> str | None:

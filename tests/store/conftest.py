@@ -1,0 +1,42 @@
+"""Fixtures for the store tests: real files under tmp_path and a fake clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from storeutil import SID, Warnings
+
+from loopal_ipy.clock import FakeClock
+from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.store import Store
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock("2026-01-05T12:00:00+00:00")
+
+
+@pytest.fixture
+def sched(clock: FakeClock) -> Scheduler:
+    return Scheduler(clock, Settings(timezone="UTC"))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def warned() -> Warnings:
+    return Warnings()
+
+
+@pytest.fixture
+def make_store(home: Path, warned: Warnings):
+    def make(**kw: Any) -> Store:
+        kw.setdefault("warn", warned)
+        return Store(home, kw.pop("session_id", SID), **kw)
+
+    return make

@@ -1,0 +1,166 @@
+"""Hostile files (SPEC §6): whatever lies in cron.json, load never raises and never destroys bytes.
+
+Generated inputs are of three kinds: valid files with bytes flipped, cut,
+inserted or spliced; random JSON shapes; and well-formed files whose job
+entries have random fields swapped in. For each, ``load`` must return, every
+quarantined file must hold exactly what was there (byte for byte for a whole
+file, entry for entry for rejected entries), and a second load must find
+nothing more to change.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from storeutil import SID, Warnings, write_raw
+
+from loopal_ipy.clock import FakeClock
+from loopal_ipy.job import Run
+from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.store import LoadResult, Store
+
+START = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+
+
+def _base_jobs() -> list[dict[str, Any]]:
+    clock = FakeClock(START)
+    sched = Scheduler(clock, Settings(timezone="UTC"))
+    sched.create("@every 10s", "n = 1", durable=True, name="tick")
+    sched.create("*/15 * * * *", "print('quarter')", durable=True, tz="Europe/Paris")
+    sched.create("@every 1h", "once()", durable=True, once=True)
+    sched.pause(sched.create("0 9 * * MON-FRI", "report()", durable=True).id)
+    clock.advance(10)
+    for fire in sched.due():
+        sched.finish(fire.job, Run(started_at=clock.now(), output="é\n", occurrence=fire.occurrence))
+    return [j.to_dict() for j in sched.jobs()]
+
+
+BASE_JOBS = _base_jobs()
+BASE_DOC = {"version": 1, "session": {"id": SID, "updated_at": "2026-01-05T12:00:10Z"}, "jobs": BASE_JOBS}
+BASE_BYTES = json.dumps(BASE_DOC, indent=1).encode()
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def mutated_bytes(draw: st.DrawFn) -> bytes:
+    data = bytearray(BASE_BYTES)
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "delete", "splice"]))
+        pos = draw(st.integers(0, max(len(data) - 1, 0)))
+        if kind == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "cut":
+            del data[pos:]
+        elif kind == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif kind == "delete":
+            del data[pos : pos + draw(st.integers(1, 40))]
+        else:
+            other = draw(st.integers(0, len(BASE_BYTES)))
+            data[pos:pos] = BASE_BYTES[other : other + draw(st.integers(1, 200))]
+    return bytes(data)
+
+
+times = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(timezone.utc))
+
+
+@st.composite
+def mutated_entries(draw: st.DrawFn) -> bytes:
+    """Well-formed files whose entries are kept, retimed, re-flagged, broken or duplicated."""
+    jobs: list[Any] = [dict(j) for j in draw(st.lists(st.sampled_from(BASE_JOBS), max_size=8))]
+    for job in jobs:
+        how = draw(st.sampled_from(["keep", "keep", "retime", "flags", "break", "drop-key"]))
+        if how == "retime":
+            for key in ("created_at", "last_fired", "next_fire"):
+                if draw(st.booleans()):
+                    job[key] = (
+                        draw(st.none() | times.map(lambda t: t.isoformat()))
+                        if key != "created_at"
+                        else draw(times).isoformat()
+                    )
+        elif how == "flags":
+            for key in ("recurring", "paused", "durable"):
+                job[key] = draw(st.booleans())
+        elif how == "break":
+            job[draw(st.sampled_from(sorted(job)))] = draw(json_values)
+        elif how == "drop-key":
+            job.pop(draw(st.sampled_from(sorted(job))))
+    jobs += draw(st.lists(json_values, max_size=1))
+    doc: Any = {"version": draw(st.sampled_from([1, 1, 1, 1, 2, 0, "1", None])), "jobs": jobs}
+    if draw(st.booleans()):
+        doc["session"] = draw(st.sampled_from([{"id": SID}, {}, {}, [], "x"]))
+    return json.dumps(doc).encode()
+
+
+files = st.one_of(  # one_of picks branches about evenly: repeat the one that reaches the load rules
+    mutated_bytes(),
+    mutated_entries(),
+    mutated_entries(),
+    mutated_entries(),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=200),
+    st.just(BASE_BYTES),
+)
+
+
+def _outcome(result: LoadResult) -> str:
+    if result.read_only:
+        return "latched read-only"
+    if result.quarantined and not result.jobs and not result.dropped:
+        return "whole file quarantined"
+    if result.dropped:
+        return "entries dropped" + (" and preserved" if result.quarantined else "")
+    return "loaded " + ("with changes" if result.changed else "unchanged")
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _check_quarantine(result: LoadResult, original: bytes) -> None:
+    for path in result.quarantined:
+        kept = path.read_bytes()
+        if kept == original:
+            continue  # a whole file moved aside, bytes untouched
+        rejected = json.loads(kept)
+        assert rejected["kind"] == "loopal_ipy rejected entries"
+        entries = json.loads(original.decode("utf-8-sig"))["jobs"]
+        for item in rejected["entries"]:
+            assert _canon(item["entry"]) == _canon(entries[item["index"]])
+
+
+@given(raw=files, offset=st.sampled_from([0, 5, 3600, 86400]), max_jobs=st.sampled_from([2, 50]))
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_load_never_raises_and_never_destroys_bytes(raw: bytes, offset: int, max_jobs: int) -> None:
+    now = START + timedelta(seconds=offset)
+    with tempfile.TemporaryDirectory() as tmp:
+        warned = Warnings()
+        store = Store(Path(tmp), SID, max_jobs=max_jobs, warn=warned)
+        write_raw(store, raw)
+        result = store.load(now)
+        event(_outcome(result))
+        assert isinstance(result.summary(), str) and "\n" not in result.summary()
+        _check_quarantine(result, raw)
+        assert len(result.jobs) <= max_jobs
+        assert len({j.id for j in result.jobs}) == len(result.jobs)
+        assert all(j.next_fire is not None and j.next_fire > now for j in result.jobs if not j.paused)
+        if result.read_only:  # nothing is ever written over a latched store
+            assert store.path.read_bytes() == raw and result.quarantined == []
+            return
+        if not result.changed:
+            assert store.path.read_bytes() == raw  # an unchanged file is never rewritten
+            return
+        again = Store(Path(tmp), SID, max_jobs=max_jobs, warn=warned).load(now)
+        assert again.changed is False and again.dropped == [] and again.quarantined == []
+        assert [j.to_dict() for j in again.jobs] == [j.to_dict() for j in result.jobs]
