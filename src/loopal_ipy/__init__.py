@@ -25,6 +25,7 @@ __all__ = [
     "get_scheduler",
     "load_ipython_extension",
     "next_fires",
+    "table",
     "unload_ipython_extension",
     "wait",
 ]
@@ -61,6 +62,13 @@ def get_scheduler() -> KernelScheduler:
             "event loop between prompts"
         )
     return bridge
+
+
+def table(page_size: int = 50) -> Any:
+    """The live job table of this kernel (an ipywidget; SPEC §7 widget)."""
+    from .widget import CronTable
+
+    return CronTable(get_scheduler(), page_size=page_size)
 
 
 async def wait(job: str | None = None, runs: int = 1, timeout: float | None = None) -> int:

@@ -67,10 +67,13 @@ def load(shell: Any) -> KernelScheduler | None:
             call_later=loop.call_later,
         )
         bridge = KernelScheduler(shell, core, runner, loop, store=durable)
-        for data in getattr(shell, _STASH, None) or []:
+        stash = getattr(shell, _STASH, None) or {"jobs": [], "running": []}
+        for data in stash["jobs"]:
             core.add(CronJob.from_dict(data, config.history_size))
         setattr(shell, _STASH, None)
         summary = durable.open()
+        for job in core.jobs():  # an async run from before the reload is still going: no overlap
+            job.running = job.id in stash["running"]
         durable.on_takeover = bridge._arm
         if durable.last_load is None or durable.last_load.jobs or durable.last_load.dropped:
             print(summary)
@@ -83,12 +86,22 @@ def load(shell: Any) -> KernelScheduler | None:
 
         config.observe(apply, names=list(config.settings()))
         bridge.start()
-    magics = CronMagics(shell, lambda: getattr(shell, _ATTR, {}).get("bridge"))
+    magics = CronMagics(
+        shell, lambda: getattr(shell, _ATTR, {}).get("bridge"), lambda: getattr(shell, _ATTR, {}).get("table")
+    )
     shell.register_magics(magics)
     if wait_transformer not in shell.input_transformers_post:
         shell.input_transformers_post.append(wait_transformer)
-    setattr(shell, _ATTR, {"bridge": bridge, "config": config, "magics": magics})
+    table = _make_table if bridge is not None else None  # the live widget needs a kernel's comms
+    setattr(shell, _ATTR, {"bridge": bridge, "config": config, "magics": magics, "table": table})
     return bridge
+
+
+def _make_table(bridge: KernelScheduler) -> Any:
+    """``%cron list`` in a kernel: the live table (magics must not import the widget layer)."""
+    from .widget import CronTable
+
+    return CronTable(bridge)
 
 
 def unload(shell: Any) -> None:
@@ -100,7 +113,15 @@ def unload(shell: Any) -> None:
     if bridge is not None:
         bridge.stop()
         atexit.unregister(bridge.flush)
-        setattr(shell, _STASH, [j.to_dict() for j in bridge.jobs() if not j.durable])
+        setattr(
+            shell,
+            _STASH,
+            {
+                "jobs": [j.to_dict() for j in bridge.jobs() if not j.durable],
+                "running": bridge.running_ids(),
+            },
+        )
+        bridge.successor = lambda: bridge_of(shell)
     while wait_transformer in shell.input_transformers_post:
         shell.input_transformers_post.remove(wait_transformer)
     for kind in ("line", "cell"):

@@ -56,6 +56,8 @@ class KernelScheduler:
         self._waiters: list[asyncio.Future[None]] = []
         self._save_soon: asyncio.Handle | None = None
         self._retry: asyncio.TimerHandle | None = None
+        # After %reload_ext, async runs still going report to the new scheduler.
+        self.successor: Callable[[], KernelScheduler | None] = lambda: None
 
     # -------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -159,8 +161,18 @@ class KernelScheduler:
                     trigger=trigger,
                 )
             )
-            self.core.finish(job, run)  # its history is saved with the next save
-            self._arm()
+            owner = self if self.started else self.successor()
+            if owner is None:
+                return
+            if owner is not self:  # reloaded meanwhile: report to the scheduler that took over
+                try:
+                    job_now = owner.core.get(job.id)
+                except CronError:
+                    return
+            else:
+                job_now = job
+            owner.core.finish(job_now, run)  # its history is saved with the next save
+            owner._arm()
 
         task.add_done_callback(done)
         return task
@@ -274,6 +286,9 @@ class KernelScheduler:
 
     def jobs(self) -> list[CronJob]:
         return self.core.jobs()
+
+    def running_ids(self) -> list[str]:
+        return [j.id for j in self.core.jobs() if j.running]
 
     def get(self, key: str) -> CronJob:
         return self.core.get(key)

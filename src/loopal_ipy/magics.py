@@ -69,9 +69,10 @@ def _split_word(rest: str) -> tuple[str, bool, str]:
 class CronMagics(Magics):
     """The ``%cron`` line and ``%%cron`` cell magic."""
 
-    def __init__(self, shell: Any, get_bridge: Callable[[], Any]) -> None:
+    def __init__(self, shell: Any, get_bridge: Callable[[], Any], get_table: Callable[[], Any] = lambda: None) -> None:
         super().__init__(shell)
         self._get_bridge = get_bridge
+        self._get_table = get_table  # bridge -> live table widget, or None for the text snapshot
         self.commands: dict[str, Command] = {
             "create": Command(
                 self._create,
@@ -183,7 +184,8 @@ class CronMagics(Magics):
         bridge = self._bridge("list")
         if rest:
             raise UsageError(f"%cron list takes no arguments; got {rest!r}")
-        return render.JobTable(bridge)
+        make_table = self._get_table()
+        return make_table(bridge) if make_table is not None else render.JobTable(bridge)
 
     def _ids(self, name: str, rest: str) -> list[str]:
         ids = shlex.split(rest)

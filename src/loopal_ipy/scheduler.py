@@ -141,7 +141,7 @@ class Scheduler:
             )
         if len(self._jobs) >= s.max_jobs:
             raise LimitError(
-                f"this session already has {len(self._jobs)} jobs, the limit (Cron.max_jobs = {s.max_jobs}); "
+                f"this session already has {len(self._jobs)} job{'s' if len(self._jobs) != 1 else ''}, the limit (Cron.max_jobs = {s.max_jobs}); "
                 "delete some with %cron delete, or raise it with %config Cron.max_jobs = N"
             )
         if name is not None:

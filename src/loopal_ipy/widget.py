@@ -1,0 +1,634 @@
+"""The live job table (SPEC §7 widget): standard ipywidgets, pushed by scheduler events.
+
+Every cell is its own ``HTML`` widget, so an event sends only the cells whose
+text changed. Nothing polls the scheduler: rows change when the core emits an
+event (flushed once per loop turn, so a sync job's fired→finished pair is one
+update), and countdowns move on a ticker on the kernel's loop that runs only
+while the table is displayed, wakes only when some countdown text would change
+(at most once a second) and is not a scheduler wake-up (``bridge.wakeups``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import observe
+
+from . import render
+from .errors import CronError
+from .job import CronJob, Run
+from .schedule import get_zone
+from .scheduler import Event
+
+try:  # one shared style object per table instead of one per cell
+    from ipywidgets.widgets.widget_string import HTMLStyle
+except ImportError:  # pragma: no cover - a future ipywidgets may move it
+    HTMLStyle = None
+
+COLUMNS = ("job", "schedule", "code", "state", "next", "last", "runs")
+HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail", "")
+ACTIONS = ("toggle", "run", "delete", "log")
+STATE_COLORS = {"active": "#2e7d32", "paused": "#757575", "running": "#1565c0", "error": "#c62828"}
+RED = "#c62828"
+_MUTED = "color:var(--jp-ui-font-color2, #666);font-size:90%"
+_LINES = "<div style='line-height:1.35'>{}</div>"  # the widget's line height is a whole input row
+
+
+# ------------------------------------------------------------------ countdowns
+def live_countdown(when: datetime, now: datetime) -> str:
+    """A countdown whose text changes every second only in the last 10 minutes.
+
+    With 50 jobs an hour away a per-second countdown would send 50 messages a
+    second; this one changes once a minute there, once an hour beyond a day.
+    """
+    r = (when - now).total_seconds()
+    if r <= 0:
+        return "due"
+    s = math.ceil(r)
+    if s < 60:
+        return f"{s}s"
+    if s < 600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def until_change(when: datetime, now: datetime) -> float | None:
+    """Seconds until ``live_countdown(when, now)`` shows another text (None: it says 'due')."""
+    r = (when - now).total_seconds()
+    if r <= 0:
+        return None
+    s = math.ceil(r)
+    if s <= 600:
+        start = s
+    elif s < 86400:
+        start = 60 * (s // 60)
+    else:
+        start = 3600 * (s // 3600)
+    # ceil(r) drops below `start` once r <= start - 1
+    return r - (start - 1) + 0.001
+
+
+# ------------------------------------------------------------------ cell texts
+def _when(t: datetime, tz: str, now: datetime) -> str:
+    zone = get_zone(tz)
+    lt = t.astimezone(zone)
+    fmt = "%H:%M:%S %Z" if lt.date() == now.astimezone(zone).date() else "%Y-%m-%d %H:%M:%S %Z"
+    return lt.strftime(fmt)
+
+
+def _badge(text: str, color: str) -> str:
+    return (
+        f"<span style='background:{color};color:white;border-radius:3px;padding:0 5px;"
+        f"font-size:85%'>{html.escape(text)}</span>"
+    )
+
+
+def error_line(run: Run) -> str:
+    """The last line of a run's error: 'ZeroDivisionError: division by zero'."""
+    lines = [line for line in (run.error or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "error"
+
+
+def static_texts(job: CronJob) -> dict[str, str]:
+    """The cells that never change for a job."""
+    name = f" <i>{html.escape(job.name)}</i>" if job.name else ""
+    badges = (" " + _badge("durable", "#1565c0") if job.durable else "") + (
+        "" if job.recurring else " " + _badge("once", "#6a1b9a")
+    )
+    return {
+        "job": f"<b>{job.id}</b>{name}{badges}",
+        "schedule": _LINES.format(
+            f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
+        ),
+        "code": f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 26))}</code>",
+    }
+
+
+def next_text(job: CronJob, now: datetime) -> str:
+    if job.paused or job.next_fire is None:
+        return "—"
+    return _LINES.format(
+        f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>in {live_countdown(job.next_fire, now)}</span>"
+    )
+
+
+def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:
+    """The cells that events change: state, next fire, last run, counters."""
+    state = job.state
+    last = job.last_run
+    if last is None:
+        last_text = "—"
+    else:
+        status = last.status if last.status != "error" else f"<span style='color:{RED}'>error</span>"
+        took = f"<span style='{_MUTED}'>{last.duration * 1000:.0f} ms,</span>"
+        last_text = f"{_when(last.started_at, job.tz, now)}<br>{took} {status}"
+        if last.status == "error":
+            last_text += (
+                f"<br><span style='color:{RED};display:inline-block;max-width:14em;white-space:normal'>"
+                f"{html.escape(error_line(last))}</span>"
+            )
+        last_text = _LINES.format(last_text)
+    fails = f"<span style='color:{RED}'>{job.failures}</span>" if job.failures else "0"
+    return {
+        "state": _badge(state, STATE_COLORS.get(state, "#757575")),
+        "next": next_text(job, now),
+        "last": last_text,
+        "runs": f"{job.runs}/{fails}",
+    }
+
+
+def _run_outputs(job: CronJob, run: Run) -> list[tuple[str, str]]:
+    """(stream, text) pieces of one history entry for the log view."""
+    head = f"--- {render.local(run.started_at, job.tz)}  {run.status}  {run.duration * 1000:.1f} ms  ({run.trigger})\n"
+    parts = [("stdout", head)]
+    text = run.output
+    if run.status == "error" and run.error and run.error in text:
+        cut = text.rfind(run.error)
+        printed, err = text[:cut], text[cut:]
+        if printed:
+            parts.append(("stdout", printed if printed.endswith("\n") else printed + "\n"))
+        parts.append(("stderr", err if err.endswith("\n") else err + "\n"))
+    elif text:
+        parts.append(("stdout", text if text.endswith("\n") else text + "\n"))
+    return parts
+
+
+# ------------------------------------------------------------------- the table
+class _Row:
+    """The widgets of one job's row; remembers the text each cell shows."""
+
+    def __init__(self, table: CronTable, job: CronJob, now: datetime) -> None:
+        self.job = job
+        classes = (f"loopal-job-{job.id}",)
+        self.texts = {**static_texts(job), **dynamic_texts(job, now)}
+        self.cells = {
+            col: widgets.HTML(
+                value=self.texts[col],
+                layout=table._cell_layout,
+                _dom_classes=(f"loopal-cell-{col}", *classes),
+                **table._cell_style,
+            )
+            for col in COLUMNS
+        }
+        self.paused = job.paused
+        self.buttons = {
+            action: widgets.Button(
+                description=desc,
+                tooltip=tip,
+                layout=table._button_layout,
+                style=table._button_style,
+                _dom_classes=(f"loopal-btn-{action}", *classes),
+            )
+            for action, desc, tip in (
+                ("toggle", *_toggle_look(job.paused)),
+                ("run", "run", "run now; the schedule is unchanged"),
+                ("delete", "delete", "delete this job"),
+                ("log", "log", "show this job's run history with outputs"),
+            )
+        }
+        for action, button in self.buttons.items():
+            button.on_click(_clicker(table, action, job.id))
+        self.actions = widgets.HBox(list(self.buttons.values()), layout=table._actions_layout)
+        self.widgets = [*self.cells.values(), self.actions]
+
+    def update(self, now: datetime) -> int:
+        """Send the cells whose text changed; returns how many."""
+        sent = 0
+        for col, text in dynamic_texts(self.job, now).items():
+            if self.texts[col] != text:
+                self.texts[col] = text
+                self.cells[col].value = text
+                sent += 1
+        if self.job.paused != self.paused:
+            self.paused = self.job.paused
+            button = self.buttons["toggle"]
+            with button.hold_sync():  # one message for both traits
+                button.description, button.tooltip = _toggle_look(self.paused)
+            sent += 1
+        return sent
+
+    def update_countdown(self, now: datetime) -> int:
+        text = next_text(self.job, now)
+        if self.texts["next"] == text:
+            return 0
+        self.texts["next"] = text
+        self.cells["next"].value = text
+        return 1
+
+    def close(self) -> None:
+        for w in self.widgets:
+            w.close()
+        for w in self.buttons.values():
+            w.close()
+
+
+def _toggle_look(paused: bool) -> tuple[str, str]:
+    if paused:
+        return "resume", "fire again from the next occurrence (no catch-up)"
+    return "pause", "stop firing; keep the job"
+
+
+def _clicker(table: CronTable, action: str, job_id: str) -> Callable[[Any], None]:
+    return lambda _button: table._act(action, job_id)
+
+
+class CronTable(widgets.VBox):
+    """The live table of a kernel's jobs: ``%cron list`` / ``loopal_ipy.table()``.
+
+    ``bridge`` is a ``KernelScheduler`` (or anything with ``core``, ``loop``,
+    ``jobs/get/pause/resume/delete/run_now``). Rows are built for at most
+    ``page_size`` jobs at a time (a pager appears past that), because each row
+    is a dozen widgets and a browser drawing thousands of them crawls.
+    """
+
+    def __init__(self, bridge: Any, *, page_size: int = 50, **kwargs: Any) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self._bridge = bridge
+        self._core = bridge.core
+        self._loop: asyncio.AbstractEventLoop = bridge.loop
+        self.page_size = page_size
+        self._page = 0
+        self._rows: dict[str, _Row] = {}
+        self._order: list[str] | None = None
+        self._pending: set[str] = set()
+        self._flush_handle: asyncio.Handle | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._last_tick = -math.inf
+        self._displayed = False  # shown at least once (the frontend may not count views)
+        self._dormant = False  # the frontend counted its views down to 0
+        self._stale = False
+        self._closed = False
+        self._log_job: str | None = None
+        self._log_last: Run | None = None
+        self._log_widgets: list[widgets.Widget] = []
+        self.ticks = 0  # countdown refreshes, for tests and benchmarks (never scheduler wake-ups)
+
+        # Shared layout/style models: one per table instead of two more widgets per cell.
+        self._cell_layout = widgets.Layout(width="auto", padding="1px 0", border_bottom="1px solid #e8e8e8")
+        self._cell_style = {"style": HTMLStyle()} if HTMLStyle is not None else {}
+        self._button_layout = widgets.Layout(width="auto", padding="0 8px", margin="0 2px 0 0")
+        self._button_style = widgets.ButtonStyle()
+        self._actions_layout = widgets.Layout(width="auto", border_bottom="1px solid #e8e8e8")
+        self._header = [
+            widgets.HTML(value=f"<b>{html.escape(h)}</b>", layout=self._cell_layout, **self._cell_style)
+            for h in HEADERS
+        ]
+        self._empty = widgets.HTML(
+            value="no jobs — create one with <code>%cron create \"@every 10s\" print('hi')</code>",
+            layout=widgets.Layout(grid_column="1 / -1"),
+        )
+        self._grid = widgets.GridBox(
+            layout=widgets.Layout(
+                grid_template_columns="repeat(8, max-content)",  # too wide: it scrolls, never squeezes
+                grid_gap="0 10px",
+                align_items="stretch",  # every cell as tall as its row: the row lines meet
+                overflow="auto",
+            ),
+            _dom_classes=("loopal-cron-grid",),
+        )
+        self._prev = widgets.Button(description="◀ prev", layout=self._button_layout, style=self._button_style)
+        self._next = widgets.Button(description="next ▶", layout=self._button_layout, style=self._button_style)
+        self._page_label = widgets.HTML()
+        self._prev.on_click(lambda _b: self.show_page(self._page - 1))
+        self._next.on_click(lambda _b: self.show_page(self._page + 1))
+        self._pager = widgets.HBox(
+            [self._prev, self._page_label, self._next], layout=widgets.Layout(display="none", align_items="center")
+        )
+        self._status = widgets.HTML(_dom_classes=("loopal-cron-status",))
+        self._footer = widgets.HTML(_dom_classes=("loopal-cron-footer",))
+        self._log_box = widgets.VBox(layout=widgets.Layout(display="none"), _dom_classes=("loopal-cron-log",))
+        self._owned: list[widgets.Widget] = [
+            *self._header,
+            self._empty,
+            self._grid,
+            self._prev,
+            self._next,
+            self._page_label,
+            self._pager,
+            self._status,
+            self._footer,
+            self._log_box,
+            self._cell_layout,
+            self._button_layout,
+            self._button_style,
+            self._actions_layout,
+            *self._cell_style.values(),
+        ]
+        super().__init__(
+            children=[self._grid, self._pager, self._footer, self._status, self._log_box],
+            _view_count=0,  # ask the frontend to count views: the ticker runs only while one exists
+            _dom_classes=("loopal-cron",),
+            **kwargs,
+        )
+        self._unsubscribe: Callable[[], None] | None = self._core.subscribe(self._on_event)
+        self._sync_rows(self._core.clock.now())
+        self._update_footer()
+
+    # ------------------------------------------------------------ inspection
+    def cells(self, job_id: str) -> dict[str, widgets.HTML]:
+        """The cell widgets of a job's row (KeyError if it is not on this page)."""
+        return dict(self._rows[job_id].cells)
+
+    def buttons(self, job_id: str) -> dict[str, widgets.Button]:
+        """The buttons of a job's row: toggle (pause/resume), run, delete, log."""
+        return dict(self._rows[job_id].buttons)
+
+    @property
+    def row_ids(self) -> list[str]:
+        """Job ids of the rows shown, top to bottom."""
+        return list(self._order or [])
+
+    @property
+    def ticking(self) -> bool:
+        return self._ticker is not None
+
+    @property
+    def footer(self) -> widgets.HTML:
+        return self._footer
+
+    @property
+    def status(self) -> widgets.HTML:
+        return self._status
+
+    @property
+    def log_output(self) -> widgets.Output | None:
+        """The log view's Output widget once a log was opened."""
+        return self._log_widgets[2] if self._log_widgets else None
+
+    # ----------------------------------------------------------------- events
+    def _on_event(self, event: Event) -> None:
+        # Called inside Scheduler.emit: never raise, do as little as possible.
+        if self._closed:
+            return
+        if self._dormant:
+            self._stale = True
+            return
+        self._pending.add(event.job_id)
+        if self._flush_handle is None:
+            if self._loop.is_running():
+                # One update per loop turn: a sync job's fired+finished pair sends its cells once.
+                self._flush_handle = self._loop.call_soon(self._flush)
+            else:
+                self._flush()
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if self._closed:
+            return
+        if self._dormant:
+            self._stale = True
+            return
+        pending, self._pending = self._pending, set()
+        try:
+            now = self._core.clock.now()
+            self._sync_rows(now)
+            for job_id in pending:
+                row = self._rows.get(job_id)
+                if row is not None:
+                    row.update(now)
+            self._update_footer()
+            if self._log_job is not None and (self._log_job in pending or "-" in pending):
+                self._update_log()
+        except Exception:  # a table bug must not break the scheduler: show it
+            self._set_status(f"table update failed:\n{traceback.format_exc()}")
+        self._arm_ticker()
+
+    def refresh(self) -> None:
+        """Re-read every row on this page and send what changed."""
+        self._stale = False
+        self._pending.update(self._rows)
+        self._pending.add("-")
+        self._flush()
+
+    # ------------------------------------------------------------------- rows
+    def _page_jobs(self) -> list[CronJob]:
+        jobs = self._bridge.jobs()
+        pages = max(1, math.ceil(len(jobs) / self.page_size))
+        self._page = min(max(self._page, 0), pages - 1)
+        first = self._page * self.page_size
+        if pages > 1:
+            text = f"jobs {first + 1}–{min(first + self.page_size, len(jobs))} of {len(jobs)}"
+            if self._page_label.value != text:
+                self._page_label.value = text
+        want = None if pages > 1 else "none"
+        if self._pager.layout.display != want:
+            self._pager.layout.display = want
+        return jobs[first : first + self.page_size]
+
+    def _sync_rows(self, now: datetime) -> None:
+        """Make the rows match the page's jobs: build new rows, drop gone ones."""
+        jobs = self._page_jobs()
+        ids = [j.id for j in jobs]
+        for job in jobs:
+            if job.id not in self._rows:
+                self._rows[job.id] = _Row(self, job, now)
+        gone = [self._rows.pop(i) for i in set(self._rows) - set(ids)]
+        if ids != self._order:
+            self._order = ids
+            body = [w for i in ids for w in self._rows[i].widgets] or [self._empty]
+            # A new tuple, never a mutated list: traitlets syncs on assignment only.
+            self._grid.children = (*self._header, *body)
+        for row in gone:  # after the grid stopped referring to them
+            row.close()
+
+    def show_page(self, page: int) -> None:
+        self._page = page
+        self.refresh()
+
+    # ---------------------------------------------------------------- ticker
+    def _arm_ticker(self) -> None:
+        """Wake when the soonest countdown text changes, at most once a second, only while shown."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        if self._closed or self._dormant or not self._displayed or not getattr(self._bridge, "started", True):
+            return
+        now = self._core.clock.now()
+        delays = [
+            d
+            for row in self._rows.values()
+            if not row.job.paused and row.job.next_fire is not None
+            if (d := until_change(row.job.next_fire, now)) is not None
+        ]
+        if not delays:
+            return
+        delay = max(min(delays), self._last_tick + 1.0 - self._loop.time(), 0.0)
+        self._ticker = self._loop.call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._ticker = None
+        if self._closed or self._dormant:
+            return
+        self._last_tick = self._loop.time()
+        self.ticks += 1
+        now = self._core.clock.now()
+        for row in self._rows.values():
+            row.update_countdown(now)
+        self._arm_ticker()
+
+    @observe("_view_count")
+    def _views_changed(self, change: dict[str, Any]) -> None:
+        new, old = change["new"], change["old"]
+        if new is None or getattr(self, "_closed", True):
+            return
+        if new > 0:
+            self._displayed = True
+            if self._dormant or self._stale:
+                self._dormant = False
+                self.refresh()
+            else:
+                self._arm_ticker()
+        elif old:  # the frontend removed the last view (output cleared, cell re-run)
+            self._dormant = True
+            self._arm_ticker()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view plus text/html and text/plain snapshots for saved notebooks."""
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is None:
+            return None
+        jobs = self._bridge.jobs()
+        now = self._core.clock.now()
+        events = list(self._core.events)
+        data["text/plain"] = render.table_text(jobs, now, events)
+        data["text/html"] = render.table_html(jobs, now, events)
+        self._displayed = True
+        if self._dormant or self._stale:
+            self._dormant = False
+            self.refresh()
+        else:
+            self._arm_ticker()
+        return data
+
+    # ---------------------------------------------------------------- actions
+    def _act(self, action: str, job_id: str) -> None:
+        """A button click: do it, or say in the table why not (never raise into the kernel log)."""
+        try:
+            if action == "toggle":
+                job = self._bridge.get(job_id)
+                (self._bridge.resume if job.paused else self._bridge.pause)(job_id)
+            elif action == "run":
+                self._bridge.run_now(job_id)
+            elif action == "delete":
+                self._bridge.delete(job_id)
+            elif action == "log":
+                self.show_log(None if self._log_job == job_id else job_id)
+            self._set_status("")
+        except CronError as e:
+            self._set_status(str(e))
+        except Exception:
+            self._set_status(f"{action} failed:\n{traceback.format_exc()}")
+
+    def _set_status(self, text: str) -> None:
+        value = f"<pre style='color:{RED};margin:2px 0'>{html.escape(text)}</pre>" if text else ""
+        if self._status.value != value:
+            self._status.value = value
+
+    def _find(self, job_id: str) -> CronJob | None:
+        try:
+            return self._bridge.get(job_id)
+        except CronError:
+            return self._core.find_removed(job_id)
+
+    # ------------------------------------------------------------------- log
+    def show_log(self, job_id: str | None) -> None:
+        """Open the log view of a job under the table (None closes it)."""
+        if job_id is None:
+            self._log_job = None
+            self._log_box.layout.display = "none"
+            return
+        job = self._find(job_id)
+        if job is None:
+            raise CronError(f"no job {job_id!r}")
+        if not self._log_widgets:
+            title = widgets.HTML()
+            hide = widgets.Button(description="close log", layout=self._button_layout, style=self._button_style)
+            hide.on_click(lambda _b: self.show_log(None))
+            out = widgets.Output(layout=widgets.Layout(max_height="24em", overflow="auto", border="1px solid #ddd"))
+            self._log_widgets = [title, hide, out]
+            self._log_box.children = (widgets.HBox([title, hide]), out)
+            self._log_widgets.append(self._log_box.children[0])
+        self._log_job = job.id
+        self._log_last = None
+        self._log_widgets[2].outputs = ()
+        self._update_log()
+        self._log_box.layout.display = None
+
+    def _update_log(self) -> None:
+        """Append the runs the log view has not shown yet (append_*: no cell parent needed)."""
+        job = self._find(self._log_job) if self._log_job else None
+        if job is None or not self._log_widgets:
+            return
+        title, _hide, out = self._log_widgets[:3]
+        gone = "" if job.id in {j.id for j in self._bridge.jobs()} else " (removed)"
+        text = (
+            f"<b>log of {html.escape(job.label)}</b>{gone} — <code>{html.escape(job.schedule)}</code> "
+            f"({html.escape(job.description)}); runs {job.runs}, failures {job.failures}, "
+            f"skipped {job.skips}, coalesced {job.coalesced}"
+        )
+        if title.value != text:
+            title.value = text
+        runs = list(job.history)
+        start = 0
+        if self._log_last is not None:
+            start = next((i + 1 for i, r in enumerate(runs) if r is self._log_last), 0)
+            if start == 0:  # it fell off the bounded history: redraw
+                out.outputs = ()
+        new = runs[start:]
+        if not runs and not out.outputs:
+            out.append_stdout("no runs yet\n")
+        elif new:
+            if start == 0:  # first fill: one message for the whole history
+                out.outputs = tuple(
+                    {"output_type": "stream", "name": name, "text": piece}
+                    for run in new
+                    for name, piece in _run_outputs(job, run)
+                )
+            else:
+                for run in new:
+                    for name, piece in _run_outputs(job, run):
+                        (out.append_stderr if name == "stderr" else out.append_stdout)(piece)
+            self._log_last = runs[-1]
+
+    def _update_footer(self) -> None:
+        lines = render.footer_lines(self._core.events)
+        value = "".join(f"<div style='color:#8a6d3b'>⚠ {html.escape(line)}</div>" for line in lines)
+        if self._footer.value != value:
+            self._footer.value = value
+
+    # ---------------------------------------------------------------- closing
+    def close(self) -> None:
+        """Stop listening and ticking, and close every widget of the table."""
+        if getattr(self, "_closed", True):
+            super().close()
+            return
+        self._closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for handle in (self._ticker, self._flush_handle):
+            if handle is not None:
+                handle.cancel()
+        self._ticker = self._flush_handle = None
+        for row in self._rows.values():
+            row.close()
+        self._rows.clear()
+        for w in [*self._log_widgets, *self._owned, self]:
+            for model in (getattr(w, "layout", None), getattr(w, "style", None)):
+                if isinstance(model, widgets.Widget):  # closing twice (shared ones) is a no-op
+                    model.close()
+        for w in [*self._log_widgets, *self._owned]:
+            w.close()
+        super().close()
