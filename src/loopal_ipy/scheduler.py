@@ -140,8 +140,9 @@ class Scheduler:
                 "(Cron.max_code_chars) — put the work in a function and schedule a call to it"
             )
         if len(self._jobs) >= s.max_jobs:
+            n = len(self._jobs)
             raise LimitError(
-                f"this session already has {len(self._jobs)} job{'s' if len(self._jobs) != 1 else ''}, the limit (Cron.max_jobs = {s.max_jobs}); "
+                f"this session already has {n} job{'s' if n != 1 else ''}, the limit (Cron.max_jobs = {s.max_jobs}); "
                 "delete some with %cron delete, or raise it with %config Cron.max_jobs = N"
             )
         if name is not None:
