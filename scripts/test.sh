@@ -31,3 +31,4 @@ setup .venv6 "ipykernel>=6.29,<7"
 .venv7/bin/python -m pytest -q -p no:cacheprovider tests
 .venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit
 .venv7/bin/python benchmarks/bench_fire.py --fires 3 --idle 2 > /dev/null && echo "benchmark smoke: bench_fire ok"
+.venv7/bin/python benchmarks/bench_table.py --seconds 2 --big 60 > /dev/null && echo "benchmark smoke: bench_table ok"

@@ -111,7 +111,7 @@ def static_texts(job: CronJob) -> dict[str, str]:
         "schedule": _LINES.format(
             f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
         ),
-        "code": f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 26))}</code>",
+        "code": f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 24))}</code>",
     }
 
 
@@ -292,7 +292,7 @@ class CronTable(widgets.VBox):
         self._grid = widgets.GridBox(
             layout=widgets.Layout(
                 grid_template_columns="repeat(8, max-content)",  # too wide: it scrolls, never squeezes
-                grid_gap="0 10px",
+                grid_gap="0 8px",
                 align_items="stretch",  # every cell as tall as its row: the row lines meet
                 overflow="auto",
             ),

@@ -1,0 +1,264 @@
+"""The live table in a real JupyterLab + Debian chromium (issue 4, SPEC §7 widget).
+
+Needs `apt-get install chromium` and `pip install playwright jupyterlab`
+(never `playwright install`: we drive the system chromium). JupyterLab runs on
+127.0.0.1 with a fresh root, config, data, runtime and IPython dir, a token,
+and a fresh workspace; everything is stopped in `finally`, even on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "table.png"
+CELLS = [
+    "%load_ext loopal_ipy",
+    '%cron create --name tick "@every 1s" ticks = globals().get("ticks", 0) + 1',
+    '%cron create --name boom "@every 1s" 1/0',
+    "%cron list",
+]
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path
+    log: Path
+
+    def api(self, method: str, path: str) -> object:
+        req = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notebook() -> dict:
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "cells": [
+            {"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
+            for i, src in enumerate(CELLS)
+        ],
+    }
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the browser test never skips)")
+    root, conf = tmp_path / "root", tmp_path / "config"
+    root.mkdir()
+    (root / "cron.ipynb").write_text(json.dumps(_notebook()))
+    settings = conf / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(conf),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "LOOPAL_HOME": str(tmp_path / "loopal"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop("LOOPAL_SESSION_ID", None)
+    log = tmp_path / "lab.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--expose-app-in-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=",
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                server.api("GET", "/api/status")
+                break
+            except (OSError, urllib.error.URLError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab not ready in 60 s:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
+        yield server
+    finally:
+        # Closing the browser does not stop kernels: end the sessions and kernels, then the server.
+        for kind in ("sessions", "kernels"):
+            try:
+                for item in server.api("GET", f"/api/{kind}") or []:
+                    server.api("DELETE", f"/api/{kind}/{item['id']}")
+            except (OSError, urllib.error.URLError, ValueError):
+                pass
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _wait(page, js: str, arg: object = None, timeout: float = 30) -> object:
+    return page.wait_for_function(js, arg=arg, timeout=timeout * 1000, polling=100).json_value()
+
+
+def _text(page, selector: str) -> str:
+    return page.locator(selector).first.inner_text()
+
+
+def _runs(page, job_id: str) -> int:
+    return int(_text(page, f".loopal-cell-runs.loopal-job-{job_id}").split("/")[0])
+
+
+def _prompts(page) -> list[str]:
+    return page.eval_on_selector_all(".jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.innerText.trim())")
+
+
+def test_live_table_in_jupyterlab(lab: Lab) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"{lab.url}/lab/workspaces/w{secrets.token_hex(4)}/tree/cron.ipynb?reset&token={lab.token}")
+            _wait(
+                page,
+                """() => {
+                    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                    return !!k && k.status === 'idle';
+                }""",
+                timeout=90,
+            )
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".loopal-cron .loopal-cell-job", timeout=60_000)
+            _wait(page, "() => document.querySelectorAll('.loopal-cron .loopal-cell-job').length === 2")
+
+            # both rows, named
+            ids = {}
+            for text in page.locator(".loopal-cron .loopal-cell-job").all_inner_texts():
+                m = re.match(r"^([a-z0-9]{8})\s+(\w+)", text.strip())
+                assert m, text
+                ids[m.group(2)] = m.group(1)
+            assert set(ids) == {"tick", "boom"}
+            tick, boom = ids["tick"], ids["boom"]
+            _wait(page, "() => !document.querySelector('.jp-Notebook .jp-mod-running')")  # run-all finished
+            prompts = _prompts(page)
+            assert prompts == ["[1]:", "[2]:", "[3]:", "[4]:"], prompts
+
+            # the counter rises with no cell executed
+            start = _runs(page, tick)
+            _wait(
+                page,
+                "([sel, n]) => parseInt(document.querySelector(sel).innerText) >= n",
+                [f".loopal-cell-runs.loopal-job-{tick}", start + 2],
+                timeout=10,
+            )
+            assert _prompts(page) == prompts
+
+            # the raising job shows its error, in red
+            _wait(
+                page,
+                "(sel) => document.querySelector(sel).innerText.includes('error')",
+                f".loopal-cell-state.loopal-job-{boom}",
+            )
+            assert "ZeroDivisionError: division by zero" in _text(page, f".loopal-cell-last.loopal-job-{boom}")
+            red = page.eval_on_selector(
+                f".loopal-cell-state.loopal-job-{boom} span", "e => getComputedStyle(e).backgroundColor"
+            )
+            assert red == "rgb(198, 40, 40)", red
+            assert _runs(page, boom) >= 1
+
+            # pause stops the counter and shows the paused state
+            page.click(f".loopal-btn-toggle.loopal-job-{tick}")
+            _wait(
+                page,
+                "(sel) => document.querySelector(sel).innerText.trim() === 'paused'",
+                f".loopal-cell-state.loopal-job-{tick}",
+            )
+            assert _text(page, f".loopal-btn-toggle.loopal-job-{tick}").strip() == "resume"
+            paused_at = _runs(page, tick)
+            page.wait_for_timeout(2500)
+            assert _runs(page, tick) == paused_at
+            assert _runs(page, boom) >= 2  # the other job kept going
+
+            # the log view of the failing job, then the screenshot for the README
+            page.click(f".loopal-btn-log.loopal-job-{boom}")
+            _wait(
+                page,
+                "() => (document.querySelector('.loopal-cron-log') || {}).innerText?.includes('ZeroDivisionError')",
+            )
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.locator(".loopal-cron").first.screenshot(path=str(SCREENSHOT))
+
+            # delete removes the row; the other stays
+            page.click(f".loopal-btn-delete.loopal-job-{tick}")
+            _wait(page, "(sel) => document.querySelectorAll(sel).length === 0", f".loopal-cell-job.loopal-job-{tick}")
+            assert page.locator(f".loopal-cell-job.loopal-job-{boom}").count() == 1
+            assert _prompts(page) == prompts
+        finally:
+            browser.close()
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_chromium_is_the_system_one() -> None:
+    """Guard against a silent `playwright install` download standing in for Debian's chromium."""
+    assert shutil.which("chromium") is not None or os.path.exists(CHROMIUM)
+    out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=30)
+    assert "Chromium" in out.stdout, out.stdout + out.stderr
