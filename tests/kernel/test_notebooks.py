@@ -1,0 +1,83 @@
+"""Every notebook in notebooks/ runs top to bottom in a real kernel, without error (issue 5).
+
+Each notebook checks its own schedules: ``%cron wait`` fails a cell when a job
+does not run in time, and ``assert`` cells check the state the jobs changed.
+nbclient raises ``CellExecutionError`` on the first failing cell, so a broken
+schedule, a changed message or an exception fails the test.
+
+The kernel gets a private ``LOOPAL_HOME`` (durable store), ``IPYTHONDIR`` (a
+user profile that autoloads loopal_ipy, or a ``loopal-ipy enable`` run by a
+notebook, stays out of the user's real profile) and a ``LOOPAL_SESSION_ID``
+(there is no notebook server to give the kernel a notebook path). The
+environment's ``bin`` folder goes first on ``PATH``, as in an activated venv,
+so ``!loopal-ipy`` in a notebook is this environment's console script.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from loopal_ipy.cli import config_path, enable
+
+pytestmark = pytest.mark.kernel
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_the_glob_finds_the_notebooks() -> None:
+    names = {p.name for p in PATHS}
+    assert len(PATHS) >= 3, PATHS
+    assert {"quickstart.ipynb", "durable.ipynb", "recipes.ipynb"} <= names, names
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_is_clean(path: Path) -> None:
+    """Valid nbformat 4, a python3 kernel, and saved without outputs."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    assert nb.metadata.kernelspec.name == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+@pytest.mark.parametrize("profile", ["plain", "enabled"])
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+@pytest.mark.timeout(240)
+def test_notebook_executes(path: Path, profile: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run All in a fresh kernel; "enabled" is Binder's setup (`loopal-ipy enable` ran at build time)."""
+    ipython_dir = tmp_path / "ipython"
+    if profile == "enabled":
+        enable(config_path(ipython_dir=str(ipython_dir)))
+    monkeypatch.setenv("LOOPAL_HOME", str(tmp_path / "loopal-home"))
+    monkeypatch.setenv("IPYTHONDIR", str(ipython_dir))
+    monkeypatch.setenv("LOOPAL_SESSION_ID", f"notebook-{path.stem}")
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    started = time.monotonic()
+    client.execute()  # raises CellExecutionError on the first failing cell
+    elapsed = time.monotonic() - started
+
+    errors = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "error" or (out.output_type == "stream" and "Traceback" in out.text)
+    ]
+    assert not errors, errors
+    print(f"{path.name} ({profile}): {len(nb.cells)} cells in {elapsed:.1f} s")
