@@ -1,0 +1,95 @@
+"""`%cron session NAME` and `%cron session --adopt OTHER` on a real store (SPEC §6, §7)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from loopal_ipy.bridge import KernelScheduler
+from loopal_ipy.clock import SystemClock
+from loopal_ipy.durable import DurableSession
+from loopal_ipy.errors import StoreError
+from loopal_ipy.lock import SessionLock
+from loopal_ipy.runner import Runner
+from loopal_ipy.scheduler import Scheduler, Settings
+
+
+@pytest.fixture
+def make(shell, tmp_path: Path):
+    made = []
+
+    def build(session: str) -> KernelScheduler:
+        loop = asyncio.new_event_loop()
+        clock = SystemClock()
+        core = Scheduler(clock, Settings(timezone="UTC"))
+        durable = DurableSession(
+            core,
+            home=str(tmp_path / "home"),
+            env={"LOOPAL_SESSION_ID": session},
+            user_ns=shell.user_ns,
+            connection_file=None,
+            warn=print,
+            call_later=loop.call_later,
+        )
+        durable.open()
+        bridge = KernelScheduler(shell, core, Runner(shell, clock), loop, store=durable)
+        bridge.start()
+        made.append((bridge, loop))
+        return bridge
+
+    yield build
+    for bridge, loop in made:
+        bridge.stop()
+        loop.close()
+
+
+def saved(tmp_path: Path, session: str) -> list[str]:
+    path = tmp_path / "home" / "sessions" / session / "cron.json"
+    return [j["code"] for j in json.loads(path.read_text())["jobs"]] if path.exists() else []
+
+
+def test_switch_leaves_durable_jobs_on_disk_and_loads_the_other_session(make, tmp_path: Path) -> None:
+    bridge = make("first")
+    bridge.create("@daily", "a = 1", durable=True)
+    bridge.create("@daily", "b = 1")  # not durable: stays in the kernel
+    text = bridge.session_info("second")
+    assert "session: second (from override: second)" in text
+    assert sorted(j.code for j in bridge.jobs()) == ["b = 1"]
+    assert saved(tmp_path, "first") == ["a = 1"]
+    bridge.create("@daily", "c = 1", durable=True)
+    bridge.flush()
+    assert saved(tmp_path, "second") == ["c = 1"]
+    bridge.session_info("first")
+    assert sorted(j.code for j in bridge.jobs()) == ["a = 1", "b = 1"]
+    assert not SessionLock(tmp_path / "home" / "sessions" / "second").owner()  # released
+
+
+def test_adopt_moves_jobs_and_keeps_the_old_file(make, tmp_path: Path) -> None:
+    old = make("old-name")
+    old.create("@daily", "report()", durable=True, name="report")
+    old.stop()  # the old kernel is gone
+    old.store.close()
+    bridge = make("new-name")
+    text = bridge.session_info("--adopt old-name")
+    assert text.startswith("adopted 1 durable job(s) from session old-name into new-name")
+    assert [(j.name, j.code) for j in bridge.jobs()] == [("report", "report()")]
+    assert saved(tmp_path, "new-name") == ["report()"]
+    old_dir = tmp_path / "home" / "sessions" / "old-name"
+    assert not (old_dir / "cron.json").exists()
+    [kept] = list(old_dir.glob("cron.json.adopted-*"))
+    assert json.loads(kept.read_text())["jobs"][0]["code"] == "report()"
+
+
+def test_adopt_refuses_a_session_in_use_and_changes_nothing(make, tmp_path: Path) -> None:
+    busy = make("busy")
+    busy.create("@daily", "x = 1", durable=True)
+    busy.flush()
+    bridge = make("mine")
+    with pytest.raises(StoreError, match=r"^session busy is in use by pid \d+"):
+        bridge.session_info("--adopt busy")
+    assert bridge.jobs() == [] and saved(tmp_path, "busy") == ["x = 1"]
+    with pytest.raises(StoreError, match=r"^session nothing-here has no durable jobs"):
+        bridge.session_info("--adopt nothing-here")
