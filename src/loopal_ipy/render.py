@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from datetime import datetime
 from typing import Any
 
@@ -13,15 +14,24 @@ COLUMNS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fa
 
 
 def countdown(when: datetime | None, now: datetime) -> str:
+    """A countdown whose text changes every second only in the last 10 minutes.
+
+    With 50 jobs an hour away a per-second countdown would send 50 messages a
+    second from a live table; this one changes once a minute there, once an
+    hour beyond a day.
+    """
     if when is None:
         return "—"
-    s = round((when - now).total_seconds())
-    if s < 0:
+    r = (when - now).total_seconds()
+    if r <= 0:
         return "due"
+    s = math.ceil(r)
     if s < 60:
         return f"{s}s"
-    if s < 3600:
+    if s < 600:
         return f"{s // 60}m {s % 60:02d}s"
+    if s < 3600:
+        return f"{s // 60}m"
     if s < 86400:
         return f"{s // 3600}h {s % 3600 // 60:02d}m"
     return f"{s // 86400}d {s % 86400 // 3600}h"

@@ -42,25 +42,7 @@ _LINES = "<div style='line-height:1.35'>{}</div>"  # the widget's line height is
 
 
 # ------------------------------------------------------------------ countdowns
-def live_countdown(when: datetime, now: datetime) -> str:
-    """A countdown whose text changes every second only in the last 10 minutes.
-
-    With 50 jobs an hour away a per-second countdown would send 50 messages a
-    second; this one changes once a minute there, once an hour beyond a day.
-    """
-    r = (when - now).total_seconds()
-    if r <= 0:
-        return "due"
-    s = math.ceil(r)
-    if s < 60:
-        return f"{s}s"
-    if s < 600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
+live_countdown = render.countdown
 
 
 def until_change(when: datetime, now: datetime) -> float | None:

@@ -51,6 +51,17 @@ class ExecResult:
     messages: list[Msg] = field(default_factory=list)  # raw iopub, this parent
 
 
+def wait_for(predicate: Any, timeout: float, step: float = 0.1) -> Any:
+    """Poll ``predicate`` until it is truthy or ``timeout`` seconds pass; return its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def parent_id(msg: Msg) -> str | None:
     """The msg_id of the request a message answers, None for no parent."""
     return msg.get("parent_header", {}).get("msg_id")
@@ -173,9 +184,12 @@ class Kernel:
             elif kind == "error":
                 res.ename, res.evalue = c["ename"], c["evalue"]
                 res.traceback = c["traceback"]
-        reply = self._reply(mid, timeout)
-        res.status = reply["content"]["status"]
-        res.execution_count = reply["content"].get("execution_count")
+        reply = self._reply(mid, timeout)["content"]
+        res.status = reply["status"]
+        res.execution_count = reply.get("execution_count")
+        # A UsageError reaches iopub only as a stderr line; its name is in the reply.
+        if res.status == "error" and res.ename is None:
+            res.ename, res.evalue = reply.get("ename"), reply.get("evalue")
         return res
 
     def _reply(self, mid: str, timeout: float) -> Msg:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from kernelutil import Kernel
+from kernelutil import Kernel, wait_for
 
 from loopal_ipy import cli
 
@@ -25,16 +25,6 @@ def lines(path: Path) -> list[tuple[int, str]]:
     if not path.exists():
         return []
     return [(int(a), b) for a, b in (line.split() for line in path.read_text().splitlines())]
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def env_for(tmp_path: Path, session: str = "durable-test") -> dict[str, str]:

@@ -17,54 +17,13 @@ import time
 from typing import Any
 
 import pytest
-from kernelutil import ExecResult, Kernel
+from kernelutil import ExecResult, Kernel, wait_for
 
 SCHED = "loopal_ipy.get_scheduler()"
 OUTPUT_KINDS = ("stream", "error", "display_data", "update_display_data", "execute_result")
 
 
 # ----------------------------------------------------------------- helpers
-class Reply:
-    """An execute's iopub result plus its execute_reply content.
-
-    A ``UsageError`` reaches iopub only as one ``UsageError: ...`` stderr line
-    (no ``error`` message); its ename/evalue are in the execute_reply only.
-    """
-
-    def __init__(self, result: ExecResult, content: dict[str, Any], elapsed: float) -> None:
-        self.result, self.content, self.elapsed = result, content, elapsed
-        self.status: str = content["status"]
-        self.ename: str | None = content.get("ename")
-        self.evalue: str | None = content.get("evalue")
-
-
-def run(k: Kernel, code: str, timeout: float = 30) -> Reply:
-    """Kernel.execute that keeps the execute_reply content (ename/evalue) too."""
-    assert k.kc is not None
-    t0 = time.monotonic()
-    mid = k.kc.execute(code)
-    mine = k._wait_idle(mid, time.monotonic() + timeout)
-    if mine is None:
-        raise TimeoutError(f"cell did not finish in {timeout}s: {code[:80]!r}")
-    res = ExecResult(msg_id=mid, messages=mine)
-    for msg in mine:
-        kind, c = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            if c["name"] == "stdout":
-                res.stdout += c["text"]
-            else:
-                res.stderr += c["text"]
-        elif kind in ("display_data", "update_display_data"):
-            res.displays.append(c)
-        elif kind == "execute_result":
-            res.execute_result = c["data"]
-        elif kind == "error":
-            res.ename, res.evalue, res.traceback = c["ename"], c["evalue"], c["traceback"]
-    content = k._reply(mid, timeout)["content"]
-    res.status = content["status"]
-    return Reply(res, content, time.monotonic() - t0)
-
-
 def ok(k: Kernel, code: str, timeout: float = 30) -> ExecResult:
     r = k.execute(code, timeout=timeout)
     assert r.status == "ok", f"{code!r} failed: {r.ename}: {r.evalue}\n{r.stderr}"
@@ -92,16 +51,6 @@ def history(k: Kernel, jid: str) -> list[dict[str, Any]]:
         f"[dict(status=r.status, output=r.output, error=r.error, t=r.started_at.timestamp(), trigger=r.trigger)"
         f" for r in {job(jid, 'history')}]"
     )
-
-
-def wait_for(predicate: Any, timeout: float, step: float = 0.1) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def leaks(messages: list[dict[str, Any]], markers: tuple[str, ...]) -> list[str]:
@@ -344,14 +293,16 @@ def test_cron_wait_lets_the_job_fire_while_the_cell_is_busy(kernel: Kernel) -> N
     assert len(inside) == 3, f"expected 3 fires during the waiting cell: {inside} in [{s}, {e}]"
     assert 1.5 < e - s < 4.5
 
-    r = run(kernel, f"%cron wait {jid} --runs 100 --timeout 2", timeout=20)
-    assert r.status == "error" and r.ename == "UsageError", r.content
+    t0 = time.monotonic()
+    r = kernel.execute(f"%cron wait {jid} --runs 100 --timeout 2", timeout=20)
+    elapsed = time.monotonic() - t0
+    assert r.status == "error" and r.ename == "UsageError", (r.ename, r.evalue)
     assert re.match(
         rf"^%cron wait gave up after 2 s: job {jid} \(w\) ran [1-3] of 100 time\(s\); pass --timeout S to wait longer$",
         r.evalue or "",
     ), r.evalue
-    assert r.result.stderr == f"UsageError: {r.evalue}\n" and r.result.traceback == []
-    assert 1.8 < r.elapsed < 5
+    assert r.stderr == f"UsageError: {r.evalue}\n" and r.traceback == []
+    assert 1.8 < elapsed < 5
 
     r = ok(kernel, "%cron wait w", timeout=10)  # alone on its line: the result is shown
     assert text(r) == f"{jid} (w) ran 1 more time(s)"
@@ -520,17 +471,17 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(
     if setup:
         ok(k, setup)
     try:
-        r = run(k, line)
+        r = k.execute(line)
     finally:
         if setup:
             ok(k, "%config Cron.max_jobs = 50\n%config Cron.max_code_chars = 65536")
-    assert r.status == "error", f"{line!r} was accepted: {r.result.stdout} {r.result.execute_result}"
+    assert r.status == "error", f"{line!r} was accepted: {r.stdout} {r.execute_result}"
     assert r.ename == "UsageError", (r.ename, r.evalue)
     evalue = r.evalue or ""
     assert "\n" not in evalue, f"more than one line: {evalue!r}"
     assert re.fullmatch(pattern, evalue), f"message does not match:\n  got:    {evalue}\n  wanted: {pattern}"
-    assert r.result.traceback == [] and r.result.stdout == ""
-    assert r.result.stderr == f"UsageError: {evalue}\n"
+    assert r.traceback == [] and r.stdout == ""
+    assert r.stderr == f"UsageError: {evalue}\n"
     assert k.evaluate(snapshot) == before, "a failed command changed the job list"
     limits = f"({SCHED}.core.settings.max_jobs, {SCHED}.core.settings.max_code_chars)"
     assert k.evaluate(limits) == (50, 65_536)

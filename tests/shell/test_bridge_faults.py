@@ -12,32 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
+from shellutil import build_bridge
 
-from loopal_ipy.bridge import KernelScheduler
-from loopal_ipy.clock import SystemClock
-from loopal_ipy.durable import DurableSession
 from loopal_ipy.errors import StoreError
-from loopal_ipy.runner import Runner
-from loopal_ipy.scheduler import Scheduler, Settings
 
 
 def build(shell, tmp_path: Path, warned: list[str]):
-    loop = asyncio.new_event_loop()
-    clock = SystemClock()
-    core = Scheduler(clock, Settings(timezone="UTC"))
-    durable = DurableSession(
-        core,
-        home=str(tmp_path / "home"),
-        env={"LOOPAL_SESSION_ID": "faults"},
-        user_ns=shell.user_ns,
-        connection_file=None,
-        warn=warned.append,
-        call_later=loop.call_later,
-    )
-    durable.open()
-    bridge = KernelScheduler(shell, core, Runner(shell, clock), loop, store=durable)
-    bridge.start()
-    return loop, bridge, durable
+    return build_bridge(shell, tmp_path / "home", "faults", warned.append)
 
 
 def test_failing_writer_keeps_jobs_running_warns_once_and_heals(shell, tmp_path: Path) -> None:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from shellutil import build_bridge
 
 from loopal_ipy.bridge import KernelScheduler
-from loopal_ipy.clock import SystemClock
-from loopal_ipy.durable import DurableSession
 from loopal_ipy.errors import StoreError
 from loopal_ipy.lock import SessionLock
-from loopal_ipy.runner import Runner
-from loopal_ipy.scheduler import Scheduler, Settings
 
 
 @pytest.fixture
@@ -22,21 +18,7 @@ def make(shell, tmp_path: Path):
     made = []
 
     def build(session: str) -> KernelScheduler:
-        loop = asyncio.new_event_loop()
-        clock = SystemClock()
-        core = Scheduler(clock, Settings(timezone="UTC"))
-        durable = DurableSession(
-            core,
-            home=str(tmp_path / "home"),
-            env={"LOOPAL_SESSION_ID": session},
-            user_ns=shell.user_ns,
-            connection_file=None,
-            warn=print,
-            call_later=loop.call_later,
-        )
-        durable.open()
-        bridge = KernelScheduler(shell, core, Runner(shell, clock), loop, store=durable)
-        bridge.start()
+        loop, bridge, _ = build_bridge(shell, tmp_path / "home", session)
         made.append((bridge, loop))
         return bridge
 

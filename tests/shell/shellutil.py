@@ -1,0 +1,31 @@
+"""Shared helpers for the in-process shell tests."""
+
+from __future__ import annotations
+
+
+def build_bridge(shell, home, session: str, warn=print):
+    """A real KernelScheduler + DurableSession on a fresh (not running) asyncio loop."""
+    import asyncio
+
+    from loopal_ipy.bridge import KernelScheduler
+    from loopal_ipy.clock import SystemClock
+    from loopal_ipy.durable import DurableSession
+    from loopal_ipy.runner import Runner
+    from loopal_ipy.scheduler import Scheduler, Settings
+
+    loop = asyncio.new_event_loop()
+    clock = SystemClock()
+    core = Scheduler(clock, Settings(timezone="UTC"))
+    durable = DurableSession(
+        core,
+        home=str(home),
+        env={"LOOPAL_SESSION_ID": session},
+        user_ns=shell.user_ns,
+        connection_file=None,
+        warn=warn,
+        call_later=loop.call_later,
+    )
+    durable.open()
+    bridge = KernelScheduler(shell, core, Runner(shell, clock), loop, store=durable)
+    bridge.start()
+    return loop, bridge, durable
