@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from .atomic import write_atomic
+
 BEGIN = "# >>> loopal_ipy enable >>>"
 END = "# <<< loopal_ipy enable <<<"
 BLOCK = f"""{BEGIN}
@@ -39,7 +41,7 @@ def enable(path: Path) -> str:
         return f"already enabled in {path}"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text(encoding="utf-8") if path.exists() else "c = get_config()  # noqa\n"
-    _write(path, text.rstrip("\n") + "\n\n" + BLOCK)
+    write_atomic(path, (text.rstrip("\n") + "\n\n" + BLOCK).encode())
     return f"enabled: every new or restarted kernel of this profile loads loopal_ipy ({path})"
 
 
@@ -48,14 +50,8 @@ def disable(path: Path) -> str:
         return f"not enabled in {path}; nothing to do"
     text = path.read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    _write(path, (text[:start].rstrip("\n") + "\n" + text[end:].lstrip("\n")).lstrip("\n"))
+    write_atomic(path, (text[:start].rstrip("\n") + "\n" + text[end:].lstrip("\n")).lstrip("\n").encode())
     return f"disabled: kernels no longer load loopal_ipy at start ({path})"
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".loopal-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,9 +19,9 @@ from typing import Any
 
 import filelock
 
+from .atomic import write_atomic
 from .errors import StoreError
 from .session import ensure_dir
-from .store import write_atomic
 
 UTC = timezone.utc
 LOCK_NAME = "cron.lock"

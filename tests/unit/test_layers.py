@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-LOWER = ["errors", "clock", "schedule", "job", "scheduler", "store", "session", "lock"]
+LOWER = ["errors", "clock", "schedule", "job", "scheduler", "atomic", "store", "session", "lock"]
 FORBIDDEN = ("IPython", "ipykernel", "ipywidgets", "traitlets")
 
 
