@@ -181,7 +181,12 @@ class CronSchedule(Schedule):
         return [_transition(self.tz, min(a, b), max(a, b))] if self.fixed_time else []
 
     def next_after(self, t: datetime) -> datetime:
-        t = _aware(t).astimezone(UTC)
+        return _cron_next(self, _aware(t).astimezone(UTC))
+
+    def count_between(self, after: datetime, upto: datetime, cap: int = 1000) -> int:
+        return _cron_count(self, after, upto, cap)
+
+    def _next_after(self, t: datetime) -> datetime:
         local = t.astimezone(self.tz)
         off = local.utcoffset()
         near = (
@@ -225,6 +230,17 @@ class CronSchedule(Schedule):
 
     def describe(self) -> str:
         return describe_cron(self.expr)
+
+
+@lru_cache(maxsize=4096)
+def _cron_next(sched: CronSchedule, t: datetime) -> datetime:
+    # Rehydrating many jobs asks the same (schedule, now) again and again: croniter is the slow part.
+    return sched._next_after(t)
+
+
+@lru_cache(maxsize=1024)
+def _cron_count(sched: CronSchedule, after: datetime, upto: datetime, cap: int) -> int:
+    return Schedule.count_between(sched, after, upto, cap)
 
 
 def _matches(sched: CronSchedule, local: datetime) -> bool:
@@ -330,6 +346,13 @@ def parse_schedule(text: str, tz: str | None = None, *, anchor: datetime | None 
         interval = parse_duration(text[len("@every") :])
         start = anchor if anchor is not None else datetime.now(UTC)
         return EverySchedule(text=text, interval=interval, anchor=_aware(start).astimezone(UTC), tz=zone)
+    return _parse_cron(text, zone)
+
+
+@lru_cache(maxsize=1024)
+def _parse_cron(text: str, zone: ZoneInfo) -> CronSchedule:
+    """Cron schedules are immutable values: jobs with the same text and zone share one."""
+    low = text.lower()
     if low.startswith("@"):
         if low.split()[0] == "@reboot":
             raise ScheduleError(
