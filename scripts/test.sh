@@ -32,3 +32,4 @@ setup .venv6 "ipykernel>=6.29,<7"
 .venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit --ignore=tests/unit/test_binder.py
 .venv7/bin/python benchmarks/bench_fire.py --fires 3 --idle 2 > /dev/null && echo "benchmark smoke: bench_fire ok"
 .venv7/bin/python benchmarks/bench_table.py --seconds 2 --big 60 > /dev/null && echo "benchmark smoke: bench_table ok"
+.venv7/bin/python benchmarks/run.py --quick > /dev/null && echo "benchmark smoke: run.py --quick ok"
