@@ -11,6 +11,7 @@ kernel; each one checks its own schedules with ``%cron wait`` and ``assert``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
@@ -30,12 +31,12 @@ def code(text: str) -> nbformat.NotebookNode:
     return new_code_cell(text.strip("\n"))
 
 
-def write(name: str, cells: list[nbformat.NotebookNode]) -> Path:
+def write(name: str, cells: list[nbformat.NotebookNode], out: Path = HERE) -> Path:
     nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{Path(name).stem}-{i:02d}"  # stable ids: regenerating gives the same file
     nbformat.validate(nb)
-    path = HERE / name
+    path = out / name
     nbformat.write(nb, path)
     return path
 
@@ -586,9 +587,12 @@ assert scheduler.jobs() == []
 ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Write the notebooks here, or into ``--out DIR`` (the test compares the two)."""
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[args.index("--out") + 1]) if "--out" in args else HERE
     for name, cells in (("quickstart.ipynb", QUICKSTART), ("durable.ipynb", DURABLE), ("recipes.ipynb", RECIPES)):
-        print("wrote", write(name, cells).relative_to(HERE.parent))
+        print("wrote", write(name, cells, out))
 
 
 if __name__ == "__main__":

@@ -183,3 +183,16 @@ def test_binder_environment_builds_and_every_kernel_loads_loopal_ipy(tmp_path: P
     assert seen["cron"] and seen["loaded"], seen
     assert Path(seen["exe"]).parent == bin_dir, seen
     assert time.monotonic() - started < 180, f"binder build took {time.monotonic() - started:.0f} s"
+
+
+def test_committed_notebooks_are_what_the_build_script_writes(tmp_path: Path) -> None:
+    """README: edit notebooks/build_notebooks.py and run it; the committed files must match it."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, str(root / "notebooks" / "build_notebooks.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    for built in sorted(tmp_path.glob("*.ipynb")):
+        assert built.read_text() == (root / "notebooks" / built.name).read_text(), built.name
+    assert len(list(tmp_path.glob("*.ipynb"))) == 3
