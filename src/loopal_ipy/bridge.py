@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from .job import CronJob, Run
 from .runner import Runner
 from .scheduler import Event, Fire, Scheduler
 
+_EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 _DURABLE_CHANGES = {
     "created",
     "deleted",
@@ -122,10 +124,17 @@ class KernelScheduler:
         self._handle = self.loop.call_later(delay, self._wake)
 
     def _wake(self) -> None:
+        armed_for = self._armed_for
         self._handle, self._armed_for = None, None
         if not self.started:
             return
         self.wakeups += 1
+        if armed_for is not None:
+            early = (armed_for - self.core.clock.now()).total_seconds()
+            if 0 < early < _EARLY:
+                # asyncio runs a timer up to its clock resolution early; re-arming for the
+                # rest would cost a whole select round (~1 ms late), waiting it out costs `early`.
+                time.sleep(early)
         try:
             if not self.busy or self.waiting:
                 fires = self.core.due()
