@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import gc
 import importlib.metadata
+import itertools
 import json
 import math
 import os
@@ -681,10 +682,21 @@ def run_core(cfg: argparse.Namespace, targets: Targets) -> dict[str, Any]:
     # next_fires throughput
     nf = {}
     rows = []
-    start = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)
+    # Cold numbers: every call starts later than the last and the schedule module's
+    # (schedule, instant) answer cache is emptied first, so nothing is served from it.
+    from loopal_ipy import schedule as schedule_module
+
+    starts = itertools.count()
+    base = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)
+
+    def fresh() -> datetime:
+        schedule_module._cron_next.cache_clear()
+        schedule_module._cron_count.cache_clear()
+        return base + timedelta(seconds=7.013 * next(starts))
+
     for sched, tz in SCHEDULES:
-        calls, el = timeit_for(lambda s=sched, z=tz: next_fires(s, n=100, tz=z, start=start), cfg.nf_seconds)
-        calls5, el5 = timeit_for(lambda s=sched, z=tz: next_fires(s, n=5, tz=z, start=start), cfg.nf_seconds)
+        calls, el = timeit_for(lambda s=sched, z=tz: next_fires(s, n=100, tz=z, start=fresh()), cfg.nf_seconds)
+        calls5, el5 = timeit_for(lambda s=sched, z=tz: next_fires(s, n=5, tz=z, start=fresh()), cfg.nf_seconds)
         nf[f"{sched} [{tz}]"] = {
             "occurrences_per_s": round(calls * 100 / el),
             "us_per_call_n5": round(el5 / calls5 * 1e6, 1),
