@@ -217,7 +217,10 @@ class CronMagics(Magics):
 
     def _run(self, rest: str) -> Text:
         bridge = self._bridge("run")
-        [key] = self._ids("run", rest)[:1]
+        ids = self._ids("run", rest)
+        if len(ids) > 1:
+            raise UsageError(f"%cron run takes one job, got {len(ids)}: {' '.join(ids)}; run them one by one")
+        [key] = ids
         job = bridge.run_now(key)
         if job.running:
             return Text(f"started {job.label} (async); its output goes to %cron log {job.id}")

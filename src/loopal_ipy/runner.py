@@ -13,6 +13,7 @@ job awaits still prints into its own output.
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 import linecache
 import sys
@@ -45,24 +46,21 @@ class _Buffer:
         self.size += len(text)
 
     def text(self) -> str:
-        out = "".join(self.parts)
-        if self.size > len(out):  # the core's output_limit cut names the real count
-            out = out[: self.limit]
-        return out
+        # Past the limit the core cuts to Cron.output_limit and says so in the log.
+        return "".join(self.parts)[: self.limit]
 
 
 class _RoutedStream:
     """Proxy for sys.stdout/stderr: job writes go to the job's buffer, the rest pass on."""
 
-    def __init__(self, original: Any, prefix: str = "") -> None:
+    def __init__(self, original: Any) -> None:
         self._loopal_original = original
-        self._prefix = prefix
 
     def write(self, text: str) -> int:
         buf = _capture.get()
         if buf is None:
             return self._loopal_original.write(text)
-        buf.write(self._prefix + text if self._prefix and text.strip() else text)
+        buf.write(text)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -201,7 +199,8 @@ class Runner:
                     value = await value
                 _show(buf, value)
         except BaseException as e:
-            error = f"{type(e).__name__}: the job was cancelled" if _is_cancel(e) else _format_error(e)
+            cancelled = isinstance(e, asyncio.CancelledError)
+            error = f"{type(e).__name__}: the job was cancelled" if cancelled else _format_error(e)
         finally:
             _capture.set(None)
         return self._run(started, t0, buf, error, occurrence, trigger)
@@ -226,12 +225,6 @@ class Runner:
 def _show(buf: _Buffer, value: Any) -> None:
     if value is not None:
         buf.write(f"{value!r}\n")
-
-
-def _is_cancel(e: BaseException) -> bool:
-    import asyncio
-
-    return isinstance(e, asyncio.CancelledError)
 
 
 def _format_error(e: BaseException) -> str:
