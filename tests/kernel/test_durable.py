@@ -107,7 +107,8 @@ def test_two_kernels_one_session_never_both_fire_and_the_second_takes_over(tmp_p
         gone = time.monotonic()
         assert wait_for(lambda: any(pid == pid_b for pid, _ in lines(out)), 12), "no takeover"
         took = time.monotonic() - gone
-        assert took <= 10.5, f"takeover took {took:.1f} s"
+        print(f"takeover after {took:.1f} s", file=sys.stderr)
+        assert took <= 10.0, f"takeover took {took:.1f} s"
         occurrences = [occ for _, occ in lines(out)]
         assert len(occurrences) == len(set(occurrences)), "an occurrence fired in both kernels"
         data = json.loads((tmp_path / "home" / "sessions" / "shared" / "cron.json").read_text())
