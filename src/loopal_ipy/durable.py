@@ -103,7 +103,7 @@ class DurableSession:
                 else f"next fire {job.next_fire.isoformat() if job.next_fire else '—'}",
             )
         for label, reason in result.dropped:
-            self.core.emit("dropped", label.split()[0] if label else "-", reason)
+            self.core.emit("dropped", label.split()[0] if label else "-", f"{label} dropped at load: {reason}")
         for job_id, count in result.missed.items():
             self.core.emit(
                 "missed",

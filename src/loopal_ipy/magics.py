@@ -238,6 +238,13 @@ class CronMagics(Magics):
         except CronError:
             job = bridge.core.find_removed(args.id)
             if job is None:
+                dropped = [
+                    e
+                    for e in bridge.core.events
+                    if e.kind == "dropped" and (e.job_id == args.id or f"({args.id})" in e.message)
+                ]
+                if dropped:
+                    raise UsageError(f"job {args.id} has no log: {dropped[-1].message}") from None
                 raise
         return Text(render.log_text(job, args.n))
 

@@ -347,8 +347,14 @@ class Scheduler:
             self.emit("removed", job, "one-shot job ran and was removed")
 
     def _record(self, job: CronJob, run: Run) -> None:
-        if job.history.maxlen != self.settings.history_size:
-            job.history = deque(job.history, maxlen=self.settings.history_size)
+        """Keep the history in start order: an async run is recorded when it ends, after later skips."""
+        history = job.history
+        if history and run.started_at < history[-1].started_at:
+            runs = sorted([*history, run], key=lambda r: r.started_at)
+            job.history = deque(runs[-self.settings.history_size :], maxlen=self.settings.history_size)
+            return
+        if history.maxlen != self.settings.history_size:
+            job.history = deque(history, maxlen=self.settings.history_size)
         job.history.append(run)
 
     def set_settings(self, **changes: object) -> None:

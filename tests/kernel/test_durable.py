@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,10 @@ def test_a_missed_one_shot_is_dropped_and_reported(tmp_path: Path) -> None:
         assert names == ["tick"]
         footer = k.execute("%cron list").execute_result["text/plain"]
         assert "dropped" in footer and "missed" in footer
+        gone = k.execute("%cron log soon")
+        assert gone.ename == "UsageError" and re.match(
+            r"^job soon has no log: \w{8} \(soon\) dropped at load: ", gone.evalue
+        )
 
 
 def test_enable_makes_a_restarted_kernel_fire_with_no_cell(tmp_path: Path) -> None:

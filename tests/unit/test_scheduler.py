@@ -114,6 +114,20 @@ def test_a_running_job_is_not_fired_again_and_the_skip_is_recorded(sched: Schedu
     assert [f.job for f in sched.due()] == [job]
 
 
+def test_history_is_in_start_order_when_an_async_run_ends_after_skips(sched: Scheduler, clock: FakeClock) -> None:
+    job = sched.create("@every 1s", "await asyncio.sleep(2.5)")
+    clock.advance(1)
+    [fire] = sched.due()
+    started = clock.now()
+    clock.advance(1)
+    sched.due()  # skipped: still running
+    clock.advance(1)
+    sched.due()
+    sched.finish(job, Run(started_at=started, status="ok", occurrence=fire.occurrence))
+    assert [r.status for r in job.history] == ["ok", "skipped", "skipped"]
+    assert job.last_run is not None and job.last_run.started_at == started
+
+
 def test_once_job_fires_once_then_is_removed(sched: Scheduler, clock: FakeClock) -> None:
     job = sched.create("@every 5s", "pass", once=True)
     clock.advance(5)
