@@ -466,12 +466,7 @@ class CronTable(widgets.VBox):
         if new is None or getattr(self, "_closed", True):
             return
         if new > 0:
-            self._displayed = True
-            if self._dormant or self._stale:
-                self._dormant = False
-                self.refresh()
-            else:
-                self._arm_ticker()
+            self._shown()
         elif old:  # the frontend removed the last view (output cleared, cell re-run)
             self._dormant = True
             self._arm_ticker()
@@ -486,13 +481,17 @@ class CronTable(widgets.VBox):
         events = list(self._core.events)
         data["text/plain"] = render.table_text(jobs, now, events)
         data["text/html"] = render.table_html(jobs, now, events)
+        self._shown()
+        return data
+
+    def _shown(self) -> None:
+        """On screen (again): catch up if events were missed while hidden, else keep ticking."""
         self._displayed = True
         if self._dormant or self._stale:
             self._dormant = False
             self.refresh()
         else:
             self._arm_ticker()
-        return data
 
     # ---------------------------------------------------------------- actions
     def _act(self, action: str, job_id: str) -> None:
