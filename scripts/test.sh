@@ -2,7 +2,7 @@
 # Install and run every test, as README.md says: `bash scripts/test.sh`.
 #  - Debian's chromium for the browser test (never `playwright install`);
 #  - .venv7: this package with ipykernel 7 + JupyterLab + playwright: the whole suite;
-#  - .venv6: the same package with the newest ipykernel 6: the kernel and shell tests;
+#  - .venv6: the same package with the newest ipykernel 6 and IPython 8: kernel, shell, unit tests;
 #  - benchmark smoke runs on tiny sizes (the real numbers come from the README's bench command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +21,11 @@ setup() {  # setup DIR EXTRA_PIP_ARGS...
   [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
   "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   "$dir/bin/python" -m pip install -q -e ".[test]" "$@" 2>&1 | grep -v "^WARNING: Location" || true
-  "$dir/bin/python" -c "import loopal_ipy, ipykernel; print('$dir: ipykernel', ipykernel.__version__)"
+  "$dir/bin/python" -c "import loopal_ipy, ipykernel, IPython; print('$dir: ipykernel', ipykernel.__version__, 'IPython', IPython.__version__)"
 }
 
 setup .venv7 "ipykernel>=7,<8" "jupyterlab>=4.2,<5" "playwright>=1.45,<2" "apscheduler>=3.10,<4"
-setup .venv6 "ipykernel>=6.29,<7"
+setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9"
 
 .venv7/bin/ruff check src tests benchmarks
 .venv7/bin/python -m pytest -q -p no:cacheprovider tests
