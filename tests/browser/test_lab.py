@@ -1,9 +1,11 @@
-"""The live table in a real JupyterLab + Debian chromium (issue 4, SPEC §7 widget).
+"""The live table in a real JupyterLab and Notebook 7 + Debian chromium (issue 4, SPEC §7 widget).
 
-Needs `apt-get install chromium` and `pip install playwright jupyterlab`
-(never `playwright install`: we drive the system chromium). JupyterLab runs on
-127.0.0.1 with a fresh root, config, data, runtime and IPython dir, a token,
-and a fresh workspace; everything is stopped in `finally`, even on failure.
+Needs `apt-get install chromium` and `pip install playwright jupyterlab "notebook>=7,<8"`
+(never `playwright install`: we drive the system chromium). The same checks run
+against both frontends (`lab`, `notebook7`); only the server command, the page
+URL and the screenshot differ (see `FRONTENDS`). The server runs on 127.0.0.1
+with a fresh root, config, data, runtime and IPython dir, a token, and (lab) a
+fresh workspace; everything is stopped in `finally`, even on failure.
 """
 
 from __future__ import annotations
@@ -46,12 +48,35 @@ CELLS = [
 ]
 
 
+@dataclass(frozen=True)
+class Frontend:
+    """What differs between the two frontends; the checks themselves are shared."""
+
+    name: str
+    module: str  # `python -m <module>` is `jupyter lab` / `jupyter notebook`
+    app_name: str  # `window.jupyterapp.name`: proves which frontend the page really is
+    args: tuple[str, ...]
+    screenshot: bool  # only JupyterLab writes docs/table.png
+
+    def page_path(self, token: str) -> str:
+        if self.name == "lab":  # a fresh workspace, or an old one reopens
+            return f"/lab/workspaces/w{secrets.token_hex(4)}/tree/cron.ipynb?reset&token={token}"
+        return f"/notebooks/cron.ipynb?token={token}"
+
+
+FRONTENDS = {
+    "lab": Frontend("lab", "jupyterlab", "JupyterLab", ("--LabApp.news_url=",), screenshot=True),
+    "notebook7": Frontend("notebook7", "notebook", "Jupyter Notebook", (), screenshot=False),
+}
+
+
 @dataclass
 class Lab:
     url: str
     token: str
     root: Path
     log: Path
+    frontend: Frontend
 
     def api(self, method: str, path: str) -> object:
         req = urllib.request.Request(
@@ -83,8 +108,9 @@ def _notebook() -> dict:
     }
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
+@pytest.fixture(params=list(FRONTENDS))
+def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
+    frontend = FRONTENDS[request.param]
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the browser test never skips)")
     root, conf = tmp_path / "root", tmp_path / "config"
@@ -110,7 +136,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        frontend.module,
         "--no-browser",
         "--allow-root",
         "--expose-app-in-browser",
@@ -119,22 +145,22 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=",
+        *frontend.args,
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
-    server = Lab(f"http://127.0.0.1:{port}", token, root, log)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log, frontend)
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"{frontend.module} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
                 server.api("GET", "/api/status")
                 break
             except (OSError, urllib.error.URLError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab not ready in 60 s:\n{log.read_text()[-3000:]}")
+                    pytest.fail(f"{frontend.module} not ready in 60 s:\n{log.read_text()[-3000:]}")
                 time.sleep(0.2)
         yield server
     finally:
@@ -169,24 +195,30 @@ def _prompts(page) -> list[str]:
     return page.eval_on_selector_all(".jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.innerText.trim())")
 
 
-def test_live_table_in_jupyterlab(lab: Lab) -> None:
+def _open_and_run_all(page, lab: Lab) -> None:
+    """Open the notebook, wait for an idle kernel, run every cell (both frontends expose `window.jupyterapp`)."""
+    page.goto(f"{lab.url}{lab.frontend.page_path(lab.token)}")
+    _wait(
+        page,
+        """() => {
+            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+            return !!k && k.status === 'idle';
+        }""",
+        timeout=90,
+    )
+    assert page.evaluate("() => window.jupyterapp.name") == lab.frontend.app_name, page.url
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def test_live_table_in_the_browser(lab: Lab) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{lab.url}/lab/workspaces/w{secrets.token_hex(4)}/tree/cron.ipynb?reset&token={lab.token}")
-            _wait(
-                page,
-                """() => {
-                    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                    return !!k && k.status === 'idle';
-                }""",
-                timeout=90,
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            _open_and_run_all(page, lab)
             page.wait_for_selector(".loopal-cron .loopal-cell-job", timeout=60_000)
             _wait(page, "() => document.querySelectorAll('.loopal-cron .loopal-cell-job').length === 2")
 
@@ -238,14 +270,15 @@ def test_live_table_in_jupyterlab(lab: Lab) -> None:
             assert _runs(page, tick) == paused_at
             assert _runs(page, boom) >= 2  # the other job kept going
 
-            # the log view of the failing job, then the screenshot for the README
+            # the log view of the failing job, then (JupyterLab only) the screenshot for the README
             page.click(f".loopal-btn-log.loopal-job-{boom}")
             _wait(
                 page,
                 "() => (document.querySelector('.loopal-cron-log') || {}).innerText?.includes('ZeroDivisionError')",
             )
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.locator(".loopal-cron").first.screenshot(path=str(SCREENSHOT))
+            if lab.frontend.screenshot:
+                SCREENSHOT.parent.mkdir(exist_ok=True)
+                page.locator(".loopal-cron").first.screenshot(path=str(SCREENSHOT))
 
             # delete removes the row; the other stays
             page.click(f".loopal-btn-delete.loopal-job-{tick}")
@@ -254,7 +287,8 @@ def test_live_table_in_jupyterlab(lab: Lab) -> None:
             assert _prompts(page) == prompts
         finally:
             browser.close()
-    assert SCREENSHOT.stat().st_size > 10_000
+    if lab.frontend.screenshot:
+        assert SCREENSHOT.stat().st_size > 10_000
 
 
 def test_chromium_is_the_system_one() -> None:
