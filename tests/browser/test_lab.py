@@ -39,7 +39,13 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "table.png"
+# The README's picture is refreshed only on request (LOOPAL_UPDATE_SCREENSHOT=1), so a
+# test run never dirties the work tree; otherwise it lands in the ignored artifacts folder.
+SCREENSHOT = (
+    Path(__file__).resolve().parents[2] / "docs" / "table.png"
+    if os.environ.get("LOOPAL_UPDATE_SCREENSHOT") == "1"
+    else Path(__file__).resolve().parent / "artifacts" / "table.png"
+)
 CELLS = [
     "%load_ext loopal_ipy",
     '%cron create --name tick "@every 1s" ticks = globals().get("ticks", 0) + 1',
@@ -277,7 +283,7 @@ def test_live_table_in_the_browser(lab: Lab) -> None:
                 "() => (document.querySelector('.loopal-cron-log') || {}).innerText?.includes('ZeroDivisionError')",
             )
             if lab.frontend.screenshot:
-                SCREENSHOT.parent.mkdir(exist_ok=True)
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                 page.locator(".loopal-cron").first.screenshot(path=str(SCREENSHOT))
 
             # delete removes the row; the other stays
