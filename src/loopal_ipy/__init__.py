@@ -100,13 +100,8 @@ async def magic_wait(args: str) -> Any:
             "%cron wait: --runs takes a whole number and --timeout seconds, e.g. %cron wait tick --runs 3 --timeout 30"
         ) from None
     try:
+        who = get_scheduler().get(key).label if key else "jobs"
         await wait(key, runs, timeout)
     except (CronError, TimeoutError, LookupError, ValueError) as e:
         raise UsageError(str(e)) from None
-    bridge = get_scheduler()
-    who = (
-        bridge.get(key).label
-        if key and key in {j.id for j in bridge.jobs()} | {j.name for j in bridge.jobs()}
-        else (key or "jobs")
-    )
     return Text(f"{who} ran {runs} more time(s)")

@@ -192,14 +192,12 @@ class KernelScheduler:
             job = self._find(event.job_id)
             if job is None or job.durable:
                 self._dirty = True
-        if event.kind == "removed":
-            self._arm()
         if event.kind == "finished":
             for fut in self._waiters:
                 if not fut.done():
                     fut.set_result(None)
             self._waiters.clear()
-        if event.kind in ("created", "deleted", "paused", "resumed"):
+        if event.kind in ("created", "deleted", "paused", "resumed", "removed"):
             self._arm()
 
     def _find(self, job_id: str) -> CronJob | None:

@@ -53,6 +53,18 @@ def test_restart_brings_back_exactly_the_durable_jobs(tmp_path: Path) -> None:
         assert len(occurrences) == len(set(occurrences)), "an occurrence fired twice"
 
 
+def test_cron_home_setting_moves_the_store(tmp_path: Path) -> None:
+    home = tmp_path / "elsewhere"
+    with Kernel(env=env_for(tmp_path, "homed")) as k:
+        assert k.execute(f"%config Cron.home = {str(home)!r}\n%load_ext loopal_ipy").status == "ok"
+        assert k.execute('%cron create --durable "@daily" pass').status == "ok"
+        k.execute("pass")  # the save runs once the creating cell has yielded
+        info = k.execute("%cron session").execute_result["text/plain"]
+        assert f"store:   {home}/sessions/homed/cron.json" in info
+        assert wait_for(lambda: (home / "sessions" / "homed" / "cron.json").exists(), 5)
+        assert not (tmp_path / "home" / "sessions" / "homed").exists()
+
+
 def test_a_missed_one_shot_is_dropped_and_reported(tmp_path: Path) -> None:
     env = env_for(tmp_path, "missed")
     with Kernel(env=env) as k:
