@@ -67,17 +67,16 @@ def load(shell: Any) -> KernelScheduler | None:
             call_later=loop.call_later,
         )
         bridge = KernelScheduler(shell, core, runner, loop, store=durable)
-        stash = getattr(shell, _STASH, None) or {"jobs": [], "running": []}
+        stash = getattr(shell, _STASH, None) or {"jobs": [], "running": [], "cells": None}
+        core.active.update(stash["running"])  # runs from before the reload are still going: no overlap
         for data in stash["jobs"]:
             core.add(CronJob.from_dict(data, config.history_size))
         setattr(shell, _STASH, None)
         summary = durable.open()
-        for job in core.jobs():  # an async run from before the reload is still going: no overlap
-            job.running = job.id in stash["running"]
         durable.on_takeover = bridge._arm
         if durable.last_load is None or durable.last_load.jobs or durable.last_load.dropped:
             print(summary)
-        atexit.register(bridge.flush)
+        atexit.register(bridge.at_exit)
 
         def apply(change: dict[str, Any]) -> None:
             core.set_settings(**{change["name"]: change["new"]})
@@ -85,7 +84,7 @@ def load(shell: Any) -> KernelScheduler | None:
             bridge._arm()
 
         config.observe(apply, names=list(config.settings()))
-        bridge.start()
+        bridge.start(cells=stash["cells"])
     magics = CronMagics(
         shell, lambda: getattr(shell, _ATTR, {}).get("bridge"), lambda: getattr(shell, _ATTR, {}).get("table")
     )
@@ -112,13 +111,14 @@ def unload(shell: Any) -> None:
     bridge = state["bridge"]
     if bridge is not None:
         bridge.stop()
-        atexit.unregister(bridge.flush)
+        atexit.unregister(bridge.at_exit)
         setattr(
             shell,
             _STASH,
             {
                 "jobs": [j.to_dict() for j in bridge.jobs() if not j.durable],
                 "running": bridge.running_ids(),
+                "cells": bridge.cells,  # the cell that runs %reload_ext is still running
             },
         )
         bridge.successor = lambda: bridge_of(shell)

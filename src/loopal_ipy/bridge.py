@@ -1,26 +1,44 @@
-"""The kernel bridge (SPEC §4): one timer on the kernel's loop, idle tracking, acting on decisions.
+"""The kernel bridge (SPEC §4): one timer on the kernel's loop, busy depth, acting on decisions.
 
 The core decides what is due; this module owns the only timer, knows whether a
-cell is running (IPython's ``pre_run_cell``/``post_run_cell``, because an
-awaiting cell lets loop callbacks run mid-cell), runs what is due through the
-Runner, saves the durable set, and tells listeners.
+cell is running, runs what is due through the Runner, saves the durable set,
+and tells listeners.
+
+- **Busy is a depth.** ``pre_run_cell`` pushes the cell, ``post_run_cell`` pops
+  *that* cell (an awaiting cell lets loop callbacks run mid-cell, and a nested
+  ``run_cell`` ends before its outer cell). Only a waiting *cell* (``%cron
+  wait``, ``await loopal_ipy.wait``) opens a window; a job that waits does not.
+- **One timer.** Every wake-up goes through ``_arm``, which cancels before it
+  sets; none is armed while a cell runs (``post_run_cell`` arms).
+- **Wall-clock deadlines, monotonic sleeps.** Due times are wall-clock
+  instants, but the loop's timers are monotonic, and the monotonic clock stops
+  while a laptop sleeps. The timer never sleeps more than ``max_sleep`` (60 s),
+  so a jump forward (resume, an NTP step) is noticed within a minute. A
+  backward step only delays: ``next_fire`` never moves back, so no occurrence
+  runs twice.
+- **Every fire is closed exactly once** (finished, or abandoned as a recorded
+  skip), in whichever scheduler owns the job by then: a job may reload the
+  extension or switch the session while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .errors import CronError, StoreError
+from .errors import StoreError
 from .job import CronJob, Run
 from .runner import Runner
 from .scheduler import Event, Fire, Scheduler
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
+MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
+_LOAD_CELL = object()  # stands for the cell that ran %load_ext: its pre_run_cell came before our hook
 _DURABLE_CHANGES = {
     "created",
     "deleted",
@@ -38,6 +56,8 @@ _DURABLE_CHANGES = {
 class KernelScheduler:
     """What ``loopal_ipy.get_scheduler()`` returns: the live scheduler of this kernel."""
 
+    max_sleep = MAX_SLEEP
+
     def __init__(
         self, shell: Any, core: Scheduler, runner: Runner, loop: asyncio.AbstractEventLoop, store: Any = None
     ) -> None:
@@ -46,26 +66,31 @@ class KernelScheduler:
         self.runner = runner
         self.loop = loop
         self.store = store
-        self.busy = False
-        self.waiting = 0
         self.wakeups = 0
         self.started = False
+        self._cells: list[Any] = []  # the cells running now, outermost first (their ExecutionInfo)
+        self._openers = 0  # cells waiting for jobs (%cron wait): while > 0, jobs may fire mid-cell
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: datetime | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[Any], CronJob] = {}
         self._dirty = False
         self._unsubscribe: Callable[[], None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._save_soon: asyncio.Handle | None = None
         self._retry: asyncio.TimerHandle | None = None
-        # After %reload_ext, async runs still going report to the new scheduler.
+        # After %reload_ext, runs still going report to the new scheduler.
         self.successor: Callable[[], KernelScheduler | None] = lambda: None
 
     # -------------------------------------------------------------- lifecycle
-    def start(self) -> None:
+    def start(self, cells: tuple[Any, ...] | None = None) -> None:
+        """Hook into the shell and arm the timer; ``cells``: those running now (known from a reload)."""
         if self.started:
             return
         self.started = True
+        if cells is not None:
+            self._cells = list(cells)
+        elif self.loop.is_running():  # loaded from a cell, which is still running
+            self._cells = [_LOAD_CELL]
         self.runner.install()
         self._unsubscribe = self.core.subscribe(self._on_event)
         self.shell.events.register("pre_run_cell", self._pre_run_cell)
@@ -77,9 +102,7 @@ class KernelScheduler:
         if not self.started:
             return
         self.started = False
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._cancel_timer()
         for name, cb in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(name, cb)
@@ -93,35 +116,68 @@ class KernelScheduler:
         if self.store is not None:
             self.store.close()
 
-    # ------------------------------------------------------------ idle state
-    def _pre_run_cell(self, *_: Any) -> None:
-        self.busy = True
+    def at_exit(self) -> None:
+        """The process ends: an async run cut short by the exit is not a hang, so it is saved as not running."""
+        for job in self._tasks.values():
+            job.running = False
+        self._dirty = self._dirty or bool(self._tasks)
+        self.flush()
 
-    def _post_run_cell(self, *_: Any) -> None:
-        self.busy = False
-        deadline = self.core.next_deadline()
-        if deadline is not None and deadline <= self.core.clock.now():
-            # Let the cell's reply go out first; what came due while it ran fires next.
-            self.loop.call_soon(self._wake)
+    # ------------------------------------------------------------ idle state
+    @property
+    def busy(self) -> bool:
+        """A cell is running (at any depth)."""
+        return bool(self._cells)
+
+    @property
+    def cells(self) -> tuple[Any, ...]:
+        """The cells running now, outermost first (handed to the next scheduler on a reload)."""
+        return tuple(self._cells)
+
+    def _may_fire(self) -> bool:
+        return not self._cells or self._openers > 0
+
+    def _pre_run_cell(self, info: Any = None, *_: Any) -> None:
+        self._cells.append(info)
+        if not self._openers:
+            self._cancel_timer()  # nothing fires inside a cell; post_run_cell arms again
+
+    def _post_run_cell(self, result: Any = None, *_: Any) -> None:
+        info = getattr(result, "info", None)
+        for i in range(len(self._cells) - 1, -1, -1):
+            if self._cells[i] is info and info is not None:
+                del self._cells[i]
+                break
         else:
-            self._arm()
+            # No match: the cell was cancelled or raised before it returned (result None), or it is
+            # the cell that loaded us, whose pre_run_cell we never saw.
+            if (result is None and self._cells) or (self._cells and self._cells[-1] is _LOAD_CELL):
+                self._cells.pop()
+        if not self._cells:
+            self._arm()  # what came due while the cell ran fires once the cell's reply is out
 
     # ----------------------------------------------------------------- timer
-    def _arm(self) -> None:
-        """Set the one timer for the earliest deadline (or none)."""
-        if not self.started:
-            return
-        deadline = self.core.next_deadline()
-        if deadline == self._armed_for and self._handle is not None:
-            return
+    def _cancel_timer(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
-            self._handle = None
-        self._armed_for = deadline
-        if deadline is None:
+        self._handle, self._armed_for = None, None
+
+    def _arm(self, soon: bool = False) -> None:
+        """Set the one timer for the earliest deadline (at most ``max_sleep`` away), or for now."""
+        if not self.started or not self._may_fire():
+            self._cancel_timer()
             return
-        delay = max(0.0, (deadline - self.core.clock.now()).total_seconds())
-        self._handle = self.loop.call_later(delay, self._wake)
+        deadline = self.core.next_deadline()
+        if deadline is None and not soon:
+            self._cancel_timer()
+            return
+        now = self.core.clock.now()
+        if not soon and self._handle is not None and deadline == self._armed_for and deadline > now:
+            return
+        self._cancel_timer()
+        delay = 0.0 if soon or deadline is None else (deadline - now).total_seconds()
+        self._armed_for = deadline
+        self._handle = self.loop.call_later(min(max(0.0, delay), self.max_sleep), self._wake)
 
     def _wake(self) -> None:
         armed_for = self._armed_for
@@ -129,6 +185,8 @@ class KernelScheduler:
         if not self.started:
             return
         self.wakeups += 1
+        if not self._may_fire():
+            return  # a cell runs: its post_run_cell arms again
         if armed_for is not None:
             early = (armed_for - self.core.clock.now()).total_seconds()
             if 0 < early < _EARLY:
@@ -136,55 +194,110 @@ class KernelScheduler:
                 # rest would cost a whole select round (~1 ms late), waiting it out costs `early`.
                 time.sleep(early)
         try:
-            if not self.busy or self.waiting:
-                fires = self.core.due()
-                # last_fired reaches the disk before any code starts: at most once per occurrence.
-                self._save_if_dirty()
-                for fire in fires:
-                    self._start(fire)
+            fires = self.core.due()
+            # last_fired and "running" reach the disk before any code starts: at most once per occurrence,
+            # and a job that hangs the kernel comes back paused.
+            self._save_if_dirty()
+            for fire in fires:
+                self._start(fire)
         finally:
-            if not self.busy or self.waiting:
-                self._arm()
+            self._arm()
 
     def _start(self, fire: Fire) -> None:
+        """Start one fire of a batch, re-checked now: an earlier job may have changed everything."""
         job = fire.job
-        if self.runner.is_async(job):
+        why = "the extension was reloaded" if not self.started else self.core.blocked(job)
+        if why is not None:
+            self._close(job, occurrence=fire.occurrence, reason=f"not run: {why} by an earlier job of the same batch")
+        elif self.runner.is_async(job):
             self._spawn(job, fire.occurrence, "schedule")
         else:
-            self.core.finish(job, self.runner.run_sync(job, fire.occurrence))
+            self._run_sync(job, fire.occurrence, "schedule")
+
+    def _run_sync(self, job: CronJob, occurrence: datetime | None, trigger: str) -> None:
+        header = self._activity_start()
+        try:
+            run = self.runner.run_sync(job, occurrence, trigger, self.core.timeout_of(job))
+        except BaseException as e:  # the runner never raises; if it ever does, the job must not stay running
+            run = _failed(
+                self.core.clock.now(), f"loopal_ipy could not run the job: {type(e).__name__}: {e}", occurrence, trigger
+            )
+        finally:
+            self._activity_end(header)
+        self._close(job, run)
 
     def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
-        task = self.loop.create_task(self.runner.run_async(job, occurrence, trigger))
-        self._tasks.add(task)
+        header = self._activity_start()
+        task = self.loop.create_task(self.runner.run_async(job, occurrence, trigger, self.core.timeout_of(job)))
+        self._tasks[task] = job
 
         def done(t: asyncio.Task[Run]) -> None:
-            self._tasks.discard(t)
-            run = (
-                t.result()
-                if not t.cancelled()
-                else Run(
-                    started_at=self.core.clock.now(),
-                    status="error",
-                    error="the job's task was cancelled",
-                    occurrence=occurrence,
-                    trigger=trigger,
+            self._tasks.pop(t, None)
+            self._activity_end(header)
+            if t.cancelled():
+                run = _failed(self.core.clock.now(), "the job's task was cancelled", occurrence, trigger)
+            elif t.exception() is not None:
+                run = _failed(
+                    self.core.clock.now(), f"loopal_ipy could not run the job: {t.exception()!r}", occurrence, trigger
                 )
-            )
-            owner = self if self.started else self.successor()
-            if owner is None:
-                return
-            if owner is not self:  # reloaded meanwhile: report to the scheduler that took over
-                try:
-                    job_now = owner.core.get(job.id)
-                except CronError:
-                    return
             else:
-                job_now = job
-            owner.core.finish(job_now, run)  # its history is saved with the next save
-            owner._arm()
+                run = t.result()
+            self._close(job, run)
 
         task.add_done_callback(done)
         return task
+
+    def _close(
+        self, job: CronJob, run: Run | None = None, *, occurrence: datetime | None = None, reason: str = ""
+    ) -> None:
+        """End a fire exactly once, in the scheduler that owns the job now (a reload or switch may have happened)."""
+        owner = self if self.started else self.successor()
+        if owner is None:
+            job.running = False
+            return
+        target = owner.core.live(job.id)
+        if target is None:
+            if owner is not self:  # deleted since: nothing left to record it on over there
+                owner.core.active.discard(job.id)
+                job.running = False
+                return
+            target = job  # deleted by its own run or meanwhile: the log of the removed job keeps it
+        if target is not job:
+            job.running = False  # the old object of a job that came back (session switch, reload)
+        if run is None:
+            owner.core.abandon(target, occurrence, reason)
+        else:
+            owner.core.finish(target, run)
+            if run.stopped == "interrupted" and owner.core.live(target.id) is target:
+                owner.core.pause(target.id, "interrupted (Kernel → Interrupt) while it ran")
+        owner._arm()
+
+    # ------------------------------------------------------------- activity
+    def _activity_start(self) -> Any:
+        """Tell Jupyter the kernel is busy while a job runs (SPEC §4): status busy under the job's own parent.
+
+        Not inside a cell (the kernel says busy already, and an idle from us would end that too soon).
+        Without it a server's idle culler kills a kernel whose only life is its jobs.
+        """
+        if self._cells:
+            return None
+        kernel = getattr(self.shell, "kernel", None)
+        session = getattr(kernel, "session", None)
+        publish = getattr(kernel, "_publish_status", None)
+        if session is None or publish is None:
+            return None
+        try:
+            header = session.msg_header("loopal_job")
+            publish("busy", "shell", parent=header)
+        except Exception:  # a kernel without iopub (tests, odd embeddings): activity is only a courtesy
+            return None
+        return header
+
+    def _activity_end(self, header: Any) -> None:
+        if header is None:
+            return
+        with contextlib.suppress(Exception):
+            self.shell.kernel._publish_status("idle", "shell", parent=header)
 
     # --------------------------------------------------------------- events
     def _on_event(self, event: Event) -> None:
@@ -192,19 +305,18 @@ class KernelScheduler:
             job = self._find(event.job_id)
             if job is None or job.durable:
                 self._dirty = True
-        if event.kind == "finished":
-            for fut in self._waiters:
+        if event.kind in ("finished", "paused", "deleted", "removed"):
+            for fut in self._waiters:  # a waiting cell looks again
                 if not fut.done():
                     fut.set_result(None)
             self._waiters.clear()
+        if event.kind in ("finished", "skipped"):
+            self._request_save()  # a durable run's end ("not running") reaches the disk soon
         if event.kind in ("created", "deleted", "paused", "resumed", "removed"):
             self._arm()
 
     def _find(self, job_id: str) -> CronJob | None:
-        try:
-            return self.core.get(job_id)
-        except CronError:
-            return self.core.find_removed(job_id)
+        return self.core.live(job_id) or self.core.find_removed(job_id)
 
     def _save_if_dirty(self) -> None:
         self._save_soon = None
@@ -245,13 +357,17 @@ class KernelScheduler:
         durable: bool = False,
         name: str | None = None,
         tz: str | None = None,
+        timeout: float | None = None,
     ) -> CronJob:
-        """Schedule ``code``; raises a CronError subclass (and creates nothing) on bad input."""
+        """Schedule ``code``; raises a CronError subclass (and creates nothing) on bad input.
+
+        ``timeout``: seconds a run may last before it is stopped (0: no limit; None: Cron.job_timeout).
+        """
         if durable:
             if self.store is None:
                 raise StoreError("durable jobs need a session store, and this kernel has none")
             self.store.check_can_create()
-        job = self.core.create(schedule, code, once=once, durable=durable, name=name, tz=tz)
+        job = self.core.create(schedule, code, once=once, durable=durable, name=name, tz=tz, timeout=timeout)
         self._request_save()
         return job
 
@@ -295,7 +411,8 @@ class KernelScheduler:
         return self.core.jobs()
 
     def running_ids(self) -> list[str]:
-        return [j.id for j in self.core.jobs() if j.running]
+        """Ids of jobs with a run in progress (also one whose job left and may come back)."""
+        return sorted(self.core.active)
 
     def get(self, key: str) -> CronJob:
         return self.core.get(key)
@@ -306,7 +423,7 @@ class KernelScheduler:
         if self.runner.is_async(job):
             self._spawn(job, None, "run-now")
         else:
-            self.core.finish(job, self.runner.run_sync(job, None, "run-now"))
+            self._run_sync(job, None, "run-now")
             self._save_if_dirty()
         return job
 
@@ -314,10 +431,13 @@ class KernelScheduler:
         """Let jobs fire while this (busy) cell waits, until ``key`` ran ``runs`` more times.
 
         Without ``key``, waits for ``runs`` more finished runs of any job. Raises
-        TimeoutError with what was seen when ``timeout`` seconds pass.
+        TimeoutError with what was seen when ``timeout`` seconds pass. Only a cell
+        opens the window in which jobs fire; a job that waits just waits.
         """
         if runs < 1:
             raise ValueError(f"runs must be at least 1, got {runs}")
+        if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
+            raise ValueError(f"--timeout must be a finite number of seconds, got {timeout}; e.g. --timeout 30")
         job = self.core.get(key) if key is not None else None
         if job is None and not self.core.jobs():
             raise LookupError("there are no jobs to wait for; create one with %cron create")
@@ -329,12 +449,22 @@ class KernelScheduler:
         if timeout is None:
             timeout = self._default_timeout(job, runs)
         end = self.loop.time() + timeout
-        self.waiting += 1
+        opens = self.busy and not self.runner.in_job()
+        if opens:
+            self._openers += 1
         try:
-            self._wake()
+            self._arm(soon=True)
             while count() < goal:
-                if job is not None and job.id not in {j.id for j in self.core.jobs()} and not job.running:
+                if job is not None and self.core.live(job.id) is not job and not job.running:
                     raise LookupError(f"job {job.label} was removed while waiting ({job.runs} runs seen)")
+                if job is not None and job.paused and not job.running:
+                    why = next(
+                        (e.message for e in reversed(self.core.events) if e.job_id == job.id and e.kind == "paused"), ""
+                    )
+                    raise LookupError(
+                        f"job {job.label} is paused{f' ({why})' if why else ''}, {job.runs} runs seen; "
+                        f"%cron resume {job.name or job.id} first"
+                    )
                 left = end - self.loop.time()
                 if left <= 0:
                     what = f"job {job.label}" if job else "jobs"
@@ -347,7 +477,10 @@ class KernelScheduler:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(fut, left)
         finally:
-            self.waiting -= 1
+            if opens:
+                self._openers -= 1
+                if not self._may_fire():
+                    self._cancel_timer()
         return runs
 
     def _removed_runs(self) -> int:
@@ -365,3 +498,7 @@ class KernelScheduler:
                 t = j.compiled.next_after(t)
             spans.append((t - now).total_seconds())
         return min(spans) + 30.0 if spans else 60.0
+
+
+def _failed(at: datetime, error: str, occurrence: datetime | None, trigger: str) -> Run:
+    return Run(started_at=at, status="error", output=error, error=error, occurrence=occurrence, trigger=trigger)

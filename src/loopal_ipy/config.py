@@ -7,10 +7,11 @@ from typing import Any
 from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .errors import ScheduleError
+from .errors import LimitError, ScheduleError
 from .schedule import get_zone
+from .scheduler import check_timeout
 
-SETTING_NAMES = ("max_jobs", "max_age", "max_code_chars", "timezone", "history_size", "output_limit")
+SETTING_NAMES = ("max_jobs", "max_age", "max_code_chars", "timezone", "history_size", "output_limit", "job_timeout")
 
 
 class Cron(Configurable):
@@ -29,6 +30,12 @@ class Cron(Configurable):
     home = Unicode("", help="Folder of the durable store; empty means $LOOPAL_HOME, else ~/.loopal.").tag(config=True)
     history_size = Int(20, help="Runs kept in each job's log.").tag(config=True)
     output_limit = Int(10_000, help="Characters of output kept per run.").tag(config=True)
+    job_timeout = Float(
+        0.0,
+        help="Seconds a job's run may last before it is stopped (a sync run gets an exception raised into "
+        "its code, an async run is cancelled) and recorded as timed out; 0 means no limit. A job's own "
+        "--timeout wins.",
+    ).tag(config=True)
     rehydrate = CaselessStrEnum(
         ["run", "paused"],
         "run",
@@ -46,6 +53,14 @@ class Cron(Configurable):
     def _positive_age(self, proposal: Any) -> float:
         if proposal["value"] <= 0:
             raise TraitError(f"Cron.max_age must be a positive number of seconds, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("job_timeout")
+    def _timeout(self, proposal: Any) -> float:
+        try:
+            check_timeout(proposal["value"])
+        except LimitError as e:
+            raise TraitError(f"Cron.job_timeout: {e}") from None
         return proposal["value"]
 
     @validate("timezone")

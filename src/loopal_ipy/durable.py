@@ -87,7 +87,7 @@ class DurableSession:
 
     def _rehydrate(self) -> str:
         assert self.store is not None
-        result = self.store.load(self.core.clock.now())
+        result = self.store.load(self.core.clock.now(), live_runs=self.core.active)
         self.last_load = result
         for job in result.jobs:
             if job.id in {j.id for j in self.core.jobs()}:

@@ -56,6 +56,8 @@ class Run:
     error: str | None = None
     occurrence: datetime | None = None
     trigger: str = "schedule"  # schedule | run-now | wait
+    # Why the runner stopped the code ("interrupted" or "timeout"); the bridge acts on it. Not saved.
+    stopped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +107,7 @@ class CronJob:
     coalesced: int = 0
     history: deque[Run] = field(default_factory=lambda: deque(maxlen=20))
     running: bool = False
+    timeout: float | None = None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
     compiled: Schedule | None = field(default=None, repr=False)
     _gen: int = field(default=0, repr=False)
 
@@ -140,7 +143,7 @@ class CronJob:
         return self.compiled.describe()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "schedule": self.schedule,
@@ -158,6 +161,11 @@ class CronJob:
             "coalesced": self.coalesced,
             "history": [r.to_dict() for r in self.history],
         }
+        if self.timeout is not None:
+            d["timeout"] = self.timeout
+        if self.running:  # saved before the code starts: a kernel that dies now leaves this behind
+            d["running"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], history_size: int = 20) -> CronJob:
@@ -194,7 +202,17 @@ class CronJob:
             skips=_count(d, "skips"),
             coalesced=_count(d, "coalesced"),
             history=history,
+            timeout=_seconds(d, "timeout"),
         )
+
+
+def _seconds(d: dict[str, Any], key: str) -> float | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        raise TypeError(f"{key} must be a non-negative number of seconds or null, got {value!r}")
+    return float(value)
 
 
 def _flag(d: dict[str, Any], key: str, default: bool) -> bool:

@@ -76,7 +76,7 @@ class CronMagics(Magics):
         self.commands: dict[str, Command] = {
             "create": Command(
                 self._create,
-                "create [--once] [--durable] [--name N] [--tz TZ] SCHEDULE CODE...",
+                "create [--once] [--durable] [--name N] [--tz TZ] [--timeout S] SCHEDULE CODE...",
                 "schedule CODE (the rest of the line, or the cell body with %%cron)",
             ),
             "list": Command(self._list, "list", "the job table"),
@@ -135,23 +135,30 @@ class CronMagics(Magics):
     # ----------------------------------------------------------- handlers
     def _create(self, rest: str, cell: str | None) -> Text:
         bridge = self._bridge("create")
-        opts: dict[str, Any] = {"once": False, "durable": False, "name": None, "tz": None}
+        opts: dict[str, Any] = {"once": False, "durable": False, "name": None, "tz": None, "timeout": None}
         while rest.startswith("-"):
             word, _, rest = _split_word(rest)
             flag, eq, value = word.partition("=")
             if flag in ("--once", "--durable") and not eq:
                 opts[flag[2:]] = True
-            elif flag in ("--name", "--tz"):
+            elif flag in ("--name", "--tz", "--timeout"):
                 if not eq:
                     value, _, rest = _split_word(rest)
+                example = {"--name": "report", "--tz": "UTC", "--timeout": "60"}[flag]
                 if not value:
-                    raise UsageError(
-                        f"%cron create: {flag} needs a value, e.g. {flag} {'report' if flag == '--name' else 'UTC'}"
-                    )
+                    raise UsageError(f"%cron create: {flag} needs a value, e.g. {flag} {example}")
+                if flag == "--timeout":
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        raise UsageError(
+                            f"%cron create: --timeout takes seconds, got {value!r}; e.g. --timeout 60 (0 = no limit)"
+                        ) from None
                 opts[flag[2:]] = value
             else:
                 raise UsageError(
-                    f"%cron create: unknown option {word!r}; options are --once, --durable, --name N, --tz TZ"
+                    f"%cron create: unknown option {word!r}; "
+                    "options are --once, --durable, --name N, --tz TZ, --timeout S"
                 )
         schedule, quoted, rest = _split_word(rest)
         if not schedule:

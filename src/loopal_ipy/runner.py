@@ -1,93 +1,49 @@
-"""Run one job's code in the user namespace and capture everything it prints (SPEC §4, §5).
+"""Run one job's code in the user namespace, capture what it writes, stop it when told (SPEC §4, §5).
 
-Jobs fire outside any cell, so the kernel's ambient output parent is useless
-(it is whichever cell scheduled the timer, or nothing after a restart). We
-route instead: ``sys.stdout``/``sys.stderr`` and the display publisher are
-wrapped once by proxies that send writes to the *current job's* buffer when a
-ContextVar says a job is running, and pass everything else through untouched.
-A ContextVar, not a global swap, because an async job's task interleaves with
-the user's cells: each task carries its own value, so a cell that runs while a
-job awaits still prints into its own output.
+The runner never raises into its caller: whatever the code does (raise,
+``sys.exit()``, spin forever until *Interrupt* or its timeout) ends as a
+``Run`` in the job's history. Where output goes is ``capture.py``'s business.
+
+Stopping a synchronous run: ipykernel ignores SIGINT outside execute requests,
+so for the length of a sync run we install a SIGINT handler that raises
+``JobInterrupted`` into the job's code, and for a timeout an ``ITIMER_REAL``
+whose SIGALRM raises ``JobTimedOut`` — both on the main thread, where the code
+runs. Both derive from BaseException so a job's ``except Exception`` cannot
+swallow them, and the timer repeats every second in case a bare ``except:``
+does. A C call that never returns to Python cannot be stopped this way.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import inspect
 import linecache
-import sys
+import math
+import signal
+import threading
 import time
 import traceback
-from contextvars import ContextVar
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import CodeType
 from typing import Any
 
+from . import capture
 from .job import CronJob, Run
 
-_capture: ContextVar[_Buffer | None] = ContextVar("loopal_ipy_capture", default=None)
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _CO_COROUTINE = inspect.CO_COROUTINE
 
 
-class _Buffer:
-    """One run's output; stops growing past ``limit`` (the cut is reported by the core)."""
-
-    def __init__(self, limit: int) -> None:
-        self.parts: list[str] = []
-        self.size = 0
-        self.limit = limit + 200  # a little over, so the core sees it was cut
-
-    def write(self, text: str) -> None:
-        if self.size < self.limit:
-            self.parts.append(text)
-        self.size += len(text)
-
-    def text(self) -> str:
-        # Past the limit the core cuts to Cron.output_limit and says so in the log.
-        return "".join(self.parts)[: self.limit]
+class JobInterrupted(BaseException):
+    """Raised into a sync job's code by *Kernel → Interrupt*."""
 
 
-class _RoutedStream:
-    """Proxy for sys.stdout/stderr: job writes go to the job's buffer, the rest pass on."""
-
-    def __init__(self, original: Any) -> None:
-        self._loopal_original = original
-
-    def write(self, text: str) -> int:
-        buf = _capture.get()
-        if buf is None:
-            return self._loopal_original.write(text)
-        buf.write(text)
-        return len(text)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        if _capture.get() is None:
-            self._loopal_original.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loopal_original, name)
-
-
-def _routed_publish(original: Any) -> Any:
-    def publish(data: Any = None, *args: Any, **kwargs: Any) -> Any:
-        buf = _capture.get()
-        # Updates of an existing display (handle.update) are aimed at a place the
-        # user chose, so they go out; new displays from a job go to its log.
-        if buf is None or kwargs.get("update"):
-            return original(data, *args, **kwargs)
-        plain = (data or {}).get("text/plain", "<display: " + ", ".join(sorted(data or {})) + ">")
-        buf.write(f"{plain}\n")
-        return None
-
-    publish._loopal_original = original  # type: ignore[attr-defined]
-    return publish
+class JobTimedOut(BaseException):
+    """Raised into a sync job's code when its timeout passes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +53,48 @@ class Prepared:
     body: CodeType
     last: CodeType | None
     is_async: bool
-    filename: str
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise JobInterrupted
+
+
+def _raise_timeout(signum: int, frame: Any) -> None:
+    raise JobTimedOut
+
+
+@contextlib.contextmanager
+def _stoppable(timeout: float) -> Iterator[None]:
+    """SIGINT and (with a timeout) SIGALRM raise into the code for the length of this block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old_int = signal.signal(signal.SIGINT, _raise_interrupt)
+    timed = timeout > 0 and hasattr(signal, "setitimer")
+    if timed:
+        old_alarm = signal.signal(signal.SIGALRM, _raise_timeout)
+        old_timer = signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+        t0 = time.monotonic()
+
+    def restore() -> None:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old_alarm)
+            if old_timer[0] > 0:  # someone else's timer was running: give it back what is left
+                left = max(1e-6, old_timer[0] - (time.monotonic() - t0))
+                signal.setitimer(signal.ITIMER_REAL, left, old_timer[1])
+        # Back to SIG_IGN also drops a signal still pending (CPython checks the handler when it runs it).
+        signal.signal(signal.SIGINT, old_int)
+
+    try:
+        yield
+    finally:
+        for _ in range(100):  # a signal caught between two restore steps raises here: do them again
+            try:
+                restore()
+                break
+            except (JobInterrupted, JobTimedOut):
+                continue
 
 
 class Runner:
@@ -108,29 +105,19 @@ class Runner:
         self.clock = clock
         self.output_limit = output_limit
         self._cache: dict[tuple[str, str], Prepared] = {}
+        self.routing = capture.Routing(shell)
 
-    # ------------------------------------------------------------ routing
     def install(self) -> None:
-        """Wrap stdout/stderr/display so that job output can be routed (idempotent)."""
-        for name in ("stdout", "stderr"):
-            stream = getattr(sys, name)
-            if not isinstance(stream, _RoutedStream):
-                setattr(sys, name, _RoutedStream(stream))
-        pub = getattr(self.shell, "display_pub", None)
-        if pub is not None and not hasattr(pub.publish, "_loopal_original"):
-            pub.publish = _routed_publish(pub.publish)
+        """Route output of jobs to their logs (idempotent)."""
+        self.routing.install()
 
     def uninstall(self) -> None:
-        for name in ("stdout", "stderr"):
-            stream = getattr(sys, name)
-            if isinstance(stream, _RoutedStream):
-                setattr(sys, name, stream._loopal_original)
-        pub = getattr(self.shell, "display_pub", None)
-        if pub is not None and hasattr(pub.publish, "_loopal_original"):
-            try:
-                del pub.publish  # drop the instance attribute, the class method shows again
-            except AttributeError:
-                pub.publish = pub.publish._loopal_original
+        self.routing.uninstall()
+
+    @staticmethod
+    def in_job() -> bool:
+        """True while job code runs in the current context (a sync run, or an async job's task)."""
+        return capture.current() is not None
 
     # ------------------------------------------------------------ compile
     def prepare(self, job: CronJob) -> Prepared:
@@ -148,45 +135,66 @@ class Runner:
             last = compile(ast.Expression(tree.body.pop().value), filename, "eval", flags=_FLAGS)
         body = compile(tree, filename, "exec", flags=_FLAGS)
         is_async = bool(body.co_flags & _CO_COROUTINE) or bool(last and last.co_flags & _CO_COROUTINE)
-        prepared = Prepared(body, last, is_async, filename)
+        prepared = Prepared(body, last, is_async)
         self._cache = {k: v for k, v in self._cache.items() if k[0] != job.id}
         self._cache[key] = prepared
         return prepared
 
     def is_async(self, job: CronJob) -> bool:
+        """Whether the code awaits; code that cannot even be prepared runs (and fails) as sync."""
         try:
             return self.prepare(job).is_async
-        except SyntaxError:
+        except Exception:  # SyntaxError, RecursionError, MemoryError...: run_sync records it
             return False
 
     # ---------------------------------------------------------------- run
-    def run_sync(self, job: CronJob, occurrence: datetime | None, trigger: str = "schedule") -> Run:
+    def run_sync(
+        self, job: CronJob, occurrence: datetime | None, trigger: str = "schedule", timeout: float = 0.0
+    ) -> Run:
         """Run synchronous code now; the output goes to the job's log only."""
         started, t0 = self.clock.now(), time.perf_counter()
-        buf = _Buffer(self.output_limit)
-        token = _capture.set(buf)
-        error = None
+        buf = capture.Buffer(self.output_limit)
+        error, stopped = None, None
         try:
-            prep = self.prepare(job)
-            ns = self.shell.user_ns
-            exec(prep.body, ns)
-            if prep.last is not None:
-                _show(buf, eval(prep.last, ns))
+            with capture.capturing(buf), self.routing.fd.around(buf), _stoppable(timeout):
+                prep = self.prepare(job)
+                ns = self.shell.user_ns
+                exec(prep.body, ns)
+                if prep.last is not None:
+                    _show(buf, eval(prep.last, ns))
+        except JobInterrupted:
+            stopped = "interrupted"
+            error = (
+                f"interrupted (Kernel → Interrupt) after {time.perf_counter() - t0:.1f} s; "
+                f"the job is paused — %cron resume {job.name or job.id} restarts it"
+            )
+        except JobTimedOut:
+            stopped, error = "timeout", f"timed out after {timeout:g} s"
         except BaseException as e:
             if isinstance(e, KeyboardInterrupt | SystemExit):
                 error = f"{type(e).__name__} in job code (ignored; the scheduler keeps going)"
             else:
                 error = _format_error(e)
-        finally:
-            _capture.reset(token)
-        return self._run(started, t0, buf, error, occurrence, trigger)
+        return self._run(started, t0, buf, error, occurrence, trigger, stopped)
 
-    async def run_async(self, job: CronJob, occurrence: datetime | None, trigger: str = "schedule") -> Run:
-        """Run code that awaits; runs as a task on the kernel's loop."""
+    async def run_async(
+        self, job: CronJob, occurrence: datetime | None, trigger: str = "schedule", timeout: float = 0.0
+    ) -> Run:
+        """Run code that awaits, as a task on the kernel's loop; a timeout cancels it."""
         started, t0 = self.clock.now(), time.perf_counter()
-        buf = _Buffer(self.output_limit)
-        _capture.set(buf)  # this task's own context: cells running meanwhile are unaffected
-        error = None
+        buf = capture.Buffer(self.output_limit)
+        capture.set_for_task(buf)  # this task's own context: cells running meanwhile are unaffected
+        error, stopped = None, None
+        task = asyncio.current_task()
+        expired: list[bool] = []
+        handle = None
+        if timeout > 0 and math.isfinite(timeout) and task is not None:
+
+            def expire() -> None:
+                expired.append(True)
+                task.cancel()
+
+            handle = asyncio.get_running_loop().call_later(timeout, expire)
         try:
             prep = self.prepare(job)
             ns = self.shell.user_ns
@@ -199,14 +207,29 @@ class Runner:
                     value = await value
                 _show(buf, value)
         except BaseException as e:
-            cancelled = isinstance(e, asyncio.CancelledError)
-            error = f"{type(e).__name__}: the job was cancelled" if cancelled else _format_error(e)
+            if isinstance(e, asyncio.CancelledError) and expired:
+                stopped, error = "timeout", f"timed out after {timeout:g} s"
+                if hasattr(task, "uncancel"):
+                    task.uncancel()  # the cancel was ours and is handled: the task ends normally
+            elif isinstance(e, asyncio.CancelledError):
+                error = f"{type(e).__name__}: the job was cancelled"
+            else:
+                error = _format_error(e)
         finally:
-            _capture.set(None)
-        return self._run(started, t0, buf, error, occurrence, trigger)
+            if handle is not None:
+                handle.cancel()
+            capture.set_for_task(None)
+        return self._run(started, t0, buf, error, occurrence, trigger, stopped)
 
     def _run(
-        self, started: datetime, t0: float, buf: _Buffer, error: str | None, occurrence: datetime | None, trigger: str
+        self,
+        started: datetime,
+        t0: float,
+        buf: capture.Buffer,
+        error: str | None,
+        occurrence: datetime | None,
+        trigger: str,
+        stopped: str | None,
     ) -> Run:
         output = buf.text()
         if error:
@@ -219,10 +242,11 @@ class Runner:
             error=error.rstrip() if error else None,
             occurrence=occurrence,
             trigger=trigger,
+            stopped=stopped,
         )
 
 
-def _show(buf: _Buffer, value: Any) -> None:
+def _show(buf: capture.Buffer, value: Any) -> None:
     if value is not None:
         buf.write(f"{value!r}\n")
 
@@ -230,6 +254,9 @@ def _show(buf: _Buffer, value: Any) -> None:
 def _format_error(e: BaseException) -> str:
     """The traceback from the job's own frames on (the runner's frame is noise)."""
     tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, contextlib.__file__):
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(e), e, tb))
+    try:
+        return "".join(traceback.format_exception(type(e), e, tb))
+    except Exception:  # a traceback that cannot even be formatted (RecursionError, MemoryError)
+        return f"{type(e).__name__}: {str(e)[:500]}\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import heapq
+import math
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from .errors import CodeError, JobNotFound, LimitError, NameTaken
 from .job import CronJob, Run, new_id
 from .schedule import local_zone_name, parse_schedule
 
+MAX_TIMEOUT = 7 * 86400.0
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -33,6 +35,7 @@ class Settings:
     timezone: str = ""
     history_size: int = 20
     output_limit: int = 10_000
+    job_timeout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,14 @@ class Event:
 
 
 Listener = Callable[[Event], None]
+
+
+def check_timeout(timeout: float) -> None:
+    """Raise LimitError unless ``timeout`` is a usable number of seconds (0 = no limit)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout):
+        raise LimitError(f"timeout must be a number of seconds, got {timeout!r}; e.g. --timeout 60 (0 = no limit)")
+    if not 0 <= timeout <= MAX_TIMEOUT:
+        raise LimitError(f"timeout {timeout:g} s is out of range: use 0 (no limit) up to {MAX_TIMEOUT:g} s (a week)")
 
 
 def compile_check(code: str) -> None:
@@ -85,6 +96,9 @@ class Scheduler:
         self._listeners: list[Listener] = []
         self.events: deque[Event] = deque(maxlen=200)
         self.removed: deque[CronJob] = deque(maxlen=20)  # so `%cron log` still finds them
+        # Ids of jobs with a run in progress. By id, not on the job object, because a job can
+        # leave and come back as a new object while its run goes on (session switch, reload).
+        self.active: set[str] = set()
 
     # ----------------------------------------------------------------- events
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -112,6 +126,10 @@ class Scheduler:
                 return job
         raise JobNotFound(key, [j.label for j in self._jobs.values()][:10])
 
+    def live(self, job_id: str) -> CronJob | None:
+        """The live job with this id, or None."""
+        return self._jobs.get(job_id)
+
     def find_removed(self, key: str) -> CronJob | None:
         for job in reversed(self.removed):
             if key in (job.id, job.name):
@@ -127,6 +145,7 @@ class Scheduler:
         durable: bool = False,
         name: str | None = None,
         tz: str | None = None,
+        timeout: float | None = None,
     ) -> CronJob:
         """Validate everything first, then add: a failed create changes nothing."""
         s = self.settings
@@ -147,6 +166,8 @@ class Scheduler:
             )
         if name is not None:
             self._check_name(name)
+        if timeout is not None:
+            check_timeout(timeout)
         tz = tz or s.timezone or local_zone_name()
         now = self.clock.now()
         compiled = parse_schedule(schedule, tz, anchor=now)
@@ -161,6 +182,7 @@ class Scheduler:
             recurring=not once,
             durable=durable,
             compiled=compiled,
+            timeout=None if timeout is None else float(timeout),
         )
         job.history = deque(maxlen=s.history_size)
         job.next_fire = compiled.next_after(now)
@@ -184,6 +206,7 @@ class Scheduler:
         self._add(job)
 
     def _add(self, job: CronJob) -> None:
+        job.running = job.id in self.active
         self._jobs[job.id] = job
         self._push(job)
 
@@ -203,13 +226,13 @@ class Scheduler:
         job._gen += 1  # invalidates its heap entries
         self.removed.append(job)
 
-    def pause(self, key: str) -> CronJob:
+    def pause(self, key: str, reason: str = "") -> CronJob:
         job = self.get(key)
         if not job.paused:
             job.paused = True
             job._gen += 1
             self._push(job)  # still expires while paused
-            self.emit("paused", job)
+            self.emit("paused", job, reason)
         return job
 
     def resume(self, key: str) -> CronJob:
@@ -316,6 +339,7 @@ class Scheduler:
             self.emit("coalesced", job, f"{extra + 1} occurrences ran as one")
         job.last_fired = occurrence
         job.running = True
+        self.active.add(job.id)
         self._push(job)
         self.emit("fired", job, occurrence.isoformat())
         return Fire(job, occurrence, extra)
@@ -326,12 +350,14 @@ class Scheduler:
         if job.running:
             raise LimitError(f"job {job.label} is running already; wait for it to finish")
         job.running = True
+        self.active.add(job.id)
         self.emit("started", job, "run now")
         return job
 
     def finish(self, job: CronJob, run: Run) -> None:
         """Record a finished run; a one-shot job is removed after its scheduled run."""
         job.running = False
+        self.active.discard(job.id)
         job.runs += 1
         if run.status == "error":
             job.failures += 1
@@ -345,6 +371,26 @@ class Scheduler:
         if not job.recurring and run.trigger == "schedule" and job.id in self._jobs:
             self._remove(job)
             self.emit("removed", job, "one-shot job ran and was removed")
+
+    def timeout_of(self, job: CronJob) -> float:
+        """Seconds a run of ``job`` may last (0: no limit): its own --timeout, else Cron.job_timeout."""
+        return job.timeout if job.timeout is not None else self.settings.job_timeout
+
+    def blocked(self, job: CronJob) -> str | None:
+        """Why a job fired in this batch must not start after all (an earlier one changed it), or None."""
+        if self._jobs.get(job.id) is not job:
+            return "deleted"
+        if job.paused:
+            return "paused"
+        return None
+
+    def abandon(self, job: CronJob, occurrence: datetime | None, reason: str) -> None:
+        """Close a fire that never started: recorded as a skip, never silent."""
+        job.running = False
+        self.active.discard(job.id)
+        job.skips += 1
+        self._record(job, Run(started_at=self.clock.now(), status="skipped", occurrence=occurrence, output=reason))
+        self.emit("skipped", job, reason)
 
     def _record(self, job: CronJob, run: Run) -> None:
         """Keep the history in start order: an async run is recorded when it ends, after later skips."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import _NOFOLLOW, _write_file, write_atomic
-from .job import CronJob, to_rfc3339
+from .job import CronJob, Run, to_rfc3339
 from .session import ensure_dir, session_dir
 
 UTC = timezone.utc
@@ -80,6 +80,7 @@ class LoadResult:
     warnings: list[str] = field(default_factory=list)
     changed: bool = False
     untrusted: list[CronJob] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)  # labels of jobs paused: running when their kernel stopped
 
     def summary(self) -> str:
         """One line: restored, dropped, missed (and read-only, if latched)."""
@@ -98,6 +99,11 @@ class LoadResult:
             plus = "+" if any(c >= MISSED_CAP for c in self.missed.values()) else ""
             word = "occurrence" if total == 1 and not plus else "occurrences"
             parts.append(f"{total}{plus} missed {word} not caught up ({shown})")
+        if self.stuck:
+            parts.append(
+                f"paused {', '.join(self.stuck)}: {'it was' if len(self.stuck) == 1 else 'they were'} running "
+                "when its kernel stopped (%cron resume ID restarts it)"
+            )
         if self.untrusted:
             parts.append(f"{_plural(len(self.untrusted), 'job')} not run: the store failed the safety check")
         if self.read_only:
@@ -231,8 +237,12 @@ class Store:
         finally:
             os.close(fd)
 
-    def load(self, now: datetime) -> LoadResult:
-        """Rehydrate by every rule of SPEC §6; rewrites the file only if loading changed it."""
+    def load(self, now: datetime, live_runs: Iterable[str] = ()) -> LoadResult:
+        """Rehydrate by every rule of SPEC §6; rewrites the file only if loading changed it.
+
+        ``live_runs``: ids whose run is still going in this very process (a reload or a
+        session switch back): their saved "running" mark is not a crash.
+        """
         result = LoadResult(session_id=self.session_id)
         raw, untrusted = self._read(result)
         if untrusted is not None:
@@ -258,7 +268,7 @@ class Store:
         if untrusted is not None:
             result.untrusted = [j for j in map(self._try_job, doc["jobs"]) if j is not None]
             return result
-        self._apply_rules(result, doc["jobs"], now)
+        self._apply_rules(result, doc["jobs"], now, set(live_runs))
         if result.changed and not self.read_only:
             self.save(result.jobs, now)
         return result
@@ -287,7 +297,7 @@ class Store:
         except Exception:  # any bad value is a bad entry; the caller decides what to say
             return None
 
-    def _apply_rules(self, result: LoadResult, entries: list[Any], now: datetime) -> None:
+    def _apply_rules(self, result: LoadResult, entries: list[Any], now: datetime, live_runs: set[str]) -> None:
         rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
         labels: list[str] = []
         seen: set[str] = set()
@@ -307,6 +317,8 @@ class Store:
                         result.dropped.append((job.label, gone))
                         continue
                     self._rehydrate(result, job, now)
+                    if entry.get("running") is True and job.id not in live_runs:
+                        _pause_stuck(result, job, now)
             except Exception as e:  # a bad schedule, a missing field, an impossible time
                 why = f"{label} is not a valid job ({type(e).__name__}: {_short(e, 60)})"
             if why is not None:
@@ -378,6 +390,21 @@ def _rebuild(entry: Any, history_size: int) -> CronJob:
         # anchored on the wall clock and the job would change on every load.
         raise ValueError("created_at is missing")
     return job
+
+
+def _pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:
+    """A job whose run was going when its kernel died may be what killed it: back paused (SPEC §4)."""
+    why = (
+        f"{job.label} was running when its kernel stopped (a crash, a kill, or the restart of a stuck "
+        f"kernel); it is paused so that it cannot hang the kernel again — %cron resume {job.name or job.id} "
+        "restarts it"
+    )
+    job.paused = True
+    job.runs += 1
+    job.failures += 1
+    job.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=job.last_fired))
+    result.stuck.append(job.label)
+    result.changed = True
 
 
 def _shape_problem(doc: Any) -> str | None:

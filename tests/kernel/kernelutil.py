@@ -18,6 +18,7 @@ import ast
 import json
 import os
 import queue
+import re
 import shutil
 import sys
 import tempfile
@@ -117,6 +118,9 @@ class Kernel:
         # drain_iopub. The caller's env may still turn it back on.
         quiet = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
         env = {**os.environ, **quiet, **self.env}
+        # ipykernel does not forward fd 1/2 output when it sees pytest's variable; a
+        # kernel under Jupyter does, and that is what job fd capture must coexist with.
+        env.pop("PYTEST_CURRENT_TEST", None)
         self.km.start_kernel(env=env, cwd=self.cwd or self._tmp)
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
@@ -239,3 +243,49 @@ class Kernel:
                 self.km.shutdown_kernel(now=False)
             self.km = None
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+# ------------------------------------------------- helpers for test modules
+SCHED = "loopal_ipy.get_scheduler()"
+OUTPUT_KINDS = ("stream", "error", "display_data", "update_display_data", "execute_result")
+
+
+def ok(k: Kernel, code: str, timeout: float = 30) -> ExecResult:
+    r = k.execute(code, timeout=timeout)
+    assert r.status == "ok", f"{code!r} failed: {r.ename}: {r.evalue}\n{r.stderr}"
+    return r
+
+
+def text(r: ExecResult) -> str:
+    return (r.execute_result or {}).get("text/plain", "")
+
+
+def create(k: Kernel, line: str) -> str:
+    """Run a ``%cron create`` line; return the new job's id."""
+    r = ok(k, line)
+    m = re.match(r"^created (?:job|one-shot) ([a-z0-9]{8})\b", text(r))
+    assert m, f"unexpected create echo: {text(r)!r}"
+    return m.group(1)
+
+
+def job(jid: str, attr: str) -> str:
+    return f"{SCHED}.get({jid!r}).{attr}"
+
+
+def history(k: Kernel, jid: str) -> list[dict[str, Any]]:
+    return k.evaluate(
+        f"[dict(status=r.status, output=r.output, error=r.error, t=r.started_at.timestamp(), trigger=r.trigger)"
+        f" for r in {job(jid, 'history')}]"
+    )
+
+
+def leaks(messages: list[dict[str, Any]], markers: tuple[str, ...]) -> list[str]:
+    """Every iopub message that carries a marker: output kinds by kind, and any kind at all."""
+    found = []
+    for msg in messages:
+        blob = json.dumps(msg["content"])
+        hit = [m for m in markers if m in blob]
+        if hit:
+            parent = msg.get("parent_header", {}).get("msg_id")
+            found.append(f"{msg['msg_type']} (parent {parent}) carries {hit}: {blob[:300]}")
+    return found

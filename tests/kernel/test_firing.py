@@ -11,58 +11,11 @@ the code in ``execute_input`` — can carry them.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
-from typing import Any
 
 import pytest
-from kernelutil import ExecResult, Kernel, wait_for
-
-SCHED = "loopal_ipy.get_scheduler()"
-OUTPUT_KINDS = ("stream", "error", "display_data", "update_display_data", "execute_result")
-
-
-# ----------------------------------------------------------------- helpers
-def ok(k: Kernel, code: str, timeout: float = 30) -> ExecResult:
-    r = k.execute(code, timeout=timeout)
-    assert r.status == "ok", f"{code!r} failed: {r.ename}: {r.evalue}\n{r.stderr}"
-    return r
-
-
-def text(r: ExecResult) -> str:
-    return (r.execute_result or {}).get("text/plain", "")
-
-
-def create(k: Kernel, line: str) -> str:
-    """Run a ``%cron create`` line; return the new job's id."""
-    r = ok(k, line)
-    m = re.match(r"^created (?:job|one-shot) ([a-z0-9]{8})\b", text(r))
-    assert m, f"unexpected create echo: {text(r)!r}"
-    return m.group(1)
-
-
-def job(jid: str, attr: str) -> str:
-    return f"{SCHED}.get({jid!r}).{attr}"
-
-
-def history(k: Kernel, jid: str) -> list[dict[str, Any]]:
-    return k.evaluate(
-        f"[dict(status=r.status, output=r.output, error=r.error, t=r.started_at.timestamp(), trigger=r.trigger)"
-        f" for r in {job(jid, 'history')}]"
-    )
-
-
-def leaks(messages: list[dict[str, Any]], markers: tuple[str, ...]) -> list[str]:
-    """Every iopub message that carries a marker: output kinds by kind, and any kind at all."""
-    found = []
-    for msg in messages:
-        blob = json.dumps(msg["content"])
-        hit = [m for m in markers if m in blob]
-        if hit:
-            parent = msg.get("parent_header", {}).get("msg_id")
-            found.append(f"{msg['msg_type']} (parent {parent}) carries {hit}: {blob[:300]}")
-    return found
+from kernelutil import OUTPUT_KINDS, SCHED, Kernel, create, history, job, leaks, ok, text, wait_for
 
 
 def align_to_half_second(k: Kernel, jid: str) -> None:
@@ -216,8 +169,8 @@ def test_load_twice_and_reload_leave_one_scheduler(kernel: Kernel) -> None:
     hooks = "[cb for cb in get_ipython().events.callbacks[{!r}] if 'loopal' in getattr(cb, '__module__', '')]"
     assert kernel.evaluate(f"len({hooks.format('pre_run_cell')})") == 1
     assert kernel.evaluate(f"len({hooks.format('post_run_cell')})") == 1
-    assert kernel.evaluate("type(sys.stdout).__name__") == "_RoutedStream"
-    assert kernel.evaluate("type(sys.stdout._loopal_original).__name__") != "_RoutedStream"
+    assert kernel.evaluate("type(sys.stdout).__mro__[1] is type(sys.stdout)._loopal_routed")  # one layer only
+    assert kernel.evaluate("type(sys.stdout)._loopal_routed.__name__") == "OutStream"
     assert kernel.evaluate("get_ipython().input_transformers_post.count(loopal_ipy.magics.wait_transformer)") == 1
 
     ok(kernel, "ticks.clear(); _w0 = time.time()")
@@ -430,7 +383,7 @@ BAD_INPUTS = [
         "unknown option",
         None,
         '%cron create --every "@every 10s" x = 1',
-        r"%cron create: unknown option '--every'; options are --once, --durable, --name N, --tz TZ",
+        r"%cron create: unknown option '--every'; options are --once, --durable, --name N, --tz TZ, --timeout S",
     ),
     (
         "name taken",

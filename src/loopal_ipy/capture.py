@@ -1,0 +1,315 @@
+"""Where a job's output goes (SPEC §5): into its own log, by every way a job can write.
+
+Jobs fire outside any cell, so the kernel's ambient output parent is useless
+(it is whichever cell scheduled the timer, or nothing after a restart). We
+route instead, keyed on a ContextVar that says "this code is a job's":
+
+- the kernel's stream objects themselves (``sys.stdout``/``sys.stderr`` as they
+  are at load) become instances of a subclass whose ``write`` routes: a logging
+  handler made before ``%load_ext`` holds those very objects, so its records
+  reach the job's log too;
+- the display publisher: new displays from a job go to its log as text,
+  ``handle.update(...)`` (aimed at a place the user chose) goes out, and
+  ``clear_output()`` from a job is dropped, never sent to a cell;
+- file descriptors 1 and 2 (``os.system``, subprocesses, C extensions) are
+  pointed at a private file while a *sync* job runs, and pointed back after,
+  so the kernel's own fd forwarding works as before for the user's cells.
+
+A ContextVar, not a global swap, because an async job's task interleaves with
+the user's cells: each task carries its own value, so a cell that runs while a
+job awaits still prints into its own output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+_capture: ContextVar[Buffer | None] = ContextVar("loopal_ipy_capture", default=None)
+_PATCHED = "_loopal_routed"  # marks a stream or publisher we patched, holding what to restore
+
+
+class Buffer:
+    """One run's output; stops growing past ``limit`` (the cut is reported by the core)."""
+
+    def __init__(self, limit: int) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.limit = limit + 200  # a little over, so the core sees it was cut
+        self.fd_file: _FdFile | None = None
+
+    def write(self, text: str) -> None:
+        if self.fd_file is not None:  # what reached fd 1/2 before this write comes first
+            self._add(self.fd_file.take())
+        self._add(text)
+
+    def _add(self, text: str) -> None:
+        if not text:
+            return
+        if self.size < self.limit:
+            self.parts.append(text)
+        self.size += len(text)
+
+    def text(self) -> str:
+        if self.fd_file is not None:
+            self._add(self.fd_file.take())
+        # Past the limit the core cuts to Cron.output_limit and says so in the log.
+        return "".join(self.parts)[: self.limit]
+
+
+def current() -> Buffer | None:
+    """The running job's buffer in this context, or None outside jobs."""
+    return _capture.get()
+
+
+@contextlib.contextmanager
+def capturing(buf: Buffer) -> Iterator[Buffer]:
+    token = _capture.set(buf)
+    try:
+        yield buf
+    finally:
+        _capture.reset(token)
+
+
+def set_for_task(buf: Buffer | None) -> None:
+    """Set the buffer for the rest of the current task (an async job's own context)."""
+    _capture.set(buf)
+
+
+# ------------------------------------------------------------- streams
+def _routed(inner: Any) -> Any:
+    """``inner`` (a stream's write) that sends a job's text to the job's buffer instead."""
+
+    def write(text: str, *args: Any, **kwargs: Any) -> Any:
+        buf = _capture.get()
+        if buf is None:
+            return inner(text, *args, **kwargs)
+        buf.write(text)
+        return len(text)
+
+    write._loopal_inner = inner  # type: ignore[attr-defined]
+    return write
+
+
+class _WriteProperty:
+    """``write`` as a data descriptor, so it wins over the instance's own ``write``.
+
+    IPython 9 wraps ``sys.stdout.write`` during every ``run_cell`` by setting an
+    instance attribute and restores the one it saw afterwards (``_tee``): a plain
+    instance patch would be lost after the first cell. Assignments land in the
+    instance dict (unwrapped, so nothing nests), reads always come routed.
+    """
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        inner = obj.__dict__.get("write") or super(type(obj), obj).write
+        return _routed(inner)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["write"] = getattr(value, "_loopal_inner", value)
+
+    def __delete__(self, obj: Any) -> None:
+        obj.__dict__.pop("write", None)
+
+
+_subclasses: dict[type, type] = {}
+
+
+def _route_stream(stream: Any) -> bool:
+    """Make ``stream`` (the very object logging handlers may hold) route job writes; False if it cannot."""
+    cls = type(stream)
+    if _PATCHED in vars(cls):
+        return True
+    sub = _subclasses.get(cls)
+    if sub is None:
+        sub = _subclasses[cls] = type(cls.__name__, (cls,), {"write": _WriteProperty(), _PATCHED: cls})
+    try:
+        stream.__class__ = sub
+    except TypeError:  # a builtin stream type (terminal IPython's TextIOWrapper): no subclass swap
+        return False
+    return True
+
+
+def _unroute_stream(stream: Any) -> None:
+    original = vars(type(stream)).get(_PATCHED)
+    if original is not None:
+        stream.__class__ = original
+
+
+class _RoutedStream:
+    """Stand-in for a ``sys.stdout`` whose class cannot be swapped: job writes go to the job's buffer."""
+
+    def __init__(self, original: Any) -> None:
+        self._loopal_original = original
+        self.write = _routed(original.write)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loopal_original, name)
+
+
+# ------------------------------------------------------------- display
+def _route_display(pub: Any) -> None:
+    if _PATCHED in vars(pub):
+        return
+    publish, clear = pub.publish, getattr(pub, "clear_output", None)
+
+    def routed_publish(data: Any = None, *args: Any, **kwargs: Any) -> Any:
+        buf = _capture.get()
+        # Updates of an existing display (handle.update) are aimed at a place the
+        # user chose, so they go out; new displays from a job go to its log.
+        if buf is None or kwargs.get("update"):
+            return publish(data, *args, **kwargs)
+        plain = (data or {}).get("text/plain", "<display: " + ", ".join(sorted(data or {})) + ">")
+        buf.write(f"{plain}\n")
+        return None
+
+    def routed_clear(*args: Any, **kwargs: Any) -> Any:
+        if _capture.get() is None and clear is not None:
+            return clear(*args, **kwargs)
+        return None  # a job has no output area of its own to clear: never a cell's
+
+    pub.publish = routed_publish
+    if clear is not None:
+        pub.clear_output = routed_clear
+    setattr(pub, _PATCHED, True)
+
+
+def _unroute_display(pub: Any) -> None:
+    if _PATCHED not in vars(pub):
+        return
+    for name in ("publish", "clear_output", _PATCHED):
+        with contextlib.suppress(AttributeError):
+            delattr(pub, name)
+
+
+class Routing:
+    """Install and remove the routing of one shell's output (idempotent, symmetric)."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.streams: list[Any] = []
+        self.fd = FdCapture()
+
+    def install(self) -> None:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if stream is None or isinstance(stream, _RoutedStream) or stream in self.streams:
+                continue
+            if _route_stream(stream):
+                self.streams.append(stream)
+            else:
+                setattr(sys, name, _RoutedStream(stream))
+        pub = getattr(self.shell, "display_pub", None)
+        if pub is not None:
+            _route_display(pub)
+
+    def uninstall(self) -> None:
+        for stream in self.streams:
+            _unroute_stream(stream)
+        self.streams.clear()
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if isinstance(stream, _RoutedStream):
+                setattr(sys, name, stream._loopal_original)
+        pub = getattr(self.shell, "display_pub", None)
+        if pub is not None:
+            _unroute_display(pub)
+        self.fd.close()
+
+
+# ------------------------------------------------------------- fd 1 and 2
+class _FdFile:
+    """An anonymous file that fd 1/2 point at during a sync run; read as it grows."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115 - lives as long as the runner
+        self.fd = self.file.fileno()
+        self.offset = 0
+        self.limit = 0
+
+    def take(self) -> str:
+        """What was written since the last take (at most the run's limit, bytes beyond are skipped)."""
+        size = os.fstat(self.fd).st_size
+        if size <= self.offset:
+            return ""
+        want = max(0, min(size, self.limit) - self.offset)
+        data = os.pread(self.fd, want, self.offset) if want else b""
+        self.offset = size
+        return data.decode("utf-8", "replace")
+
+    def reset(self, limit: int) -> None:
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)  # the offset is shared with fd 1/2: writes start at 0 again
+        self.offset = 0
+        self.limit = limit
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _flush_c_stdio() -> None:
+    """Push out what C code left in its stdio buffers, so it lands on the right side of the swap."""
+    with contextlib.suppress(OSError, AttributeError):  # no libc to ask (an odd platform): nothing to flush
+        ctypes.CDLL(None).fflush(None)
+
+
+class FdCapture:
+    """Point fd 1 and 2 at a private file for the length of a sync run, then back."""
+
+    def __init__(self) -> None:
+        self._file: _FdFile | None = None
+        self._depth = 0  # runs inside runs (a job that calls %cron run): only the outermost swaps
+        self._closing = False
+        self.enabled = hasattr(os, "dup2") and hasattr(os, "pread")
+
+    @contextlib.contextmanager
+    def around(self, buf: Buffer) -> Iterator[None]:
+        if not self.enabled or self._closing or self._depth:
+            yield
+            return
+        try:
+            if self._file is None:
+                self._file = _FdFile()
+            self._file.reset(buf.limit * 4)  # bytes, for up to 4-byte characters
+            for stream in (sys.__stdout__, sys.__stderr__):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            saved = (os.dup(1), os.dup(2))
+        except OSError:  # no fds to spare, or none to save: run without fd capture
+            yield
+            return
+        _flush_c_stdio()
+        os.dup2(self._file.fd, 1)
+        os.dup2(self._file.fd, 2)
+        buf.fd_file = self._file
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            _flush_c_stdio()
+            for stream in (sys.__stdout__, sys.__stderr__):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            buf.text()  # collect the rest now: the file is reused by the next run
+            buf.fd_file = None
+            if self._closing:
+                self.close()
+
+    def close(self) -> None:
+        """Close the file, or, while a run uses it (a job that reloads the extension), once that run ends."""
+        self._closing = True
+        if self._depth == 0 and self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,93 @@
+"""Stuck jobs never take the kernel (SPEC §4; issue 9 defect 1 and acceptance 2), in REAL kernels.
+
+A job with a bug (``while True: pass``) used to take the kernel for good:
+*Interrupt* did nothing, and a durable one hung every restarted kernel again.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from conftest import kernel_env
+from kernelutil import SCHED, Kernel, create, history, job, ok, wait_for
+
+from loopal_ipy import cli
+
+
+def test_interrupt_stops_a_spinning_job_pauses_it_and_spares_the_next_cell(kernel: Kernel) -> None:
+    ok(kernel, "t_created = time.time()")
+    jid = create(kernel, '%cron create --name spin "@every 2s" while True: pass')
+    time.sleep(3)  # the first run started ~1 s ago and spins
+    t0 = time.monotonic()
+    kernel.km.interrupt_kernel()
+    r = kernel.execute("1 + 1", timeout=20)
+    answered = time.monotonic() - t0
+    print(f"a cell was answered {answered:.2f} s after the interrupt", file=sys.stderr)
+    assert r.status == "ok" and r.ename is None, (r.ename, r.evalue, r.stderr)
+    assert r.execute_result and r.execute_result["text/plain"] == "2"
+    assert answered < 2.0, f"the kernel answered {answered:.2f} s after the interrupt"
+    assert kernel.evaluate(job(jid, "paused")) is True
+    assert kernel.evaluate(job(jid, "running")) is False
+    last = history(kernel, jid)[-1]
+    assert last["status"] == "error" and "interrupted" in last["error"], last
+    assert last["t"] < time.time() - 0.5
+    log = ok(kernel, f"%cron log {jid}")
+    assert "interrupted" in log.execute_result["text/plain"] and "paused" in log.execute_result["text/plain"]
+    # the interrupt went to the job: the next cells run normally, and resume brings the job back
+    assert ok(kernel, "x = 41 + 1").status == "ok"
+    ok(kernel, f"%cron delete {jid}")
+
+
+def test_timeouts_stop_a_spinning_sync_run_and_cancel_a_sleeping_async_run(kernel: Kernel) -> None:
+    ok(kernel, "slept = []")
+    spin = create(kernel, '%cron create --timeout 2 --name spin "@every 5s" while True: pass')
+    nap = create(kernel, '%cron create --timeout 1 --name nap "@every 5s" await asyncio.sleep(8); slept.append(1)')
+    assert wait_for(lambda: kernel.evaluate(f"({job(spin, 'runs')}, {job(nap, 'runs')})") >= (1, 1), 15)
+    answered = []
+    for _ in range(3):  # cells sent meanwhile get answers
+        t0 = time.monotonic()
+        ok(kernel, "1")
+        answered.append(time.monotonic() - t0)
+    for jid, secs in ((spin, 2), (nap, 1)):
+        last = next(h for h in history(kernel, jid) if h["status"] == "error")
+        assert last["error"] == f"timed out after {secs} s", last
+        assert 0.9 * secs <= kernel.evaluate(f"{job(jid, 'history')}[0].duration") < secs + 1.5
+        assert kernel.evaluate(job(jid, "paused")) is False  # a timeout keeps the job scheduled
+    assert kernel.evaluate("slept") == []
+    assert max(answered) < 3.0, answered
+
+
+def test_cron_job_timeout_is_the_default_and_zero_means_none(kernel: Kernel) -> None:
+    ok(kernel, "%config Cron.job_timeout = 1")
+    jid = create(kernel, '%cron create --name sleepy "@every 3s" time.sleep(2.5)')
+    assert wait_for(lambda: kernel.evaluate(job(jid, "runs")) >= 1, 8)
+    assert history(kernel, jid)[0]["error"] == "timed out after 1 s"
+    free = create(kernel, '%cron create --timeout 0 --name free "@every 3s" time.sleep(1.5)')
+    assert wait_for(lambda: kernel.evaluate(job(free, "runs")) >= 1, 8)
+    assert history(kernel, free)[0]["status"] == "ok"
+    for bad in ("-1", "float('nan')", "float('inf')", "'soon'"):
+        kernel.execute(f"%config Cron.job_timeout = {bad}")  # %config logs a rejected value, keeps the old
+        assert kernel.evaluate(f"{SCHED}.core.settings.job_timeout") == 1, bad
+
+
+def test_a_durable_job_spinning_at_a_forced_restart_comes_back_paused(tmp_path: Path) -> None:
+    env = kernel_env(tmp_path, LOOPAL_SESSION_ID="loop")
+    print(cli.enable(cli.config_path("default", env["IPYTHONDIR"])), file=sys.stderr)
+    with Kernel(env=env) as k:
+        ok(k, "import time")
+        r = ok(k, '%cron create --durable --name hang "@every 2s" while True: pass')
+        jid = r.execute_result["text/plain"].split()[2]
+        time.sleep(3.5)  # spinning now; the pre-run save recorded it as running
+        k.km.restart_kernel(now=True)  # what a user does to a stuck kernel
+        k._wait_ready()
+        r = k.execute("import loopal_ipy; 6 * 7", timeout=10)
+        assert r.status == "ok" and r.execute_result["text/plain"] == "42"
+        assert k.evaluate(f"loopal_ipy.get_scheduler().get({jid!r}).paused") is True
+        time.sleep(3)
+        assert k.execute("1", timeout=5).status == "ok", "the restored job hung the kernel again"
+        info = ok(k, "%cron session").execute_result["text/plain"]
+        assert "was running when its kernel stopped" in info, info
+        last = history(k, jid)[-1]
+        assert last["status"] == "error" and "was running when its kernel stopped" in last["error"], last
