@@ -548,14 +548,17 @@ def run_idle(cfg: argparse.Namespace, root: Path, targets: Targets, kernels: dic
     say("  parent-poller threads), read from outside with psutil; the bare kernel is their floor. 'wake-ups' counts")
     say("  only each scheduler's own callback, wrapped in that kernel; a parked Timer thread costs no callback, but")
     say("  holds an OS thread per job.")
+    # The one timer sleeps at most 60 s (a wall-clock jump forward is noticed within a minute; SPEC §4).
+    most = int(cfg.idle // 60) + 1
+    woke = lo.get("wakeups")
     v = targets.check(
         "idle",
         f"loopal_ipy scheduler wake-ups in {cfg.idle:g} s, 50 jobs an hour away",
-        lo.get("wakeups"),
-        "0",
-        lo.get("wakeups") == 0,
+        woke,
+        f"<= {most} (one a minute)",
+        woke is not None and woke <= most,
     )
-    say(f"  target: 0 wake-ups: {v}")
+    say(f"  target: at most one wake-up a minute ({most} in {cfg.idle:g} s): {v}")
     return results
 
 

@@ -91,3 +91,31 @@ def test_a_durable_job_spinning_at_a_forced_restart_comes_back_paused(tmp_path: 
         assert "was running when its kernel stopped" in info, info
         last = history(k, jid)[-1]
         assert last["status"] == "error" and "was running when its kernel stopped" in last["error"], last
+
+
+def test_a_durable_job_that_ended_before_a_kill_comes_back_active(tmp_path: Path) -> None:
+    env = kernel_env(tmp_path, LOOPAL_SESSION_ID="calm")
+    print(cli.enable(cli.config_path("default", env["IPYTHONDIR"])), file=sys.stderr)
+    with Kernel(env=env) as k:
+        ok(k, "import time, loopal_ipy")
+        ok(k, '%cron create --durable --name calm "@every 3s" x = 1')
+        assert wait_for(lambda: k.evaluate("loopal_ipy.get_scheduler().get('calm').runs") >= 1, 6)
+        last = k.evaluate("loopal_ipy.get_scheduler().get('calm').last_fired.timestamp()")
+        time.sleep(max(0.0, last + 1.5 - time.time()))  # mid-way between two runs
+        k.km.restart_kernel(now=True)
+        k._wait_ready()
+        ok(k, "import loopal_ipy")
+        assert k.evaluate("loopal_ipy.get_scheduler().get('calm').paused") is False
+        assert "running when its kernel stopped" not in ok(k, "%cron session").execute_result["text/plain"]
+
+
+def test_an_async_job_awaiting_at_a_normal_restart_comes_back_active(tmp_path: Path) -> None:
+    env = kernel_env(tmp_path, LOOPAL_SESSION_ID="nap")
+    print(cli.enable(cli.config_path("default", env["IPYTHONDIR"])), file=sys.stderr)
+    with Kernel(env=env) as k:
+        ok(k, "import time, loopal_ipy")
+        ok(k, '%cron create --durable --name nap "@every 2s" import asyncio; await asyncio.sleep(30)')
+        assert wait_for(lambda: k.evaluate("loopal_ipy.get_scheduler().get('nap').running"), 5)
+        k.restart()  # a normal restart: the kernel shuts down cleanly while the job awaits
+        ok(k, "import loopal_ipy")
+        assert k.evaluate("loopal_ipy.get_scheduler().get('nap').paused") is False
