@@ -117,11 +117,9 @@ class KernelScheduler:
             self.store.close()
 
     def at_exit(self) -> None:
-        """The process ends: an async run cut short by the exit is not a hang, so it is saved as not running."""
-        for job in self._tasks.values():
-            job.running = False
-        self._dirty = self._dirty or bool(self._tasks)
-        self.flush()
+        """The process ends normally: a run cut short by the exit is no hang, so it is saved as not running."""
+        self._dirty = self._dirty or bool(self.core.active)
+        self.flush(settled=True)
 
     # ------------------------------------------------------------ idle state
     @property
@@ -318,14 +316,14 @@ class KernelScheduler:
     def _find(self, job_id: str) -> CronJob | None:
         return self.core.live(job_id) or self.core.find_removed(job_id)
 
-    def _save_if_dirty(self) -> None:
+    def _save_if_dirty(self, settled: bool = False) -> None:
         self._save_soon = None
         if not self._dirty:
             return
         if self.store is None:
             self._dirty = False
             return
-        self._dirty = not self.store.save(self.core.jobs())
+        self._dirty = not self.store.save(self.core.jobs(), settled=settled)
         if self._dirty and self._retry is None and self.started:
             # The store warned once; keep everything in memory and try again with backoff.
             self._retry = self.loop.call_later(max(1.0, self.store.retry_delay), self._retry_save)
@@ -341,11 +339,11 @@ class KernelScheduler:
         elif not self.started:
             self._save_if_dirty()
 
-    def flush(self) -> None:
+    def flush(self, settled: bool = False) -> None:
         """Write pending changes now (unload, exit, session switch)."""
         if self._save_soon is not None:
             self._save_soon.cancel()
-        self._save_if_dirty()
+        self._save_if_dirty(settled)
 
     # ------------------------------------------------------------ public API
     def create(

@@ -143,11 +143,11 @@ class DurableSession:
                 f"({self.store.read_only_reason or 'see the warning'}); create the job without --durable"
             )
 
-    def save(self, jobs: list[CronJob]) -> bool:
-        """Write the durable set; True when nothing needs writing by this kernel."""
+    def save(self, jobs: list[CronJob], *, settled: bool = False) -> bool:
+        """Write the durable set; True when nothing needs writing by this kernel (``settled``: see Store.encode)."""
         if self.store is None or not self.owner or self.store.read_only:
             return True
-        return self.store.save(jobs, self.core.clock.now())
+        return self.store.save(jobs, self.core.clock.now(), settled=settled)
 
     @property
     def retry_delay(self) -> float:
@@ -177,7 +177,8 @@ class DurableSession:
     # ------------------------------------------------------ switch and adopt
     def switch(self, name: str, jobs: list[CronJob]) -> str:
         """Leave the current session (its durable jobs stay on disk) and open ``name``."""
-        if not self.save(jobs):
+        # A run still going here is no crash for whoever opens the session next: save it settled.
+        if not self.save(jobs, settled=True):
             raise StoreError("could not save the current session before switching; nothing changed")
         for job in jobs:
             if job.durable:

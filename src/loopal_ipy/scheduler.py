@@ -379,7 +379,7 @@ class Scheduler:
     def blocked(self, job: CronJob) -> str | None:
         """Why a job fired in this batch must not start after all (an earlier one changed it), or None."""
         if self._jobs.get(job.id) is not job:
-            return "deleted"
+            return "deleted (or left with its session)"
         if job.paused:
             return "paused"
         return None

@@ -143,20 +143,28 @@ class Store:
         """Seconds to wait before retrying a failed save: 1, 2, 4 … capped at 60 (0 when clean)."""
         return 0.0 if self._streak == 0 else float(min(60, 2 ** min(self._streak - 1, 6)))
 
-    def encode(self, jobs: Iterable[CronJob], now: datetime | None = None) -> bytes:
-        """The file's bytes for ``jobs``; only durable jobs are written."""
+    def encode(self, jobs: Iterable[CronJob], now: datetime | None = None, *, settled: bool = False) -> bytes:
+        """The file's bytes for ``jobs``; only durable jobs are written.
+
+        ``settled``: no run of these jobs can be cut short by this process dying any more
+        (it exits, or the jobs leave with their session), so no "running" mark is written.
+        """
+        entries = [job.to_dict() for job in jobs if job.durable]
+        if settled:
+            for entry in entries:
+                entry.pop("running", None)
         doc = {
             "version": FORMAT_VERSION,
             "session": {"id": self.session_id, "updated_at": to_rfc3339(now or datetime.now(UTC))},
-            "jobs": [job.to_dict() for job in jobs if job.durable],
+            "jobs": entries,
         }
         return _dump(doc)
 
-    def save(self, jobs: Iterable[CronJob], now: datetime | None = None) -> bool:
+    def save(self, jobs: Iterable[CronJob], now: datetime | None = None, *, settled: bool = False) -> bool:
         """Atomically write the durable ``jobs``; False (and dirty) if it could not."""
         if self.read_only:
             return False
-        data = self.encode(jobs, now)
+        data = self.encode(jobs, now, settled=settled)
         try:
             ensure_dir(self.directory)
             write_atomic(self.path, data, write_bytes=self._write_bytes)

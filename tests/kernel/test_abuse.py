@@ -296,3 +296,21 @@ def test_each_run_is_busy_then_idle_on_iopub_under_its_own_parent(kernel: Kernel
         by_parent.setdefault(m["parent_header"]["msg_id"], []).append(m["content"]["execution_state"])
     assert all(v == ["busy", "idle"] for v in by_parent.values()), by_parent
     assert len(by_parent) >= 2
+
+
+def test_a_job_that_switches_the_session_leaves_its_old_store_clean(tmp_path: Path) -> None:
+    env = kernel_env(tmp_path, LOOPAL_SESSION_ID="s1")
+    with Kernel(env=env) as k:
+        ok(k, "import asyncio, time, loopal_ipy\n%load_ext loopal_ipy\nhops = []")
+        ok(k, '%%cron create --durable --name hop "@every 1s"\nhops.append(time.time())\n%cron session s2')
+        assert wait_for(lambda: k.evaluate("len(hops)") >= 1, 4)
+        time.sleep(1.5)
+        assert k.evaluate(f"{SCHED}.store.info.id") == "s2"
+        assert k.evaluate("len(hops)") == 1, "the job went on firing after it left with its session"
+        saved = json.loads((tmp_path / "home" / "sessions" / "s1" / "cron.json").read_text())
+        [entry] = saved["jobs"]
+        assert "running" not in entry, "a run that ended in this process was saved as cut short"
+        ok(k, "%cron session s1")  # back: the job is active, not paused as a crash victim
+        assert k.evaluate(job("hop", "paused")) is False
+        assert wait_for(lambda: k.evaluate("len(hops)") >= 2, 4)
+        assert armed(k) <= 1
