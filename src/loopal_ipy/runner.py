@@ -97,6 +97,29 @@ def _stoppable(timeout: float) -> Iterator[None]:
                 continue
 
 
+class _Stepped:
+    """Await a job's coroutine one step at a time, each step stoppable (SIGINT; SIGALRM at the deadline)."""
+
+    def __init__(self, coro: Any, end: float | None) -> None:
+        self.coro = coro
+        self.end = end
+
+    def __await__(self) -> Any:
+        coro, value, error = self.coro, None, None
+        while True:
+            left = 0.0 if self.end is None else max(1e-3, self.end - time.monotonic())
+            try:
+                with _stoppable(left):
+                    yielded = coro.send(value) if error is None else coro.throw(error)
+            except StopIteration as e:
+                return e.value
+            value, error = None, None
+            try:
+                value = yield yielded
+            except BaseException as e:  # a cancel (or close) thrown in by the task: hand it to the code
+                error = e
+
+
 class Runner:
     """Runs job code on the kernel's main thread; never raises into the caller."""
 
@@ -180,7 +203,11 @@ class Runner:
     async def run_async(
         self, job: CronJob, occurrence: datetime | None, trigger: str = "schedule", timeout: float = 0.0
     ) -> Run:
-        """Run code that awaits, as a task on the kernel's loop; a timeout cancels it."""
+        """Run code that awaits, as a task on the kernel's loop; a timeout cancels it.
+
+        Each step of the code (from one ``await`` to the next) runs stoppable like a
+        sync run, so a job that spins between awaits cannot take the kernel either.
+        """
         started, t0 = self.clock.now(), time.perf_counter()
         buf = capture.Buffer(self.output_limit)
         capture.set_for_task(buf)  # this task's own context: cells running meanwhile are unaffected
@@ -195,17 +222,26 @@ class Runner:
                 task.cancel()
 
             handle = asyncio.get_running_loop().call_later(timeout, expire)
+        end = time.monotonic() + timeout if timeout > 0 and math.isfinite(timeout) else None
         try:
             prep = self.prepare(job)
             ns = self.shell.user_ns
             result = eval(prep.body, ns)
             if inspect.iscoroutine(result):
-                await result
+                await _Stepped(result, end)
             if prep.last is not None:
                 value = eval(prep.last, ns)
                 if inspect.iscoroutine(value):
-                    value = await value
+                    value = await _Stepped(value, end)
                 _show(buf, value)
+        except JobInterrupted:
+            stopped = "interrupted"
+            error = (
+                f"interrupted (Kernel → Interrupt) after {time.perf_counter() - t0:.1f} s; "
+                f"the job is paused — %cron resume {job.name or job.id} restarts it"
+            )
+        except JobTimedOut:
+            stopped, error = "timeout", f"timed out after {timeout:g} s"
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError) and expired:
                 stopped, error = "timeout", f"timed out after {timeout:g} s"

@@ -119,3 +119,19 @@ def test_an_async_job_awaiting_at_a_normal_restart_comes_back_active(tmp_path: P
         k.restart()  # a normal restart: the kernel shuts down cleanly while the job awaits
         ok(k, "import loopal_ipy")
         assert k.evaluate("loopal_ipy.get_scheduler().get('nap').paused") is False
+
+
+def test_an_async_job_that_spins_between_awaits_is_stopped_too(kernel: Kernel) -> None:
+    spin = create(kernel, '%%cron create --name aspin "@every 2s"\nawait asyncio.sleep(0)\nwhile True: pass')
+    time.sleep(3)  # spinning inside a step of its task
+    t0 = time.monotonic()
+    kernel.km.interrupt_kernel()
+    r = kernel.execute("1 + 1", timeout=20)
+    assert r.status == "ok" and time.monotonic() - t0 < 2.0
+    assert kernel.evaluate(job(spin, "paused")) is True
+    assert "interrupted" in history(kernel, spin)[-1]["error"]
+    spin_body = "\nawait asyncio.sleep(0)\nwhile True: pass"
+    late = create(kernel, '%%cron create --timeout 1 --name aslow "@every 3s"' + spin_body)
+    assert wait_for(lambda: kernel.evaluate(job(late, "runs")) >= 1, 8)
+    assert history(kernel, late)[0]["error"] == "timed out after 1 s"
+    assert kernel.evaluate(job(late, "paused")) is False
