@@ -4,10 +4,12 @@ The core decides what is due; this module owns the only timer, knows whether a
 cell is running, runs what is due through the Runner, saves the durable set,
 and tells listeners.
 
-- **Busy is a depth.** ``pre_run_cell`` pushes the cell, ``post_run_cell`` pops
-  *that* cell (an awaiting cell lets loop callbacks run mid-cell, and a nested
-  ``run_cell`` ends before its outer cell). Only a waiting *cell* (``%cron
-  wait``, ``await loopal_ipy.wait``) opens a window; a job that waits does not.
+- **Busy is a depth.** ``pre_execute`` pushes a cell (silent ones too: they
+  fire no ``*_run_cell`` events), ``pre_run_cell`` names it, and ``post_run_cell``
+  (or, for a silent one, ``post_execute``) pops *that* cell: an awaiting cell
+  lets loop callbacks run mid-cell, and a nested ``run_cell`` ends before its
+  outer cell. Only a waiting *cell* (``%cron wait``, ``await
+  loopal_ipy.wait``) opens a window; a job that waits does not.
 - **One timer.** Every wake-up goes through ``_arm``, which cancels before it
   sets; none is armed while a cell runs (``post_run_cell`` arms).
 - **Wall-clock deadlines, monotonic sleeps.** Due times are wall-clock
@@ -38,7 +40,9 @@ from .scheduler import Event, Fire, Scheduler
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
-_LOAD_CELL = object()  # stands for the cell that ran %load_ext: its pre_run_cell came before our hook
+_LOAD_CELL = object()  # stands for the cell that ran %load_ext: its pre_execute came before our hook
+_EXECUTING = object()  # a cell between pre_execute and pre_run_cell (for good, if it is silent)
+_EVENTS = ("pre_execute", "pre_run_cell", "post_run_cell", "post_execute")
 _DURABLE_CHANGES = {
     "created",
     "deleted",
@@ -93,8 +97,8 @@ class KernelScheduler:
             self._cells = [_LOAD_CELL]
         self.runner.install()
         self._unsubscribe = self.core.subscribe(self._on_event)
-        self.shell.events.register("pre_run_cell", self._pre_run_cell)
-        self.shell.events.register("post_run_cell", self._post_run_cell)
+        for name in _EVENTS:
+            self.shell.events.register(name, getattr(self, f"_{name}"))
         self._arm()
 
     def stop(self) -> None:
@@ -103,9 +107,9 @@ class KernelScheduler:
             return
         self.started = False
         self._cancel_timer()
-        for name, cb in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
+        for name in _EVENTS:
             with contextlib.suppress(ValueError):
-                self.shell.events.unregister(name, cb)
+                self.shell.events.unregister(name, getattr(self, f"_{name}"))
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.runner.uninstall()
@@ -135,10 +139,24 @@ class KernelScheduler:
     def _may_fire(self) -> bool:
         return not self._cells or self._openers > 0
 
-    def _pre_run_cell(self, info: Any = None, *_: Any) -> None:
-        self._cells.append(info)
+    def _pre_execute(self, *_: Any) -> None:
+        self._cells.append(_EXECUTING)
         if not self._openers:
-            self._cancel_timer()  # nothing fires inside a cell; post_run_cell arms again
+            self._cancel_timer()  # nothing fires inside a cell; its end arms again
+
+    def _pre_run_cell(self, info: Any = None, *_: Any) -> None:
+        if self._cells and self._cells[-1] is _EXECUTING:
+            self._cells[-1] = info
+        else:
+            self._cells.append(info)
+            if not self._openers:
+                self._cancel_timer()
+
+    def _post_execute(self, *_: Any) -> None:
+        # A silent cell ends here (no post_run_cell comes); so does the cell that loaded us.
+        if self._cells and self._cells[-1] in (_EXECUTING, _LOAD_CELL):
+            self._cells.pop()
+            self._ended()
 
     def _post_run_cell(self, result: Any = None, *_: Any) -> None:
         info = getattr(result, "info", None)
@@ -147,10 +165,14 @@ class KernelScheduler:
                 del self._cells[i]
                 break
         else:
-            # No match: the cell was cancelled or raised before it returned (result None), or it is
-            # the cell that loaded us, whose pre_run_cell we never saw.
-            if (result is None and self._cells) or (self._cells and self._cells[-1] is _LOAD_CELL):
+            # No match: the cell was cancelled or raised before it returned (result None).
+            if result is None and self._cells:
                 self._cells.pop()
+        self._ended()
+
+    def _ended(self) -> None:
+        if _LOAD_CELL in self._cells and len(self._cells) == 1 + self._cells.count(_EXECUTING):
+            self._cells.remove(_LOAD_CELL)  # loaded from outside any cell we saw: stale now
         if not self._cells:
             self._arm()  # what came due while the cell ran fires once the cell's reply is out
 
@@ -292,7 +314,7 @@ class KernelScheduler:
         return header
 
     def _activity_end(self, header: Any) -> None:
-        if header is None:
+        if header is None or self._cells:  # a cell started meanwhile: its own idle ends the busy time
             return
         with contextlib.suppress(Exception):
             self.shell.kernel._publish_status("idle", "shell", parent=header)

@@ -195,25 +195,47 @@ class Routing:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self.streams: list[Any] = []
+        self.kernel_streams: dict[str, Any] = {}  # name -> the routed object jobs write to
         self.fd = FdCapture()
 
     def install(self) -> None:
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
-            if stream is None or isinstance(stream, _RoutedStream) or stream in self.streams:
+            if stream is None:
                 continue
-            if _route_stream(stream):
+            if isinstance(stream, _RoutedStream) or stream in self.streams:
+                self.kernel_streams[name] = stream
+            elif _route_stream(stream):
                 self.streams.append(stream)
+                self.kernel_streams[name] = stream
             else:
-                setattr(sys, name, _RoutedStream(stream))
+                self.kernel_streams[name] = _RoutedStream(stream)
+                setattr(sys, name, self.kernel_streams[name])
         pub = getattr(self.shell, "display_pub", None)
         if pub is not None:
             _route_display(pub)
+
+    @contextlib.contextmanager
+    def job_streams(self) -> Iterator[None]:
+        """While job code runs, ``sys.stdout``/``sys.stderr`` are the kernel's routed streams.
+
+        A waiting cell may have swapped in its own (``with redirect_stdout(buf): await wait(...)``):
+        a job's print must still go to the job's log, not into the user's buffer.
+        """
+        saved = {name: getattr(sys, name) for name in self.kernel_streams}
+        for name, stream in self.kernel_streams.items():
+            setattr(sys, name, stream)
+        try:
+            yield
+        finally:
+            for name, stream in saved.items():
+                setattr(sys, name, stream)
 
     def uninstall(self) -> None:
         for stream in self.streams:
             _unroute_stream(stream)
         self.streams.clear()
+        self.kernel_streams.clear()
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
             if isinstance(stream, _RoutedStream):

@@ -2,15 +2,10 @@
 
 The runner never raises into its caller: whatever the code does (raise,
 ``sys.exit()``, spin forever until *Interrupt* or its timeout) ends as a
-``Run`` in the job's history. Where output goes is ``capture.py``'s business.
-
-Stopping a synchronous run: ipykernel ignores SIGINT outside execute requests,
-so for the length of a sync run we install a SIGINT handler that raises
-``JobInterrupted`` into the job's code, and for a timeout an ``ITIMER_REAL``
-whose SIGALRM raises ``JobTimedOut`` — both on the main thread, where the code
-runs. Both derive from BaseException so a job's ``except Exception`` cannot
-swallow them, and the timer repeats every second in case a bare ``except:``
-does. A C call that never returns to Python cannot be stopped this way.
+``Run`` in the job's history. Where output goes is ``capture.py``'s business,
+how stuck code is stopped ``stopper.py``'s. An async job is driven one step (from
+one ``await`` to the next) at a time, each step stoppable and captured like a
+sync run, so spinning between two awaits cannot take the kernel either.
 """
 
 from __future__ import annotations
@@ -21,8 +16,6 @@ import contextlib
 import inspect
 import linecache
 import math
-import signal
-import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -33,17 +26,10 @@ from typing import Any
 
 from . import capture
 from .job import CronJob, Run
+from .stopper import JobInterrupted, JobTimedOut, Stopper
 
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _CO_COROUTINE = inspect.CO_COROUTINE
-
-
-class JobInterrupted(BaseException):
-    """Raised into a sync job's code by *Kernel → Interrupt*."""
-
-
-class JobTimedOut(BaseException):
-    """Raised into a sync job's code when its timeout passes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,61 +41,18 @@ class Prepared:
     is_async: bool
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise JobInterrupted
-
-
-def _raise_timeout(signum: int, frame: Any) -> None:
-    raise JobTimedOut
-
-
-@contextlib.contextmanager
-def _stoppable(timeout: float) -> Iterator[None]:
-    """SIGINT and (with a timeout) SIGALRM raise into the code for the length of this block."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old_int = signal.signal(signal.SIGINT, _raise_interrupt)
-    timed = timeout > 0 and hasattr(signal, "setitimer")
-    if timed:
-        old_alarm = signal.signal(signal.SIGALRM, _raise_timeout)
-        old_timer = signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
-        t0 = time.monotonic()
-
-    def restore() -> None:
-        if timed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_alarm)
-            if old_timer[0] > 0:  # someone else's timer was running: give it back what is left
-                left = max(1e-6, old_timer[0] - (time.monotonic() - t0))
-                signal.setitimer(signal.ITIMER_REAL, left, old_timer[1])
-        # Back to SIG_IGN also drops a signal still pending (CPython checks the handler when it runs it).
-        signal.signal(signal.SIGINT, old_int)
-
-    try:
-        yield
-    finally:
-        for _ in range(100):  # a signal caught between two restore steps raises here: do them again
-            try:
-                restore()
-                break
-            except (JobInterrupted, JobTimedOut):
-                continue
-
-
 class _Stepped:
-    """Await a job's coroutine one step at a time, each step stoppable (SIGINT; SIGALRM at the deadline)."""
+    """Await a job's coroutine one step at a time, each step run like a sync job (captured, stoppable)."""
 
-    def __init__(self, coro: Any, end: float | None) -> None:
-        self.coro = coro
-        self.end = end
+    def __init__(self, coro: Any, runner: Runner, buf: capture.Buffer, end: float | None) -> None:
+        self.coro, self.runner, self.buf, self.end = coro, runner, buf, end
 
     def __await__(self) -> Any:
         coro, value, error = self.coro, None, None
         while True:
             left = 0.0 if self.end is None else max(1e-3, self.end - time.monotonic())
             try:
-                with _stoppable(left):
+                with self.runner._step(self.buf, left):
                     yielded = coro.send(value) if error is None else coro.throw(error)
             except StopIteration as e:
                 return e.value
@@ -129,6 +72,7 @@ class Runner:
         self.output_limit = output_limit
         self._cache: dict[tuple[str, str], Prepared] = {}
         self.routing = capture.Routing(shell)
+        self.stopper = Stopper()
 
     def install(self) -> None:
         """Route output of jobs to their logs (idempotent)."""
@@ -136,6 +80,13 @@ class Runner:
 
     def uninstall(self) -> None:
         self.routing.uninstall()
+        self.stopper.close()
+
+    @contextlib.contextmanager
+    def _step(self, buf: capture.Buffer, timeout: float) -> Iterator[None]:
+        """Job code runs in here: fd 1/2 and sys.stdout/err point at the job, and it can be stopped."""
+        with self.routing.fd.around(buf), self.routing.job_streams(), self.stopper.guard(timeout):
+            yield
 
     @staticmethod
     def in_job() -> bool:
@@ -179,7 +130,7 @@ class Runner:
         buf = capture.Buffer(self.output_limit)
         error, stopped = None, None
         try:
-            with capture.capturing(buf), self.routing.fd.around(buf), _stoppable(timeout):
+            with capture.capturing(buf), self._step(buf, timeout):
                 prep = self.prepare(job)
                 ns = self.shell.user_ns
                 exec(prep.body, ns)
@@ -228,11 +179,12 @@ class Runner:
             ns = self.shell.user_ns
             result = eval(prep.body, ns)
             if inspect.iscoroutine(result):
-                await _Stepped(result, end)
+                await _Stepped(result, self, buf, end)
             if prep.last is not None:
-                value = eval(prep.last, ns)
+                with self._step(buf, 0.0 if end is None else max(1e-3, end - time.monotonic())):
+                    value = eval(prep.last, ns)  # code too: `await f()` is a coroutine, `g()` runs here
                 if inspect.iscoroutine(value):
-                    value = await _Stepped(value, end)
+                    value = await _Stepped(value, self, buf, end)
                 _show(buf, value)
         except JobInterrupted:
             stopped = "interrupted"

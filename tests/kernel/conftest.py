@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kernelutil import Kernel
+from kernelutil import Kernel, kernel_env
 
 _HERE = Path(__file__).resolve().parent
 
@@ -22,19 +22,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.kernel)
-
-
-def kernel_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """Env for a test kernel: private store and IPython dir, no session id."""
-    return {
-        "LOOPAL_HOME": str(tmp_path / "home"),
-        "IPYTHONDIR": str(tmp_path / "ipython"),
-        # Empty means unset for loopal_ipy: whatever the outer shell exports,
-        # the kernel has no session (the connection file is not kernel-<id>.json).
-        "LOOPAL_SESSION_ID": "",
-        "JPY_SESSION_NAME": "",
-        **extra,
-    }
 
 
 def start_loaded_kernel(tmp_path: Path) -> Kernel:

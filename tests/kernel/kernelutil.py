@@ -246,6 +246,19 @@ class Kernel:
 
 
 # ------------------------------------------------- helpers for test modules
+def kernel_env(tmp_path: Any, **extra: str) -> dict[str, str]:
+    """Env for a test kernel: private store and IPython dir, no session id."""
+    return {
+        "LOOPAL_HOME": str(tmp_path / "home"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        # Empty means unset for loopal_ipy: whatever the outer shell exports,
+        # the kernel has no session (the connection file is not kernel-<id>.json).
+        "LOOPAL_SESSION_ID": "",
+        "JPY_SESSION_NAME": "",
+        **extra,
+    }
+
+
 SCHED = "loopal_ipy.get_scheduler()"
 OUTPUT_KINDS = ("stream", "error", "display_data", "update_display_data", "execute_result")
 

@@ -13,8 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import kernel_env
-from kernelutil import SCHED, Kernel, create, history, job, leaks, ok, wait_for
+from kernelutil import SCHED, Kernel, create, history, job, kernel_env, leaks, ok, wait_for
 
 # Every scheduler timer or pending wake-up on the kernel's loop, from any
 # KernelScheduler ever made in this kernel (a reload leaves the old object behind).
@@ -314,3 +313,59 @@ def test_a_job_that_switches_the_session_leaves_its_old_store_clean(tmp_path: Pa
         assert k.evaluate(job("hop", "paused")) is False
         assert wait_for(lambda: k.evaluate("len(hops)") >= 2, 4)
         assert armed(k) <= 1
+
+
+def test_a_silent_awaiting_execution_is_a_busy_cell(kernel: Kernel) -> None:
+    ok(kernel, "ts = []")
+    create(kernel, '%cron create "@every 1s" ts.append(time.time())')
+    assert wait_for(lambda: kernel.evaluate("len(ts)") >= 1, 3)
+    r = kernel.execute("_s = time.time(); await asyncio.sleep(3); _e = time.time()", silent=True)
+    assert r.status == "ok"
+    s, e, ts = kernel.evaluate("(_s, _e, ts)")
+    assert [t for t in ts if s <= t <= e] == [], "a job fired inside a silent execution"
+    n = len(ts)
+    assert wait_for(lambda: kernel.evaluate("len(ts)") >= n + 2, 4), "jobs stopped firing after a silent cell"
+
+
+def test_a_silent_load_ext_leaves_the_scheduler_free_to_fire(tmp_path: Path) -> None:
+    with Kernel(env=kernel_env(tmp_path)) as k:
+        assert k.execute("import time, loopal_ipy\n%load_ext loopal_ipy", silent=True).status == "ok"
+        ok(k, "ts = []; loopal_ipy.get_scheduler().create('@every 1s', 'ts.append(1)')")
+        assert wait_for(lambda: k.evaluate("len(ts)") >= 2, 4), "no job fired after a silent %load_ext"
+
+
+def test_an_async_jobs_fd_output_goes_to_its_log(kernel: Kernel) -> None:
+    ok(kernel, "import os, subprocess")
+    create(
+        kernel,
+        '%%cron create --name afd "@every 1s"\nawait asyncio.sleep(0)\n'
+        "os.system('echo AJOB''SYS'); subprocess.run(['echo', 'AJOB' + 'SUB'])",
+    )
+    kernel.drain_iopub(quiet=0.1)
+    assert wait_for(lambda: kernel.evaluate(job("afd", "runs")) >= 2, 5)
+    ok(kernel, "time.sleep(0.3)")
+    time.sleep(0.5)
+    assert leaks(kernel.drain_iopub(), ("AJOBSYS", "AJOBSUB")) == []
+    out = kernel.evaluate(job("afd", "history[-1].output"))
+    assert "AJOBSYS\n" in out and "AJOBSUB\n" in out, out
+
+
+def test_a_waiting_cells_redirect_does_not_catch_job_output(kernel: Kernel) -> None:
+    ok(kernel, "import contextlib, io")
+    create(kernel, '%cron create --name p "@every 1s" print("JOB" + "PRINT")')
+    ok(kernel, "_buf = io.StringIO()\nwith contextlib.redirect_stdout(_buf):\n    await loopal_ipy.wait('p', runs=2)")
+    assert kernel.evaluate("_buf.getvalue()") == ""
+    assert kernel.evaluate(job("p", "history[-1].output")) == "JOBPRINT\n"
+
+
+def test_an_async_job_ending_inside_a_cell_sends_no_idle_mid_cell(kernel: Kernel) -> None:
+    create(kernel, '%cron create --name nap "@every 10s" await asyncio.sleep(1.5)')
+    assert wait_for(lambda: kernel.evaluate(job("nap", "running")), 12, step=0.05)
+    kernel.drain_iopub(quiet=0.05)
+    r = ok(kernel, "await asyncio.sleep(2.5)")
+    status = [m for m in kernel.drain_iopub(quiet=0.3) if m["msg_type"] == "status"]
+    of_cell = [i for i, m in enumerate(status) if m["parent_header"].get("msg_id") == r.msg_id]
+    during = status[of_cell[0] : of_cell[-1]]
+    stray = [m for m in during if m["parent_header"].get("msg_type") == "loopal_job"]
+    assert stray == [], "a job's status was published while a cell was running"
+    assert kernel.evaluate(job("nap", "runs")) >= 1  # the job did end inside the cell

@@ -10,8 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import kernel_env
-from kernelutil import SCHED, Kernel, create, history, job, ok, wait_for
+from kernelutil import SCHED, Kernel, create, history, job, kernel_env, ok, wait_for
 
 from loopal_ipy import cli
 
@@ -135,3 +134,40 @@ def test_an_async_job_that_spins_between_awaits_is_stopped_too(kernel: Kernel) -
     assert wait_for(lambda: kernel.evaluate(job(late, "runs")) >= 1, 8)
     assert history(kernel, late)[0]["error"] == "timed out after 1 s"
     assert kernel.evaluate(job(late, "paused")) is False
+
+
+def test_a_job_that_swallows_every_exception_is_still_stopped(kernel: Kernel) -> None:
+    body = "\nwhile True:\n    try:\n        time.sleep(0.01)\n    except BaseException:\n        pass"
+    jid = create(kernel, '%%cron create --name sw "@every 2s"' + body)
+    time.sleep(3)
+    t0 = time.monotonic()
+    kernel.km.interrupt_kernel()  # one press: the watchdog kicks again, harder, while the code ignores it
+    r = kernel.execute("1 + 1", timeout=20)
+    answered = time.monotonic() - t0
+    print(f"an exception-swallowing job: the kernel answered {answered:.2f} s after one interrupt", file=sys.stderr)
+    assert r.status == "ok" and answered < 4.0
+    assert kernel.evaluate(job(jid, "paused")) is True
+    assert "interrupted" in history(kernel, jid)[-1]["error"]
+    late = create(kernel, '%%cron create --timeout 1 --name sw2 "@every 3s"' + body)
+    assert wait_for(lambda: kernel.evaluate(job(late, "runs")) >= 1, 10)
+    assert history(kernel, late)[0]["error"] == "timed out after 1 s"
+    assert ok(kernel, "2").status == "ok"
+
+
+def test_a_jobs_own_alarm_does_not_disable_its_timeout(kernel: Kernel) -> None:
+    ok(kernel, "import signal")
+    body = "\nsignal.signal(signal.SIGALRM, lambda *a: None); signal.alarm(30); signal.alarm(0)\nwhile True: pass"
+    jid = create(kernel, '%%cron create --timeout 2 --name al "@every 3s"' + body)
+    assert wait_for(lambda: kernel.evaluate(job(jid, "runs")) >= 1, 10), "the timeout never stopped the job"
+    assert history(kernel, jid)[0]["error"] == "timed out after 2 s"
+    assert kernel.evaluate(f"{job(jid, 'history')}[0].duration") < 3.5
+
+
+def test_a_nested_run_keeps_the_outer_jobs_timeout(kernel: Kernel) -> None:
+    create(kernel, '%cron create --timeout 10 --name inner "@daily" while True: pass')
+    body = "\n_t0 = time.time()\n%cron run inner\nprint('outer went on')\nwhile True: pass"
+    outer = create(kernel, '%%cron create --timeout 2 --name outer "@every 30s"' + body)
+    assert wait_for(lambda: kernel.evaluate(job(outer, "runs")) >= 1, 40)
+    run = history(kernel, outer)[0]
+    assert run["error"] == "timed out after 2 s", run
+    assert kernel.evaluate(f"{job(outer, 'history')}[0].duration") < 4.5
