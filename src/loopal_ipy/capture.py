@@ -276,10 +276,20 @@ class _FdFile:
         self.file.close()
 
 
+def _libc_fflush() -> Any:
+    try:
+        return ctypes.CDLL(None).fflush
+    except (OSError, AttributeError):  # no libc to ask (an odd platform): nothing to flush
+        return None
+
+
+_FFLUSH = _libc_fflush()
+
+
 def _flush_c_stdio() -> None:
     """Push out what C code left in its stdio buffers, so it lands on the right side of the swap."""
-    with contextlib.suppress(OSError, AttributeError):  # no libc to ask (an odd platform): nothing to flush
-        ctypes.CDLL(None).fflush(None)
+    if _FFLUSH is not None:
+        _FFLUSH(None)
 
 
 class FdCapture:

@@ -131,6 +131,7 @@ class Runner:
         error, stopped = None, None
         try:
             with capture.capturing(buf), self._step(buf, timeout):
+                started, t0 = self.clock.now(), time.perf_counter()  # the code starts now, set up and guarded
                 prep = self.prepare(job)
                 ns = self.shell.user_ns
                 exec(prep.body, ns)

@@ -80,18 +80,24 @@ class Stopper:
             self._hits, self._kicked, self._interrupted_at = 0, False, None
             saved = signal.signal(signal.SIGINT, self._on_sigint)
             self._saved = signal.SIG_IGN if saved is None else saved  # None: set outside Python; kernels ignore it
-        with self._cond:
-            self._guards.append(g)
-            self._ensure_watchdog()
-            self._cond.notify()
+        if g.deadline is None:
+            self._guards.append(g)  # the watchdog copies the list: no lock needed for a guard it ignores
+        else:
+            with self._cond:
+                self._guards.append(g)
+                self._ensure_watchdog()
+                self._cond.notify()
         try:
             yield
         finally:
             for _ in range(100):  # a SIGINT landing in here raises again: finish the exit all the same
                 try:
                     if g in self._guards:
-                        with self._cond:
-                            self._guards.remove(g)
+                        if g.deadline is None and self._interrupted_at is None:
+                            self._guards.remove(g)  # nothing can kick this one: no lock needed
+                        else:
+                            with self._cond:  # after this no kick of ours can start
+                                self._guards.remove(g)
                     if outermost:
                         self._leave()
                     break
@@ -119,8 +125,9 @@ class Stopper:
     # ------------------------------------------------------------ raising
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         expired = any(g.expired for g in self._guards)
-        if not expired and self._interrupted_at is None:
-            self._interrupted_at = time.monotonic()  # the watchdog kicks again if the code ignores it
+        if not expired and self._interrupted_at is None and self._guards:
+            self._interrupted_at = time.monotonic()
+            self._kick_later(self._guards[0])  # again, harder, if the code ignores this one
         self._hits += 1
         if self._hits >= 2 and self._guards:
             self._trace_hard(frame)
@@ -151,6 +158,21 @@ class Stopper:
             self._trace = None
 
     # ------------------------------------------------------------ watchdog
+    def _kick_later(self, outer: _Guard) -> None:
+        """After an interrupt: SIGINT again every KICK_AGAIN s while that same run goes on."""
+
+        def kick() -> None:
+            with self._cond:
+                if not (self._guards and self._guards[0] is outer) or self._closed:
+                    return
+                self._kicked = True
+                signal.pthread_kill(self._main.ident, signal.SIGINT)
+            self._kick_later(outer)
+
+        timer = threading.Timer(KICK_AGAIN, kick)
+        timer.daemon = True
+        timer.start()
+
     def _ensure_watchdog(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._watch, name="loopal_ipy-watchdog", daemon=True)
@@ -163,22 +185,19 @@ class Stopper:
                     self._cond.wait()
                     continue
                 now = time.monotonic()
-                due = [g.deadline for g in self._guards if g.deadline is not None]
-                if self._interrupted_at is not None:
-                    due.append(self._interrupted_at + KICK_AGAIN)
+                guards = list(self._guards)
+                due = [g.deadline for g in guards if g.deadline is not None]
                 if not due:
-                    self._cond.wait(0.5)  # an interrupt (set by the signal handler) may come any time
+                    self._cond.wait()
                     continue
                 first = min(due)
                 if first > now:
                     self._cond.wait(first - now)
                     continue
-                for g in self._guards:
+                for g in guards:
                     if g.deadline is not None and g.deadline <= now:
                         g.expired = True
-                        g.deadline = now + KICK_AGAIN
-                if self._interrupted_at is not None and self._interrupted_at + KICK_AGAIN <= now:
-                    self._interrupted_at = now
+                        g.deadline = now + KICK_AGAIN  # kicked again, harder, if the code ignores it
                 self._kicked = True
                 signal.pthread_kill(self._main.ident, signal.SIGINT)
 
