@@ -18,7 +18,7 @@ import linecache
 import math
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import CodeType
@@ -39,6 +39,10 @@ class Prepared:
     body: CodeType
     last: CodeType | None
     is_async: bool
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Stepped:
@@ -123,14 +127,20 @@ class Runner:
 
     # ---------------------------------------------------------------- run
     def run_sync(
-        self, job: CronJob, occurrence: datetime | None, trigger: str = "schedule", timeout: float = 0.0
+        self,
+        job: CronJob,
+        occurrence: datetime | None,
+        trigger: str = "schedule",
+        timeout: float = 0.0,
+        on_start: Callable[[], None] = _nothing,
     ) -> Run:
-        """Run synchronous code now; the output goes to the job's log only."""
+        """Run synchronous code now; the output goes to the job's log only. ``on_start``: just before the code."""
         started, t0 = self.clock.now(), time.perf_counter()
         buf = capture.Buffer(self.output_limit)
         error, stopped = None, None
         try:
             with capture.capturing(buf), self._step(buf, timeout):
+                on_start()
                 started, t0 = self.clock.now(), time.perf_counter()  # the code starts now, set up and guarded
                 prep = self.prepare(job)
                 ns = self.shell.user_ns
@@ -153,13 +163,19 @@ class Runner:
         return self._run(started, t0, buf, error, occurrence, trigger, stopped)
 
     async def run_async(
-        self, job: CronJob, occurrence: datetime | None, trigger: str = "schedule", timeout: float = 0.0
+        self,
+        job: CronJob,
+        occurrence: datetime | None,
+        trigger: str = "schedule",
+        timeout: float = 0.0,
+        on_start: Callable[[], None] = _nothing,
     ) -> Run:
         """Run code that awaits, as a task on the kernel's loop; a timeout cancels it.
 
         Each step of the code (from one ``await`` to the next) runs stoppable like a
         sync run, so a job that spins between awaits cannot take the kernel either.
         """
+        on_start()
         started, t0 = self.clock.now(), time.perf_counter()
         buf = capture.Buffer(self.output_limit)
         capture.set_for_task(buf)  # this task's own context: cells running meanwhile are unaffected
