@@ -33,6 +33,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from .activity import Activity
 from .errors import StoreError
 from .job import CronJob, Run
 from .runner import Runner
@@ -82,6 +83,7 @@ class KernelScheduler:
         self._waiters: list[asyncio.Future[None]] = []
         self._save_soon: asyncio.Handle | None = None
         self._retry: asyncio.TimerHandle | None = None
+        self._activity = Activity(shell)
         # After %reload_ext, runs still going report to the new scheduler.
         self.successor: Callable[[], KernelScheduler | None] = lambda: None
 
@@ -218,8 +220,12 @@ class KernelScheduler:
             # last_fired and "running" reach the disk before any code starts: at most once per occurrence,
             # and a job that hangs the kernel comes back paused.
             self._save_if_dirty()
-            for fire in fires:
-                self._start(fire)
+            self._activity.hold()  # one busy/idle pair for the whole batch
+            try:
+                for fire in fires:
+                    self._start(fire)
+            finally:
+                self._activity.exit(self._cells)
         finally:
             self._arm()
 
@@ -235,27 +241,39 @@ class KernelScheduler:
             self._run_sync(job, fire.occurrence, "schedule")
 
     def _run_sync(self, job: CronJob, occurrence: datetime | None, trigger: str) -> None:
-        activity = self._activity()
+        entered: list[bool] = []
+
+        def on_start() -> None:
+            entered.append(True)
+            self._activity.enter(self._cells)
+
         try:
-            run = self.runner.run_sync(job, occurrence, trigger, self.core.timeout_of(job), on_start=activity.start)
+            run = self.runner.run_sync(job, occurrence, trigger, self.core.timeout_of(job), on_start=on_start)
         except BaseException as e:  # the runner never raises; if it ever does, the job must not stay running
             run = _failed(
                 self.core.clock.now(), f"loopal_ipy could not run the job: {type(e).__name__}: {e}", occurrence, trigger
             )
         finally:
-            activity.end(self._cells)
+            if entered:
+                self._activity.exit(self._cells)
         self._close(job, run)
 
     def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
-        activity = self._activity()
+        entered: list[bool] = []
+
+        def on_start() -> None:
+            entered.append(True)
+            self._activity.enter(self._cells)
+
         task = self.loop.create_task(
-            self.runner.run_async(job, occurrence, trigger, self.core.timeout_of(job), on_start=activity.start)
+            self.runner.run_async(job, occurrence, trigger, self.core.timeout_of(job), on_start=on_start)
         )
         self._tasks[task] = job
 
         def done(t: asyncio.Task[Run]) -> None:
             self._tasks.pop(t, None)
-            activity.end(self._cells)
+            if entered:
+                self._activity.exit(self._cells)
             if t.cancelled():
                 run = _failed(self.core.clock.now(), "the job's task was cancelled", occurrence, trigger)
             elif t.exception() is not None:
@@ -293,11 +311,6 @@ class KernelScheduler:
             if run.stopped == "interrupted" and owner.core.live(target.id) is target:
                 owner.core.pause(target.id, "interrupted (Kernel → Interrupt) while it ran")
         owner._arm()
-
-    # ------------------------------------------------------------- activity
-    def _activity(self) -> Activity:
-        # Inside a cell the kernel says busy already, and an idle from us would end that too soon.
-        return Activity(None if self._cells else getattr(self.shell, "kernel", None))
 
     # --------------------------------------------------------------- events
     def _on_event(self, event: Event) -> None:
@@ -502,55 +515,3 @@ class KernelScheduler:
 
 def _failed(at: datetime, error: str, occurrence: datetime | None, trigger: str) -> Run:
     return Run(started_at=at, status="error", output=error, error=error, occurrence=occurrence, trigger=trigger)
-
-
-class Activity:
-    """Jobs are activity (SPEC §4): iopub status busy, then idle, under a parent header of the run's own.
-
-    Without it a server's idle culler kills a kernel whose only life is its jobs. Both messages
-    are built and sent on ipykernel's IOPub thread, in order, and the busy one is handed over only
-    when the job's code is about to start, so the start is not delayed by its serialization.
-    """
-
-    def __init__(self, kernel: Any) -> None:
-        ok = kernel is not None and hasattr(kernel, "session") and hasattr(kernel, "_publish_status")
-        self.kernel = kernel if ok else None
-        self.parent: dict[str, Any] | None = None
-
-    def start(self) -> None:
-        kernel = self.kernel
-        if kernel is None or self.parent is not None:
-            return
-        parent: dict[str, Any] = {}
-
-        def busy() -> None:
-            parent.update(kernel.session.msg_header("loopal_job"))
-            kernel._publish_status("busy", "shell", parent=parent)
-
-        if _on_iopub(kernel, busy):
-            self.parent = parent
-
-    def end(self, cells: list[Any]) -> None:
-        """After the run; not if a cell started meanwhile (its own idle ends the busy time)."""
-        kernel, parent = self.kernel, self.parent
-        if kernel is None or parent is None or cells:
-            return
-        _on_iopub(kernel, lambda: kernel._publish_status("idle", "shell", parent=parent))
-
-
-def _on_iopub(kernel: Any, send: Callable[[], None]) -> bool:
-    """Run ``send`` on the IOPub thread (in order with other sends), or here if there is none."""
-
-    def quietly() -> None:
-        with contextlib.suppress(Exception):  # on the IOPub thread: a failed courtesy must not kill it
-            send()
-
-    thread = getattr(kernel, "iopub_thread", None)
-    try:
-        if thread is not None and hasattr(thread, "schedule"):
-            thread.schedule(quietly)
-        else:
-            send()
-    except Exception:  # a kernel without iopub (tests, odd embeddings): activity is only a courtesy
-        return False
-    return True
