@@ -6,7 +6,6 @@ here imports IPython at module level, so ``next_fires`` works anywhere.
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING, Any
 
 from .errors import CodeError, CronError, JobNotFound, LimitError, ScheduleError, StoreError
@@ -80,25 +79,9 @@ async def magic_wait(args: str) -> Any:
     """What a top-level ``%cron wait ARGS`` line becomes (see magics.wait_transformer)."""
     from IPython.core.error import UsageError
 
-    from .magics import Text
+    from .magics import Text, parse_wait
 
-    words = shlex.split(args)
-    key, runs, timeout = None, 1, None
-    try:
-        while words:
-            w = words.pop(0)
-            if w in ("--runs", "-n"):
-                runs = int(words.pop(0))
-            elif w == "--timeout":
-                timeout = float(words.pop(0))
-            elif w.startswith("-") or key is not None:
-                raise UsageError(f"%cron wait: unexpected {w!r}; usage: %cron wait [ID] [--runs N] [--timeout S]")
-            else:
-                key = w
-    except (IndexError, ValueError):
-        raise UsageError(
-            "%cron wait: --runs takes a whole number and --timeout seconds, e.g. %cron wait tick --runs 3 --timeout 30"
-        ) from None
+    key, runs, timeout = parse_wait(args)
     try:
         who = get_scheduler().get(key).label if key else "jobs"
         await wait(key, runs, timeout)

@@ -16,6 +16,7 @@ from .bridge import KernelScheduler
 from .clock import SystemClock
 from .config import Cron
 from .durable import DurableSession, connection_file_of
+from .errors import CodeError
 from .job import CronJob
 from .magics import CronMagics, wait_transformer
 from .runner import Runner
@@ -32,7 +33,15 @@ def _in_kernel(shell: Any) -> bool:
 def _check_code(shell: Any):
     def check(code: str) -> None:
         # IPython syntax (%magics, !shell) is fine in job code: check what will run.
-        compile_check(shell.transform_cell(code))
+        try:
+            source = shell.transform_cell(code)
+        except (RecursionError, MemoryError):
+            source = code  # compile_check says why in words
+        except Exception as e:  # IPython's transformers refuse it: say so in one line
+            raise CodeError(
+                f"code does not compile: IPython cannot transform it ({type(e).__name__}); nothing was created"
+            ) from None
+        compile_check(source)
 
     return check
 

@@ -501,15 +501,25 @@ class KernelScheduler:
         return sum(j.runs for j in self.core.removed if j.id not in live)
 
     def _default_timeout(self, job: CronJob | None, runs: int) -> float:
-        """Long enough for ``runs`` occurrences plus slack; a run-all must never hang forever."""
-        jobs = [job] if job is not None else [j for j in self.core.jobs() if not j.paused]
+        """Long enough for ``runs`` occurrences plus slack; a run-all must never hang forever.
+
+        Bounded work whatever ``runs`` is: past 100 steps the rest is extrapolated.
+        """
+        jobs = [job] if job is not None else [j for j in self.core.jobs() if not j.paused][:50]
         now = self.core.clock.now()
         spans = []
         for j in jobs:
-            t = max(now, j.next_fire or now)
-            for _ in range(runs - 1):
-                t = j.compiled.next_after(t)
-            spans.append((t - now).total_seconds())
+            first = t = max(now, j.next_fire or now)
+            steps = min(runs - 1, 100)
+            try:
+                for _ in range(steps):
+                    t = j.compiled.next_after(t)
+                span = (t - now).total_seconds()
+                if steps < runs - 1:
+                    span += (t - first).total_seconds() / steps * (runs - 1 - steps)
+            except (OverflowError, ValueError):  # no occurrence before the year 9999
+                span = 7 * 86400.0
+            spans.append(min(span, 7 * 86400.0))
         return min(spans) + 30.0 if spans else 60.0
 
 

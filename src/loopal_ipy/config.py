@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .errors import LimitError, ScheduleError
+from .errors import ScheduleError
 from .schedule import get_zone
-from .scheduler import check_timeout
+from .scheduler import MAX_TIMEOUT
 
+# name: (lowest, highest, unit). Ranges a notebook can live with; beyond them a value is a typo.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "max_jobs": (1, 10_000, ""),
+    "max_age": (1, 10 * 365 * 86400, " seconds (ten years)"),
+    "max_code_chars": (1, 1_000_000, " characters"),
+    "history_size": (1, 1_000, " runs"),
+    "output_limit": (1, 1_000_000, " characters"),
+    "job_timeout": (0, MAX_TIMEOUT, " seconds (0 = no limit)"),
+}
 SETTING_NAMES = ("max_jobs", "max_age", "max_code_chars", "timezone", "history_size", "output_limit", "job_timeout")
 
 
@@ -43,25 +53,14 @@ class Cron(Configurable):
         '"paused" (shown paused, for review, until resumed).',
     ).tag(config=True)
 
-    @validate("max_jobs", "max_code_chars", "history_size", "output_limit")
-    def _positive(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"Cron.{proposal['trait'].name} must be at least 1, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("max_age")
-    def _positive_age(self, proposal: Any) -> float:
-        if proposal["value"] <= 0:
-            raise TraitError(f"Cron.max_age must be a positive number of seconds, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("job_timeout")
-    def _timeout(self, proposal: Any) -> float:
-        try:
-            check_timeout(proposal["value"])
-        except LimitError as e:
-            raise TraitError(f"Cron.job_timeout: {e}") from None
-        return proposal["value"]
+    @validate(*RANGES)
+    def _in_range(self, proposal: Any) -> Any:
+        """Finite and in range, or one clear line (SPEC §8): no setting may silently stop jobs."""
+        name, value = proposal["trait"].name, proposal["value"]
+        low, high, unit = RANGES[name]
+        if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
+            raise TraitError(f"Cron.{name} must be between {low:g} and {high:g}{unit}, got {value!r}")
+        return value
 
     @validate("timezone")
     def _zone(self, proposal: Any) -> str:

@@ -10,6 +10,7 @@ and rehydrates as soon as it gets it.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from .errors import StoreError
 from .job import CronJob, new_id
 from .lock import SessionLock
-from .scheduler import Scheduler
+from .scheduler import Scheduler, check_stored
 from .session import SessionInfo, loopal_home, resolve_session, sanitize_session_id, session_dir
 from .store import LoadResult, Store
 
@@ -67,6 +68,7 @@ class DurableSession:
             history_size=self.core.settings.history_size,
             max_jobs=self.core.settings.max_jobs,
             warn=self.warn,
+            validate=self._validate,
         )
         self.lock = SessionLock(self.store.directory, kernel_id=kernel_id, label=self.info.detail or None)
         try:
@@ -111,6 +113,9 @@ class DurableSession:
                 f"{count}{'+' if count >= 1000 else ''} occurrence(s) passed while no kernel ran; not caught up",
             )
         return result.summary()
+
+    def _validate(self, job: CronJob, names: set[str]) -> None:
+        check_stored(job, names, self.core.settings, self.core.check_code)
 
     def close(self) -> None:
         """Release the lock and stop waiting for it (the caller saves first)."""
@@ -206,6 +211,7 @@ class DurableSession:
                 history_size=self.core.settings.history_size,
                 max_jobs=self.core.settings.max_jobs,
                 warn=self.warn,
+                validate=self._validate,
             )
             result = other_store.load(self.core.clock.now())
             if other_store.read_only:
@@ -263,7 +269,14 @@ def _kernel_id(connection_file: str | None) -> str | None:
 
 
 def connection_file_of(shell: Any) -> str | None:
-    """The kernel's connection file, if this is a Jupyter kernel."""
+    """The kernel's connection file, if this is a running Jupyter kernel.
+
+    Looked up without importing ipykernel: outside a kernel, importing its app
+    replaces ``comm.create_comm`` process-wide (widgets then stop sending).
+    """
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    if kernelapp is None or not kernelapp.IPKernelApp.initialized():
+        return None
     try:
         from ipykernel.connect import get_connection_file
 

@@ -6,6 +6,7 @@ never iterator state — so a saved job rebuilds exactly.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections import deque
@@ -18,6 +19,20 @@ from .schedule import Schedule, parse_schedule
 UTC = timezone.utc
 ID_ALPHABET = string.ascii_lowercase + string.digits
 STATUSES = ("ok", "error", "skipped", "coalesced")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text that encodes as UTF-8: lone surrogates (os.listdir of a non-UTF-8 name) become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def new_id(taken: set[str] | dict[str, Any]) -> str:
@@ -79,8 +94,8 @@ class Run:
             started_at=from_rfc3339(d["started_at"]),
             duration=float(d.get("duration", 0.0)),
             status=status,
-            output=str(d.get("output", "")),
-            error=d.get("error"),
+            output=clean_text(str(d.get("output", ""))),
+            error=clean_text(str(d["error"])) if d.get("error") is not None else None,
             occurrence=from_rfc3339(d.get("occurrence")),
             trigger=str(d.get("trigger", "schedule")),
         )

@@ -44,14 +44,33 @@ _TOKEN = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|\S+)""")
 _CRON_FIELD = re.compile(r"^[0-9*A-Za-z,/-]+$")
 
 
+class _InputError(Exception):
+    """Input that no subcommand could read (an open quote): the router names the subcommand."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of printing and exiting."""
 
     def error(self, message: str) -> Any:
-        raise UsageError(f"%cron {self.prog}: {message}; usage: %cron {self.format_usage().split(' ', 2)[-1].strip()}")
+        raise UsageError(f"%cron {self.prog}: {message}; usage: %cron {self.prog} {self.usage or ''}".rstrip())
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:
-        raise UsageError(message or self.format_help())
+        raise UsageError(" ".join((message or f"usage: %cron {self.prog} {self.usage or ''}").split()))
+
+
+def _words(text: str) -> list[str]:
+    """Shell words; an unterminated quote or a dangling backslash is one clear error."""
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise _InputError(
+            f"{str(e).lower()} in {_short(text)}; close the quote, or escape it with a backslash"
+        ) from None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _split_word(rest: str) -> tuple[str, bool, str]:
@@ -61,8 +80,38 @@ def _split_word(rest: str) -> tuple[str, bool, str]:
         return "", False, ""
     raw = m.group(1)
     quoted = raw[0] in "\"'"
-    word = shlex.split(raw)[0] if quoted else raw
+    word = (_words(raw) or [""])[0] if quoted else raw
     return word, quoted, rest[m.end() :].lstrip(" \t")
+
+
+def parse_wait(args: str) -> tuple[str | None, int, float | None]:
+    """``%cron wait [ID] [--runs N] [--timeout S]`` -> (id, runs, timeout); UsageError if unreadable."""
+    usage = "usage: %cron wait [ID] [--runs N] [--timeout S]"
+    try:
+        words = _words(args)
+    except _InputError as e:
+        raise UsageError(f"%cron wait: {e}") from None
+    key, runs, timeout = None, 1, None
+    try:
+        while words:
+            w = words.pop(0)
+            if w in ("--runs", "-n"):
+                runs = int(words.pop(0))
+            elif w == "--timeout":
+                timeout = float(words.pop(0))
+            elif w.startswith("-") or key is not None:
+                raise UsageError(f"%cron wait: unexpected {_short(w, 30)}; {usage}")
+            else:
+                key = w
+    except (IndexError, ValueError):
+        raise UsageError(
+            "%cron wait: --runs takes a whole number and --timeout seconds, e.g. %cron wait tick --runs 3 --timeout 30"
+        ) from None
+    if not 1 <= runs <= 100_000:
+        raise UsageError(f"%cron wait: --runs must be between 1 and 100000, got {runs}")
+    if timeout is not None and not 0 <= timeout <= 7 * 86400:  # also refuses nan
+        raise UsageError(f"%cron wait: --timeout must be between 0 and 604800 seconds (a week), got {timeout:g}")
+    return key, runs, timeout
 
 
 @magics_class
@@ -115,10 +164,12 @@ class CronMagics(Magics):
             raise UsageError(f"%%cron only takes 'create' (the cell body is the code); got {sub!r}")
         try:
             return command.handler(rest.strip(), cell) if sub == "create" else command.handler(rest.strip())
-        except UsageError:
-            raise
+        except UsageError as e:  # one line, even when it quotes input that held newlines
+            raise UsageError(" ".join(str(e).split())) from None
+        except _InputError as e:
+            raise UsageError(f"%cron {sub}: {e}") from None
         except CronError as e:
-            raise UsageError(str(e)) from None
+            raise UsageError(" ".join(str(e).split())) from None
 
     def _bridge(self, what: str) -> Any:
         bridge = self._get_bridge()
@@ -195,7 +246,7 @@ class CronMagics(Magics):
         return make_table(bridge) if make_table is not None else render.JobTable(bridge)
 
     def _ids(self, name: str, rest: str) -> list[str]:
-        ids = shlex.split(rest)
+        ids = list(dict.fromkeys(_words(rest)))  # `%cron delete a a` means a, once
         if not ids:
             raise UsageError(f"%cron {name}: no job given; usage: %cron {self.commands[name].usage}")
         return ids
@@ -239,7 +290,9 @@ class CronMagics(Magics):
         p = self._parser("log")
         p.add_argument("id")
         p.add_argument("-n", type=int, default=None)
-        args = p.parse_args(shlex.split(rest))
+        args = p.parse_args(_words(rest))
+        if args.n is not None and not 1 <= args.n <= 10_000:
+            raise UsageError(f"%cron log: -n must be between 1 and 10000, got {args.n}")
         try:
             job = bridge.get(args.id)
         except CronError:
@@ -270,7 +323,7 @@ class CronMagics(Magics):
         p.add_argument("-n", type=int, default=5)
         p.add_argument("--tz", default=None)
         p.add_argument("--from", dest="start", default=None)
-        args = p.parse_args(shlex.split(rest))
+        args = p.parse_args(_words(rest))
         if not schedule:
             raise UsageError('%cron next: no schedule given; usage: %cron next "0 9 * * MON-FRI" [-n 5]')
         if not 1 <= args.n <= 1000:

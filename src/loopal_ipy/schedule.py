@@ -48,6 +48,8 @@ _NAMES = {
 }
 _FIELD_CHARS = re.compile(r"^[0-9A-Za-z*,/-]+$")
 _NUMBER_STEP = re.compile(r"(?:^|,)(\d+|[A-Za-z]{3})/\d+")
+MAX_EVERY_DAYS = 3650
+_LAST = datetime(9998, 12, 31, tzinfo=timezone.utc)  # room for any zone's offset before datetime.max
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _ACCEPTED = (
     'use 5-field cron ("*/5 * * * *"), a macro (@hourly @daily @weekly @monthly '
@@ -302,11 +304,20 @@ def parse_duration(text: str) -> timedelta:
             f"bad duration {text.strip()!r}: write whole numbers with units d, h, m, s "
             f"in that order, e.g. 10s, 5m, 1h30m{hint}"
         )
+    if any(g and len(g) > 7 for g in m.groups()):
+        raise ScheduleError(f"@every {_clip(text)} is too long: the longest is @every {MAX_EVERY_DAYS}d (ten years)")
     d, h, mi, s = (int(g or 0) for g in m.groups())
     total = timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    if total > timedelta(days=MAX_EVERY_DAYS):
+        raise ScheduleError(f"@every {_clip(text)} is too long: the longest is @every {MAX_EVERY_DAYS}d (ten years)")
     if total < timedelta(seconds=1):
         raise ScheduleError(f"@every {text.strip()} is too short: the minimum is @every 1s")
     return total
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_cron_fields(fields: list[str], text: str) -> None:
@@ -403,7 +414,16 @@ def next_fires(schedule: str, n: int = 5, tz: str | None = None, start: datetime
         start = start.replace(tzinfo=zone)
     sched = parse_schedule(schedule, tz, anchor=start)
     out, t = [], start
-    for _ in range(max(0, n)):
-        t = sched.next_after(t)
-        out.append(t.astimezone(zone))
+    try:
+        for _ in range(max(0, n)):
+            t = sched.next_after(t)
+            if t > _LAST:
+                raise OverflowError
+            out.append(t.astimezone(zone))
+    except (OverflowError, ValueError, CroniterBadDateError):
+        if not out:
+            raise ScheduleError(
+                f"{_clip(schedule)} has no occurrence after {start.isoformat(timespec='minutes')} before the "
+                "year 9999; pick an earlier --from"
+            ) from None
     return out

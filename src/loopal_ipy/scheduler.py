@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from .clock import Clock
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
-from .job import CronJob, Run, new_id
+from .job import CronJob, Run, clean_text, new_id
 from .schedule import local_zone_name, parse_schedule
 
 MAX_TIMEOUT = 7 * 86400.0
@@ -60,6 +60,29 @@ class Event:
 Listener = Callable[[Event], None]
 
 
+def check_name(name: str) -> None:
+    """Raise NameTaken unless ``name`` is a valid job name (the syntax; uniqueness is the caller's)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise NameTaken(
+            f"bad job name {name!r:.80}: use a letter then letters, digits, _ . - (at most 64), e.g. refresh_data"
+        )
+
+
+def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: Callable[[str], None]) -> None:
+    """A job read from a store passes exactly what a create checks (SPEC §6); ``names``: taken so far."""
+    if job.name is not None:
+        check_name(job.name)
+        if job.name in names:
+            raise NameTaken(f"name {job.name!r} is used by an earlier entry")
+    if not job.code.strip():
+        raise CodeError("no code")
+    if len(job.code) > settings.max_code_chars:
+        raise LimitError(f"code is {len(job.code):,} characters; the limit is {settings.max_code_chars:,}")
+    if job.timeout is not None:
+        check_timeout(job.timeout)
+    check_code(job.code)
+
+
 def check_timeout(timeout: float) -> None:
     """Raise LimitError unless ``timeout`` is a usable number of seconds (0 = no limit)."""
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout):
@@ -72,11 +95,20 @@ def compile_check(code: str) -> None:
     """Raise CodeError unless ``code`` compiles (top-level ``await`` allowed)."""
     try:
         compile(code, "<cron job>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
-    except (SyntaxError, ValueError) as e:
+    except (SyntaxError, ValueError) as e:  # UnicodeEncodeError (lone surrogates) is a ValueError
         where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        why = e.msg if isinstance(e, SyntaxError) else _one_line(e)
+        raise CodeError(f"code does not compile: {why}{where}; nothing was created") from None
+    except (RecursionError, MemoryError, OverflowError):
         raise CodeError(
-            f"code does not compile: {e.msg if hasattr(e, 'msg') else e}{where}; nothing was created"
+            "code does not compile: it is nested too deeply for Python's compiler; put the work in a "
+            "function and schedule a call to it — nothing was created"
         ) from None
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 class Scheduler:
@@ -95,6 +127,7 @@ class Scheduler:
         self._heap: list[tuple[datetime, int, str]] = []
         self._listeners: list[Listener] = []
         self.events: deque[Event] = deque(maxlen=200)
+        self.listener_errors: deque[str] = deque(maxlen=20)
         self.removed: deque[CronJob] = deque(maxlen=20)  # so `%cron log` still finds them
         # Ids of jobs with a run in progress. By id, not on the job object, because a job can
         # leave and come back as a new object while its run goes on (session switch, reload).
@@ -110,7 +143,10 @@ class Scheduler:
         event = Event(self.clock.now(), kind, job_id, message)
         self.events.append(event)
         for listener in list(self._listeners):
-            listener(event)
+            try:
+                listener(event)
+            except Exception as e:  # a listener's bug must not half-make a job or stop a batch
+                self.listener_errors.append(f"{kind} {job_id}: {type(e).__name__}: {e}"[:300])
         return event
 
     # ------------------------------------------------------------------ jobs
@@ -191,10 +227,7 @@ class Scheduler:
         return job
 
     def _check_name(self, name: str) -> None:
-        if not _NAME.match(name):
-            raise NameTaken(
-                f"bad job name {name!r}: use a letter then letters, digits, _ . - (at most 64), e.g. refresh_data"
-            )
+        check_name(name)
         for job in self._jobs.values():
             if name in (job.name, job.id):
                 raise NameTaken(f"name {name!r} is already used by job {job.id}; pick another or delete that job")
@@ -206,6 +239,7 @@ class Scheduler:
         self._add(job)
 
     def _add(self, job: CronJob) -> None:
+        self._deadline(job)  # anything that can fail fails here, before the job is in
         job.running = job.id in self.active
         self._jobs[job.id] = job
         self._push(job)
@@ -361,6 +395,7 @@ class Scheduler:
         job.runs += 1
         if run.status == "error":
             job.failures += 1
+        run = replace(run, output=clean_text(run.output), error=clean_text(run.error) if run.error else run.error)
         limit = self.settings.output_limit
         if len(run.output) > limit:
             run = replace(

@@ -22,6 +22,7 @@ from typing import Any
 
 from .atomic import _NOFOLLOW, _write_file, write_atomic
 from .job import CronJob, Run, to_rfc3339
+from .scheduler import Settings, check_stored, compile_check
 from .session import ensure_dir, session_dir
 
 UTC = timezone.utc
@@ -115,7 +116,14 @@ class Store:
     """The durable jobs of one session on disk. Never raises on load; save reports by return value."""
 
     def __init__(
-        self, home: Path, session_id: str, *, history_size: int = 20, max_jobs: int = 50, warn: Warn = _stderr_warn
+        self,
+        home: Path,
+        session_id: str,
+        *,
+        history_size: int = 20,
+        max_jobs: int = 50,
+        warn: Warn = _stderr_warn,
+        validate: Callable[[CronJob, set[str]], None] | None = None,
     ) -> None:
         self.home = Path(home)
         self.session_id = session_id
@@ -125,6 +133,8 @@ class Store:
         self.history_size = history_size
         self.max_jobs = max_jobs
         self.warn = warn
+        # What a create would check (names, code, limits); the kernel passes one that knows IPython syntax.
+        self.validate = validate or (lambda job, names: check_stored(job, names, Settings(), compile_check))
         self.read_only = False
         self.read_only_reason: str | None = None
         self.dirty = False
@@ -309,10 +319,12 @@ class Store:
         rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
         labels: list[str] = []
         seen: set[str] = set()
+        names: set[str] = set()
         for i, entry in enumerate(entries):
             label = _entry_label(entry, i)
             try:
                 job = _rebuild(entry, self.history_size)
+                self.validate(job, names)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
                 elif len(result.jobs) >= self.max_jobs and _once_gone(job, now) is None:
@@ -320,6 +332,8 @@ class Store:
                 else:
                     why = None
                     seen.add(job.id)
+                    if job.name:
+                        names.add(job.name)
                     gone = _once_gone(job, now)
                     if gone:  # a normal end, like a one-shot that ran: nothing to preserve
                         result.dropped.append((job.label, gone))

@@ -164,26 +164,15 @@ def test_a_job_paused_by_an_earlier_one_in_the_same_batch_never_runs_and_says_so
 
 
 # ------------------------------------------------- 6: bad-job isolation
-def test_a_stored_job_whose_code_breaks_compile_does_not_stall_the_others(tmp_path: Path) -> None:
-    env = kernel_env(tmp_path, LOOPAL_SESSION_ID="bad")
-    with Kernel(env=env) as k:
-        ok(k, "import loopal_ipy\n%load_ext loopal_ipy")
-        ok(k, "_s = loopal_ipy.get_scheduler(); _s.create('@every 1s', 'x = 1', durable=True, name='deep')")
-        ok(k, "_s.create('@every 1s', 'good_runs = globals().get(\"good_runs\", 0) + 1', durable=True, name='good')")
-    path = tmp_path / "home" / "sessions" / "bad" / "cron.json"
-    doc = json.loads(path.read_text())
-    deep, good = doc["jobs"]
-    deep["code"] = "1+" * 30000 + "1"  # compile() raises RecursionError
-    good["created_at"] = deep["created_at"]  # due at the very same instants
-    path.write_text(json.dumps(doc))
-    with Kernel(env=env) as k:
-        ok(k, "import time, loopal_ipy\n%load_ext loopal_ipy")
-        assert wait_for(lambda: k.evaluate("globals().get('good_runs', 0)") >= 3, 8), "the good job stalled"
-        state = k.evaluate(f"[(j.name, j.running, j.failures) for j in {SCHED}.jobs()]")
-        deep_state = dict((n, (r, f)) for n, r, f in state)["deep"]
-        assert deep_state[1] >= 2, state
-        last = k.evaluate(f"{job('deep', 'history')}[-1].error")
-        assert "RecursionError" in last, last
+def test_a_job_whose_code_breaks_compile_does_not_stall_the_others(kernel: Kernel) -> None:
+    # A stored entry like this is now refused at load (issue 10); in memory it can still happen
+    # (code edited in place, a compile cache gone): the batch must go on.
+    _same_instant(kernel, "x = 1", "good_runs = globals().get('good_runs', 0) + 1")
+    ok(kernel, "_a.code = '1+' * 30000 + '1'")  # compile() raises RecursionError
+    assert wait_for(lambda: kernel.evaluate("globals().get('good_runs', 0)") >= 3, 8), "the good job stalled"
+    assert kernel.evaluate("(_a.running, _a.failures >= 2)") == (False, True)
+    last = kernel.evaluate("_a.history[-1].error")
+    assert "RecursionError" in last, last
 
 
 # --------------------------------------------- 7: a job that reloads us

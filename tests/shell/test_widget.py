@@ -150,6 +150,7 @@ def test_a_fire_sends_only_the_changed_cells_of_that_row(core, clock, bridge, se
     cells = cell_map(t)
     sent.clear()
     fire(core, clock, 10)
+    assert list(core.listener_errors) == []
     touched = [cells.get(id(w), ("other", type(w).__name__)) for w, msg in sent if msg["method"] == "update"]
     # loop not running: each event flushes at once, so "running" shows and goes (see the batching test)
     assert sorted(set(touched)) == [(a.id, "last"), (a.id, "next"), (a.id, "runs"), (a.id, "state")]
