@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,3 +31,19 @@ def shell(tmp_path, monkeypatch) -> Iterator[TestingShell]:
             sh.run_line_magic("unload_ext", "loopal_ipy")
         sh.__dict__.pop("_loopal_ipy_stash", None)
         TestingShell.clear_instance()
+
+
+@pytest.fixture
+def kshell(shell, monkeypatch):
+    """The shell posing as a kernel, with loopal_ipy loaded, a durable session and one job."""
+    monkeypatch.setenv("LOOPAL_SESSION_ID", "fuzz")
+    shell.kernel = types.SimpleNamespace()  # what _extension checks to build the scheduler
+    try:
+        shell.run_line_magic("load_ext", "loopal_ipy")
+        shell._loopal_ipy["table"] = None  # %cron list answers with its text table: widgets are tested elsewhere
+        shell.run_line_magic("cron", 'create --durable --name keeper "@hourly" pass')
+        yield shell
+    finally:
+        if "loopal_ipy" in shell.extension_manager.loaded:
+            shell.run_line_magic("unload_ext", "loopal_ipy")
+        del shell.kernel

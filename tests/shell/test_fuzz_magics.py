@@ -12,11 +12,8 @@ changed the jobs, the settings or the store's bytes fails the test.
 from __future__ import annotations
 
 import sys
-import types
 from collections import Counter
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
@@ -45,22 +42,6 @@ def line_strategy() -> st.SearchStrategy[str]:
     )
     huge_code = st.builds(lambda code: f'create "@every 10s" {code}', st.sampled_from(CODES))
     return st.one_of(shaped, shaped, shaped, huge_code, st.text(max_size=40))
-
-
-@pytest.fixture
-def kshell(shell, tmp_path: Path, monkeypatch):
-    """The shell posing as a kernel, with loopal_ipy loaded, a durable session and one job."""
-    monkeypatch.setenv("LOOPAL_SESSION_ID", "fuzz")
-    shell.kernel = types.SimpleNamespace()  # what _extension checks to build the scheduler
-    try:
-        shell.run_line_magic("load_ext", "loopal_ipy")
-        shell._loopal_ipy["table"] = None  # %cron list answers with its text table: widgets are tested elsewhere
-        shell.run_line_magic("cron", 'create --durable --name keeper "@hourly" pass')
-        yield shell
-    finally:
-        if "loopal_ipy" in shell.extension_manager.loaded:
-            shell.run_line_magic("unload_ext", "loopal_ipy")
-        del shell.kernel
 
 
 def snapshot(shell) -> tuple:

@@ -1,0 +1,135 @@
+"""Each input issue 10 saw break ``%cron`` (items 1–4), as a test: one clean line, nothing changed.
+
+The fuzz test (``test_fuzz_magics.py``) covers the space; these name the cases
+that were seen, with the message a user gets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from IPython.core.error import UsageError
+
+import loopal_ipy
+from loopal_ipy import render
+
+
+def refused(shell, line: str, pattern: str) -> str:
+    sched = loopal_ipy.get_scheduler()
+    before = [(j.id, j.name, j.code, j.paused) for j in sched.jobs()]
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic("cron", line)
+    message = str(info.value)
+    assert "\n" not in message
+    assert re.fullmatch(pattern, message), message
+    assert [(j.id, j.name, j.code, j.paused) for j in sched.jobs()] == before
+    return message
+
+
+@pytest.mark.parametrize(
+    ("line", "pattern"),
+    [
+        ('create "@every 10s x=1', r"%cron create: no closing quotation in .+; close the quote, .+"),
+        ("delete 'abc", r"%cron delete: no closing quotation in .+"),
+        ("pause keeper\\", r"%cron pause: no escaped character in .+"),
+        ('log "keeper', r"%cron log: no closing quotation in .+"),
+        ('next "@daily', r"%cron next: no closing quotation in .+"),
+        ('next "@daily" --tz "UTC', r"%cron next: no closing quotation in .+"),
+        ('run "keeper', r"%cron run: no closing quotation in .+"),
+        ('create "@every 1000000000d" x=1', r"@every 1000000000d is too long: the longest is @every 3650d .+"),
+        ('create "@every 99999999999999d" x=1', r"@every 99999999999999d is too long: .+"),
+        ('next "@every 1000000000d"', r"@every 1000000000d is too long: .+"),
+        ('next "@daily" --from 9999-12-31T23:59', r"@daily has no occurrence after 9999-12-31T23:59.+ 9999; .+"),
+        ('next "@yearly" --from 9999-06-01', r"@yearly has no occurrence after .+"),
+        ('create "@every 10s" ' + "1+" * 30000 + "1", r"code does not compile: it is nested too deeply .+"),
+        ('create "@every 10s" ' + "-" * 60000 + "1", r"code does not compile: it is nested too deeply .+"),
+        ("log keeper -n x", r"%cron log: argument -n: invalid int value: 'x'; usage: %cron log ID \[-n N\]"),
+        ('next "@daily" -n', r"%cron next: argument -n: expected one argument; usage: %cron next SCHEDULE \[-n N\] .+"),
+    ],
+)
+def test_seen_inputs_are_one_line_and_change_nothing(kshell, line: str, pattern: str) -> None:
+    refused(kshell, line, pattern)
+
+
+def test_delete_of_the_same_id_twice_deletes_it_once_and_says_so(kshell) -> None:
+    kshell.run_line_magic("cron", 'create --name twice "@hourly" pass')
+    out = kshell.run_line_magic("cron", "delete twice twice")
+    assert str(out) == f"deleted {loopal_ipy.get_scheduler().core.find_removed('twice').label}"
+
+
+@pytest.mark.parametrize("value", ["float('inf')", "float('nan')", "1e13", "0", "-5", "'soon'"])
+def test_max_age_must_be_finite_and_in_range(kshell, value: str) -> None:
+    conf = next(c for c in kshell.configurables if type(c).__name__ == "Cron")
+    kshell.run_line_magic("config", f"Cron.max_age = {value}")  # %config logs the refusal
+    assert conf.max_age == 3 * 86400
+    sched = loopal_ipy.get_scheduler()
+    assert sched.core.settings.max_age == 3 * 86400
+    job = sched.create("@every 10s", "pass")  # and creating still works, whole
+    assert job in sched.jobs() and sched.core.expires_at(job) is not None
+
+
+def test_every_setting_refuses_what_would_stop_jobs(kshell) -> None:
+    from traitlets import TraitError
+
+    conf = next(c for c in kshell.configurables if type(c).__name__ == "Cron")
+    for name, bad in [
+        ("max_jobs", 0),
+        ("max_jobs", 10**9),
+        ("history_size", 0),
+        ("output_limit", float("inf")),
+        ("job_timeout", float("nan")),
+        ("job_timeout", -1),
+        ("max_code_chars", 0),
+    ]:
+        before = getattr(conf, name)
+        with pytest.raises(TraitError, match=rf"^(Cron\.{name} must be between |The '{name}' trait )"):
+            setattr(conf, name, bad)
+        assert getattr(conf, name) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        ("keeper --timeout nan", r"%cron wait: --timeout must be between 0 and 604800 seconds \(a week\), got nan"),
+        ("keeper --timeout -1", r"%cron wait: --timeout must be between .+ got -1"),
+        ("keeper --runs 0", r"%cron wait: --runs must be between 1 and 100000, got 0"),
+        ("keeper --runs 1000000", r"%cron wait: --runs must be between 1 and 100000, got 1000000"),
+        ('"keeper', r"%cron wait: no closing quotation in .+"),
+        ("keeper extra", r"%cron wait: unexpected 'extra'; usage: %cron wait \[ID\] \[--runs N\] \[--timeout S\]"),
+    ],
+)
+def test_wait_arguments_are_checked_before_anything_waits(args: str, pattern: str) -> None:
+    from loopal_ipy.magics import parse_wait
+
+    with pytest.raises(UsageError) as info:
+        parse_wait(args)
+    assert re.fullmatch(pattern, str(info.value)), str(info.value)
+
+
+def test_default_wait_timeout_is_bounded_work(kshell) -> None:
+    sched = loopal_ipy.get_scheduler()
+    job = sched.create("*/5 * * * *", "pass", name="five")
+    t0 = time.perf_counter()
+    timeout = sched._default_timeout(job, 100_000)
+    took = time.perf_counter() - t0
+    assert took < 0.5, f"{took:.2f} s to compute a default timeout"
+    assert timeout == pytest.approx(7 * 86400 + 30)  # capped at a week, plus the slack
+
+
+def test_lone_surrogates_in_output_never_break_list_log_or_the_store(kshell) -> None:
+    sched = loopal_ipy.get_scheduler()
+    job = sched.create("@hourly", "print('\\udcff' + 'name'); raise ValueError('\\ud800')", durable=True, name="odd")
+    sched.run_now("odd")
+    run = job.history[-1]
+    assert run.status == "error"
+    assert "\ufffdname" in run.output and "\ud800" not in run.output and "\udcff" not in run.output
+    run.output.encode("utf-8")  # strict: it is valid text
+    render.log_text(job, None).encode("utf-8")
+    str(kshell.run_line_magic("cron", "list")).encode("utf-8")
+    sched.flush()
+    saved = json.loads(sched.store.store.path.read_bytes())
+    [entry] = [e for e in saved["jobs"] if e["name"] == "odd"]
+    entry["history"][-1]["output"].encode("utf-8")
