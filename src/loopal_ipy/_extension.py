@@ -83,7 +83,8 @@ def load(shell: Any) -> KernelScheduler | None:
         setattr(shell, _STASH, None)
         summary = durable.open()
         durable.on_takeover = bridge._arm
-        if durable.last_load is None or durable.last_load.jobs or durable.last_load.dropped:
+        loaded = durable.last_load
+        if summary and (loaded is None or loaded.jobs or loaded.dropped or loaded.stuck or loaded.read_only):
             print(summary)
         atexit.register(bridge.at_exit)
 

@@ -126,6 +126,8 @@ class KernelScheduler:
         """The process ends normally: a run cut short by the exit is no hang, so it is saved as not running."""
         self._dirty = self._dirty or bool(self.core.active)
         self.flush(settled=True)
+        if self.store is not None:
+            self.store.discard_if_private()
 
     # ------------------------------------------------------------ idle state
     @property

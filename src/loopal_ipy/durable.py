@@ -9,6 +9,7 @@ and rehydrates as soon as it gets it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -19,7 +20,16 @@ from .errors import StoreError
 from .job import CronJob, new_id
 from .lock import SessionLock
 from .scheduler import Scheduler, check_stored
-from .session import SessionInfo, loopal_home, resolve_session, sanitize_session_id, session_dir
+from .session import (
+    THIS_KERNEL,
+    SessionInfo,
+    is_safe_session_id,
+    loopal_home,
+    random_session_id,
+    resolve_session,
+    sanitize_session_id,
+    session_dir,
+)
 from .store import LoadResult, Store
 
 TAKEOVER_POLL = 2.0  # seconds between lock attempts by a kernel that does not own its session
@@ -54,13 +64,20 @@ class DurableSession:
         self.last_load: LoadResult | None = None
         self._poll: Any = None
         self.on_takeover: Callable[[], None] = lambda: None
+        self.pending = False  # the session has no folder yet: it is made by the first durable create
+        self._announced = False
 
     # ------------------------------------------------------------- opening
     def open(self, override: str | None = None) -> str:
-        """Resolve the session, take its lock if free, and rehydrate; returns a one-line summary."""
-        self.info = resolve_session(self.env, self.user_ns, self.connection_file, override)
-        if self.info is None:
-            return "loopal_ipy: no session id (no notebook path, LOOPAL_SESSION_ID or kernel id): durable jobs are off"
+        """Resolve the session and, if it has a folder, take its lock and rehydrate; returns what to say.
+
+        A session with no folder yet has nothing to load: the folder and the lock are
+        taken at the first durable create (opening a notebook leaves nothing on disk).
+        """
+        self.info = resolve_session(
+            self.env, self.user_ns, self.connection_file, override, fallback=random_session_id()
+        )
+        assert self.info is not None
         kernel_id = _kernel_id(self.connection_file)
         self.store = Store(
             self.home,
@@ -71,6 +88,13 @@ class DurableSession:
             validate=self._validate,
         )
         self.lock = SessionLock(self.store.directory, kernel_id=kernel_id, label=self.info.detail or None)
+        self.pending = not os.path.lexists(self.store.directory)
+        return "" if self.pending else self._own()
+
+    def _own(self) -> str:
+        """Take the session's lock if it is free and rehydrate; or wait for its owner to go."""
+        assert self.store is not None and self.lock is not None and self.info is not None
+        self.pending = False
         try:
             owned = self.lock.try_acquire()
         except StoreError as e:
@@ -117,6 +141,17 @@ class DurableSession:
     def _validate(self, job: CronJob, names: set[str]) -> None:
         check_stored(job, names, self.core.settings, self.core.check_code)
 
+    def discard_if_private(self) -> None:
+        """At exit: a session of this kernel only can never be opened again, so leave nothing behind."""
+        if self.info is None or self.info.source != THIS_KERNEL or self.store is None or not self.owner:
+            return
+        directory = self.store.directory
+        for name in ("cron.json", "owner.json", "cron.lock"):
+            with contextlib.suppress(OSError):
+                os.unlink(directory / name)
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)  # only if empty: a quarantined .bad- file stays for the user
+
     def close(self) -> None:
         """Release the lock and stop waiting for it (the caller saves first)."""
         if self._poll is not None:
@@ -131,11 +166,19 @@ class DurableSession:
         return self.lock is not None and self.lock.held
 
     def check_can_create(self) -> None:
-        """Refuse a durable create that could not be kept, saying why."""
+        """Refuse a durable create that could not be kept, saying why (and make the folder if it is the first)."""
         if self.info is None:
-            raise StoreError(
-                "no session id for durable jobs: set LOOPAL_SESSION_ID or use %cron session NAME, "
-                "or create the job without --durable"
+            raise StoreError("no session for durable jobs; create the job without --durable")
+        if self.pending:
+            said = self._own()
+            if said:
+                self.core.emit("store", "-", said.removeprefix("loopal_ipy: "))
+        if self.info.source == THIS_KERNEL and not self._announced:
+            self._announced = True
+            self.warn(
+                f"loopal_ipy: this kernel has no notebook path (an executed notebook: papermill, nbconvert), "
+                f"so its durable jobs go to session {self.info.id} of this kernel only: they run and survive "
+                "%reload_ext, but will not come back in a new kernel (set LOOPAL_SESSION_ID to keep them)"
             )
         if not self.owner:
             raise StoreError(
@@ -195,7 +238,8 @@ class DurableSession:
         """Move another session's durable jobs here (a renamed or moved notebook)."""
         self.check_can_create()
         assert self.store is not None and self.info is not None
-        other_id = sanitize_session_id(other)
+        # OTHER is a folder name under sessions/ (an id already), or the name it was opened with.
+        other_id = other if is_safe_session_id(other) else sanitize_session_id(other)
         if other_id == self.info.id:
             raise StoreError(f"session {other_id} is this session; name the old one (see {self.home / 'sessions'})")
         other_dir = session_dir(self.home, other_id)
@@ -246,9 +290,12 @@ class DurableSession:
     # ------------------------------------------------------------------ text
     def describe(self) -> str:
         if self.info is None:
-            return "session: none (durable jobs are off: no notebook path, LOOPAL_SESSION_ID or kernel id)"
+            return "session: none (durable jobs are off)"
         assert self.store is not None and self.lock is not None
-        owner = "this kernel" if self.owner else self.lock.owner_text()
+        if self.pending:
+            owner = "none yet (the folder and its lock are made at the first durable create)"
+        else:
+            owner = "this kernel" if self.owner else self.lock.owner_text()
         source = self.info.source + (f": {self.info.detail}" if self.info.detail else "")
         latch = f" [read-only: {self.store.read_only_reason}]" if self.store.read_only else ""
         lines = [

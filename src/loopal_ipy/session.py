@@ -1,8 +1,17 @@
 """Session ids and store paths (SPEC §6): pure functions, no IPython.
 
-A session id names a directory, so it is sanitised to ``[A-Za-z0-9._-]`` and
-can never be ``.``, ``..`` or empty. Whatever a user or a notebook name
+A session id names a directory, so it only ever holds ``[A-Za-z0-9._-]`` and
+can never be ``.``, ``..`` or empty: whatever a user or a notebook name
 supplies, :func:`session_dir` stays one level under ``<home>/sessions``.
+
+The mapping from a name to an id is one-to-one (``a b``, ``a-b``, ``a/b``,
+``café`` and ``cafe`` are five sessions). A name that already is a safe id and
+holds no ``__`` is its own id, so ids that worked before still do; any other
+name is escaped: a character outside ``[A-Za-z0-9.-]`` (``_`` included) becomes
+``__`` plus the hex of each of its UTF-8 bytes, as does a leading ``.`` or
+``-``. Escaped ids always hold ``__``, kept ones never do, so the two never
+meet. Names and notebook paths are NFC-normalised first: the same text typed
+on a Mac (NFD) and on Linux (NFC) is one session.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 MAX_ID_LEN = 96
+_KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+_PROCESS_SESSION: str | None = None
+THIS_KERNEL = "this kernel only"  # SessionInfo.source of the fallback session
 _SLUG_LEN = 40
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _KERNEL_FILE = re.compile(r"^kernel-(.+)\.json$")
 _NOTEBOOK_SOURCES: tuple[tuple[str, str], ...] = (
@@ -46,22 +58,37 @@ def _ascii_fold(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
-def sanitize_session_id(text: str) -> str:
-    """Make ``text`` a safe directory name: only ``[A-Za-z0-9._-]``, never ``.``/``..``/empty.
+def _escape(text: str) -> str:
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _KEEP and not (i == 0 and ch in ".-"):
+            out.append(ch)
+        else:
+            out.append("".join(f"__{b:02x}" for b in ch.encode("utf-8", "surrogatepass")))
+    return "".join(out)
 
-    Runs of other characters become ``-``; leading dots and dashes are dropped
-    (no hidden directories, nothing that looks like an option). Text that
-    leaves nothing behind, or is too long, gets a sha256 suffix so distinct
-    inputs stay distinct. Raises ValueError only for empty/blank input.
+
+def sanitize_session_id(text: str) -> str:
+    """The session id of a name: safe, one-to-one (see the module docstring). ValueError if blank.
+
+    A name longer than the id limit keeps its first part and gets a sha256 suffix,
+    so distinct names stay distinct.
     """
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"a session id must be a non-empty string, got {text!r}")
-    cleaned = _UNSAFE.sub("-", _ascii_fold(text)).lstrip(".-")
-    if not cleaned:
-        return f"session-{_sha8(text)}"
-    if len(cleaned) > MAX_ID_LEN:
-        cleaned = f"{cleaned[: MAX_ID_LEN - 9].rstrip('.-')}-{_sha8(text)}"
-    return cleaned
+        raise ValueError(f"a session id must be a non-empty string, got {text!r:.80}")
+    text = unicodedata.normalize("NFC", text)
+    sid = text if is_safe_session_id(text) and "__" not in text else _escape(text)
+    if len(sid) > MAX_ID_LEN:
+        sid = f"{sid[: MAX_ID_LEN - 9]}-{_sha8(text)}"
+    return sid
+
+
+def random_session_id() -> str:
+    """This process's own session, for kernels nothing else names (papermill, nbconvert --execute)."""
+    global _PROCESS_SESSION
+    if _PROCESS_SESSION is None:
+        _PROCESS_SESSION = f"kernel-run-{secrets.token_hex(4)}"
+    return _PROCESS_SESSION
 
 
 def is_safe_session_id(text: str) -> bool:
@@ -77,7 +104,9 @@ def is_safe_session_id(text: str) -> bool:
 
 def notebook_session_id(path: str, cwd: str | None = None) -> str:
     """``<slug of file stem>-<first 8 hex of sha256 of the absolute path>``."""
-    absolute = os.path.normpath(os.path.join(cwd if cwd is not None else os.getcwd(), path))
+    absolute = unicodedata.normalize(
+        "NFC", os.path.normpath(os.path.join(cwd if cwd is not None else os.getcwd(), path))
+    )
     stem = os.path.splitext(os.path.basename(absolute))[0]
     slug = re.sub(r"[^a-z0-9]+", "-", _ascii_fold(stem).lower()).strip("-")[:_SLUG_LEN].strip("-")
     return f"{slug or 'notebook'}-{_sha8(absolute)}"
@@ -90,8 +119,9 @@ def resolve_session(
     override: str | None = None,
     *,
     cwd: str | None = None,
+    fallback: str | None = None,
 ) -> SessionInfo | None:
-    """Pick the session id by SPEC §6 order; None when nothing identifies one.
+    """Pick the session id by SPEC §6 order; ``fallback`` (or None) when nothing identifies one.
 
     ``cwd`` only matters for a relative notebook path (default: the process's).
     """
@@ -108,6 +138,8 @@ def resolve_session(
         match = _KERNEL_FILE.match(os.path.basename(connection_file))
         if match and match.group(1).strip():
             return SessionInfo(sanitize_session_id(match.group(1)), "kernel", connection_file)
+    if fallback:
+        return SessionInfo(fallback, THIS_KERNEL)
     return None
 
 

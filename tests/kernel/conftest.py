@@ -4,7 +4,7 @@ Every test collected under tests/kernel is marked ``kernel`` (``-m "not kernel"`
 skips the slow ones). The ``kernel`` fixture is a fresh kernel per test with
 ``%load_ext loopal_ipy`` already run, its store under the test's tmp_path, its
 own IPython dir (a user profile that autoloads the extension cannot interfere)
-and no session id (durable jobs off), so firing tests see only in-memory jobs.
+and no session id (a durable create would use the kernel's own fallback session).
 """
 
 from __future__ import annotations

@@ -247,7 +247,7 @@ class Kernel:
 
 # ------------------------------------------------- helpers for test modules
 def kernel_env(tmp_path: Any, **extra: str) -> dict[str, str]:
-    """Env for a test kernel: private store and IPython dir, no session id."""
+    """Env for a test kernel: private store and IPython dir, nothing that names a session."""
     return {
         "LOOPAL_HOME": str(tmp_path / "home"),
         "IPYTHONDIR": str(tmp_path / "ipython"),

@@ -130,3 +130,35 @@ def test_two_kernels_one_session_never_both_fire_and_the_second_takes_over(tmp_p
         assert len(occurrences) == len(set(occurrences)), "an occurrence fired in both kernels"
         data = json.loads((tmp_path / "home" / "sessions" / "shared" / "cron.json").read_text())
         assert [j["name"] for j in data["jobs"]] == ["shared"]
+
+
+def test_a_kernel_nothing_names_gets_a_session_of_its_own(tmp_path: Path) -> None:
+    """papermill / nbconvert kernels: no notebook path, a tmp connection file (SPEC §6)."""
+    env = {**env_for(tmp_path), "LOOPAL_SESSION_ID": "", "JPY_SESSION_NAME": ""}
+    with Kernel(env=env) as k:
+        loaded = k.execute("%load_ext loopal_ipy")
+        assert loaded.status == "ok" and loaded.stdout == "", loaded.stdout  # nothing to say, nothing on disk
+        assert not (tmp_path / "home" / "sessions").exists()
+        r = k.execute('%cron create --durable --name d "@every 1s" x = 1')
+        assert r.status == "ok", r.evalue
+        assert "of this kernel only" in r.stderr and "will not come back in a new kernel" in r.stderr
+        again = k.execute('%cron create --durable "@hourly" pass')
+        assert "this kernel only" not in again.stderr  # announced once
+        info = k.execute("%cron session").execute_result["text/plain"]
+        m = re.search(r"session: (kernel-run-[0-9a-f]{8}) \(from this kernel only\)", info)
+        assert m, info
+        folder = tmp_path / "home" / "sessions" / m.group(1)
+        assert wait_for(lambda: (folder / "cron.json").exists(), 5)
+        assert k.execute("%reload_ext loopal_ipy").status == "ok"  # same kernel: same session, jobs back
+        names = k.evaluate("sorted(str(j.name) for j in __import__('loopal_ipy').get_scheduler().jobs())")
+        assert names == ["None", "d"]
+    assert not folder.exists(), "a session of one kernel only was left on disk after it exited"
+
+
+def test_opening_a_notebook_leaves_nothing_on_disk(tmp_path: Path) -> None:
+    env = {**env_for(tmp_path, ""), "JPY_SESSION_NAME": str(tmp_path / "viewer.ipynb")}
+    with Kernel(env=env) as k:
+        assert k.execute("%load_ext loopal_ipy").status == "ok"
+        assert k.execute('%cron create "@every 1s" x = 1\n%cron list').status == "ok"
+        assert "none yet" in k.execute("%cron session").execute_result["text/plain"]
+    assert not (tmp_path / "home" / "sessions").exists()

@@ -373,13 +373,6 @@ BAD_INPUTS = [
         r'%cron create: put the schedule in quotes, e\.g\. %cron create "\*/5 \* \* \* \*" CODE \(it is one word; .+\)',
     ),
     (
-        "--durable without a session",
-        None,
-        '%cron create --durable "@every 10s" x = 1',
-        r"no session id for durable jobs: set LOOPAL_SESSION_ID or use %cron session NAME, "
-        r"or create the job without --durable",
-    ),
-    (
         "unknown option",
         None,
         '%cron create --every "@every 10s" x = 1',
