@@ -81,3 +81,29 @@ def test_notebook_executes(path: Path, profile: str, tmp_path: Path, monkeypatch
     ]
     assert not errors, errors
     print(f"{path.name} ({profile}): {len(nb.cells)} cells in {elapsed:.1f} s")
+
+
+@pytest.mark.timeout(240)
+def test_papermill_runs_the_durable_notebook_with_nothing_naming_its_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill's kernel has no notebook path and a tmp connection file: it gets a session of its own (SPEC §6)."""
+    import papermill
+
+    monkeypatch.setenv("LOOPAL_HOME", str(tmp_path / "loopal-home"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # no `loopal-ipy enable` there
+    monkeypatch.delenv("LOOPAL_SESSION_ID", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "durable.ipynb"), str(out), kernel_name="python3", cwd=str(workdir), progress_bar=False
+    )
+    nb = nbformat.read(out, as_version=4)
+    texts = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "of this kernel only" in texts  # the fallback session is announced, once
+    assert texts.count("of this kernel only") == 1
+    assert not list((tmp_path / "loopal-home").glob("sessions/kernel-run-*")), "the kernel's own session stayed"
