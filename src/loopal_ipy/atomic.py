@@ -14,11 +14,18 @@ from pathlib import Path
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (0600, no symlink following) and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | _NOFOLLOW, 0o600)
+def _write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to a fresh file at ``path`` and fsync it.
+
+    A leftover at ``path`` is removed first and the file is created with O_EXCL:
+    a leftover that is a hard link (or a symlink) to some other file is unlinked,
+    never written through, so no save can overwrite a file it does not own.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _NOFOLLOW, mode)
     try:
-        os.fchmod(fd, 0o600)  # a stale temp file may have had other bits
+        os.fchmod(fd, mode)  # the umask may have taken bits away
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -43,12 +50,23 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_atomic(
-    path: Path, data: bytes, *, fsync: bool = True, write_bytes: Callable[[Path, bytes], None] = _write_file
+    path: Path,
+    data: bytes,
+    *,
+    fsync: bool = True,
+    write_bytes: Callable[[Path, bytes], None] = _write_file,
+    mode: int | None = None,
 ) -> None:
-    """Replace ``path`` with ``data`` all-or-nothing, via ``<path>.tmp`` in the same directory."""
+    """Replace ``path`` with ``data`` all-or-nothing, via ``<path>.tmp`` in the same directory.
+
+    ``mode``: the new file's permission bits (default 0600, the store's).
+    """
     tmp = path.with_name(path.name + ".tmp")
     try:
-        write_bytes(tmp, data)
+        if mode is None:
+            write_bytes(tmp, data)
+        else:
+            _write_file(tmp, data, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.isfile(tmp) and not os.path.islink(tmp):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -41,8 +42,15 @@ def enable(path: Path) -> str:
         return f"already enabled in {path}"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text(encoding="utf-8") if path.exists() else "c = get_config()  # noqa\n"
-    write_atomic(path, (text.rstrip("\n") + "\n\n" + BLOCK).encode())
+    _rewrite(path, (text.rstrip("\n") + "\n\n" + BLOCK).encode())
     return f"enabled: every new or restarted kernel of this profile loads loopal_ipy ({path})"
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    """Replace the config file's contents; a symlinked config stays a symlink, and its mode stays."""
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(os.stat(target).st_mode) if target.exists() else 0o644
+    write_atomic(target, data, mode=mode)
 
 
 def disable(path: Path) -> str:
@@ -50,7 +58,7 @@ def disable(path: Path) -> str:
         return f"not enabled in {path}; nothing to do"
     text = path.read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    write_atomic(path, (text[:start].rstrip("\n") + "\n" + text[end:].lstrip("\n")).lstrip("\n").encode())
+    _rewrite(path, (text[:start].rstrip("\n") + "\n" + text[end:].lstrip("\n")).lstrip("\n").encode())
     return f"disabled: kernels no longer load loopal_ipy at start ({path})"
 
 

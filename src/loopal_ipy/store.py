@@ -219,6 +219,22 @@ class Store:
             return f"{what} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
         return None
 
+    def _untrusted_folders(self) -> str | None:
+        """Why $LOOPAL_HOME, sessions/ or the session folder cannot be trusted (SPEC §6), or None."""
+        for folder in (self.home, self.home / "sessions", self.directory):
+            try:
+                st = os.lstat(folder)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                return f"{folder} cannot be checked ({e.strerror or e})"
+            if stat.S_ISLNK(st.st_mode):
+                return f"{folder} is a symbolic link"
+            problem = self._unsafe(st, folder)
+            if problem:
+                return problem
+        return None
+
     def _bad_path(self, now: datetime) -> Path:
         stem = f"{FILE_NAME}.bad-{int(now.timestamp() * 1000)}"
         candidate, n = self.directory / stem, 1
@@ -228,9 +244,8 @@ class Store:
 
     def _read(self, result: LoadResult) -> tuple[bytes | None, str | None]:
         """The file's bytes (None if absent or unusable) and why it is untrusted, if it is."""
-        untrusted = None
+        untrusted = self._untrusted_folders()
         try:
-            untrusted = self._unsafe(os.stat(self.directory), self.directory)
             # O_NONBLOCK: a planted FIFO must not hang the kernel. O_NOFOLLOW: no symlinks.
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:

@@ -72,6 +72,9 @@ def mutated_bytes(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+NAMES = ["tick", "tick", "a b", "9lives", "x" * 65, "café", "\ud800", "", "ok_name"]
+CODES = ["x = (", "1+" * 30000 + "1", "-" * 70000 + "1", "x = '\ud800'", "", "   ", "await x", "%time 1", "pass"]
+ODD_TEXT = ["\ud800", "a\udcffb", "\x00\x01", "é" * 3, "\ufffd"]
 times = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(timezone.utc))
 
 
@@ -80,7 +83,7 @@ def mutated_entries(draw: st.DrawFn) -> bytes:
     """Well-formed files whose entries are kept, retimed, re-flagged, broken or duplicated."""
     jobs: list[Any] = [dict(j) for j in draw(st.lists(st.sampled_from(BASE_JOBS), max_size=8))]
     for job in jobs:
-        how = draw(st.sampled_from(["keep", "keep", "retime", "flags", "break", "drop-key"]))
+        how = draw(st.sampled_from(["keep", "keep", "retime", "flags", "break", "drop-key", "name", "code", "text"]))
         if how == "retime":
             for key in ("created_at", "last_fired", "next_fire"):
                 if draw(st.booleans()):
@@ -96,6 +99,14 @@ def mutated_entries(draw: st.DrawFn) -> bytes:
             job[draw(st.sampled_from(sorted(job)))] = draw(json_values)
         elif how == "drop-key":
             job.pop(draw(st.sampled_from(sorted(job))))
+        elif how == "name":  # bad syntax, or a name an earlier entry has
+            job["name"] = draw(st.sampled_from(NAMES) | st.text(max_size=10))
+        elif how == "code":  # code that does not compile (any more), or is too long
+            job["code"] = draw(st.sampled_from(CODES) | st.text(max_size=20))
+        elif how == "text":  # non-UTF-8 text from a job's output, kept in its history
+            for run in job.get("history") or []:
+                if isinstance(run, dict):
+                    run["output"] = draw(st.sampled_from(ODD_TEXT))
     jobs += draw(st.lists(json_values, max_size=1))
     doc: Any = {"version": draw(st.sampled_from([1, 1, 1, 1, 2, 0, "1", None])), "jobs": jobs}
     if draw(st.booleans()):
@@ -155,6 +166,13 @@ def test_load_never_raises_and_never_destroys_bytes(raw: bytes, offset: int, max
         assert len(result.jobs) <= max_jobs
         assert len({j.id for j in result.jobs}) == len(result.jobs)
         assert all(j.next_fire is not None and j.next_fire > now for j in result.jobs if not j.paused)
+        names = [j.name for j in result.jobs if j.name]
+        assert len(names) == len(set(names))  # names stay unique, as a create keeps them
+        for job in result.jobs:  # what loads is valid text and code that compiles
+            job.code.encode("utf-8")
+            compile(job.code, "<check>", "exec", flags=0x2000)  # ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+            for run in job.history:
+                run.output.encode("utf-8")
         if result.read_only:  # nothing is ever written over a latched store
             assert store.path.read_bytes() == raw and result.quarantined == []
             return
