@@ -330,6 +330,21 @@ class KernelScheduler:
         if event.kind in ("created", "deleted", "paused", "resumed", "removed"):
             self._arm()
 
+    def displaying_cell(self) -> tuple[str | None, str | None]:
+        """(which cell, which run of it) is executing: the frontend's cellId, else the cell's code.
+
+        A table shown again by the same cell replaces the tables its earlier runs showed.
+        """
+        get_parent = getattr(self.shell, "get_parent", None)  # ZMQInteractiveShell only
+        parent = get_parent() if get_parent is not None else None
+        if not isinstance(parent, dict) or (parent.get("header") or {}).get("msg_type") != "execute_request":
+            return None, None
+        cell = (parent.get("metadata") or {}).get("cellId")
+        if not isinstance(cell, str):
+            code = (parent.get("content") or {}).get("code")
+            cell = f"code:{hash(code)}" if isinstance(code, str) else None
+        return cell, parent["header"].get("msg_id")
+
     def _find(self, job_id: str) -> CronJob | None:
         return self.core.live(job_id) or self.core.find_removed(job_id)
 

@@ -31,36 +31,48 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from .job import tail_text
+
 _capture: ContextVar[Buffer | None] = ContextVar("loopal_ipy_capture", default=None)
 _PATCHED = "_loopal_routed"  # marks a stream or publisher we patched, holding what to restore
 
 
 class Buffer:
-    """One run's output; stops growing past ``limit`` (the cut is reported by the core)."""
+    """One run's output; keeps its *last* ``limit`` characters (the latest output matters most)."""
 
     def __init__(self, limit: int) -> None:
         self.parts: list[str] = []
-        self.size = 0
-        self.limit = limit + 200  # a little over, so the core sees it was cut
+        self.kept = 0  # characters in parts
+        self.size = 0  # characters written in all
+        self.limit = limit
         self.fd_file: _FdFile | None = None
 
     def write(self, text: str) -> None:
         if self.fd_file is not None:  # what reached fd 1/2 before this write comes first
-            self._add(self.fd_file.take())
+            self._take_fd()
+        self._add(text)
+
+    def _take_fd(self) -> None:
+        assert self.fd_file is not None
+        text, skipped = self.fd_file.take()
+        self.size += skipped
         self._add(text)
 
     def _add(self, text: str) -> None:
         if not text:
             return
-        if self.size < self.limit:
-            self.parts.append(text)
+        self.parts.append(text)
+        self.kept += len(text)
         self.size += len(text)
+        if self.kept > 2 * self.limit + 1024:  # amortised: drop the oldest beyond the limit
+            tail = "".join(self.parts)[-self.limit :]
+            self.parts, self.kept = [tail], len(tail)
 
     def text(self) -> str:
+        """The output so far, cut to its last ``limit`` characters with a note saying how many went."""
         if self.fd_file is not None:
-            self._add(self.fd_file.take())
-        # Past the limit the core cuts to Cron.output_limit and says so in the log.
-        return "".join(self.parts)[: self.limit]
+            self._take_fd()
+        return tail_text("".join(self.parts), self.limit, dropped=self.size - self.kept)
 
 
 def current() -> Buffer | None:
@@ -254,22 +266,23 @@ class _FdFile:
         self.file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115 - lives as long as the runner
         self.fd = self.file.fileno()
         self.offset = 0
-        self.end = 0
+        self.limit = 0
 
-    def take(self) -> str:
-        """What was written since the last take (at most the run's limit, bytes beyond are skipped)."""
+    def take(self) -> tuple[str, int]:
+        """What was written since the last take: its last ``limit`` bytes, and how many came before them."""
         size = os.fstat(self.fd).st_size
         if size <= self.offset:
-            return ""
-        want = max(0, min(size, self.end) - self.offset)
-        data = os.pread(self.fd, want, self.offset) if want else b""
+            return "", 0
+        start = max(self.offset, size - self.limit)
+        skipped = start - self.offset
+        data = os.pread(self.fd, size - start, start)
         self.offset = size
-        return data.decode("utf-8", "replace")
+        return data.decode("utf-8", "replace"), skipped
 
     def start(self, limit: int) -> None:
         """A run begins: its bytes start at the end of the file (writes share this offset)."""
         self.offset = os.lseek(self.fd, 0, os.SEEK_END)
-        self.end = self.offset + limit
+        self.limit = limit
 
     def settle(self) -> None:
         """A run ended: empty the file once it is big. Not before a run: truncating costs ~0.3 ms."""

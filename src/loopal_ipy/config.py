@@ -9,6 +9,7 @@ from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .errors import ScheduleError
+from .journal import HISTORY_CHARS_MAX
 from .schedule import get_zone
 from .scheduler import MAX_TIMEOUT
 
@@ -60,6 +61,14 @@ class Cron(Configurable):
         low, high, unit = RANGES[name]
         if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
             raise TraitError(f"Cron.{name} must be between {low:g} and {high:g}{unit}, got {value!r}")
+        if name in ("history_size", "output_limit"):
+            other = "output_limit" if name == "history_size" else "history_size"
+            if value * getattr(self, other) > HISTORY_CHARS_MAX:
+                raise TraitError(
+                    f"Cron.{name} = {value:,} with Cron.{other} = {getattr(self, other):,} would keep "
+                    f"{value * getattr(self, other):,} characters of log per job, over the "
+                    f"{HISTORY_CHARS_MAX:,} a durable store holds per job; lower Cron.{other} first"
+                )
         return value
 
     @validate("timezone")

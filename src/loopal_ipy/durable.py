@@ -146,7 +146,7 @@ class DurableSession:
         if self.info is None or self.info.source != THIS_KERNEL or self.store is None or not self.owner:
             return
         directory = self.store.directory
-        for name in ("cron.json", "owner.json", "cron.lock"):
+        for name in ("cron.json", "cron.journal", "owner.json", "cron.lock"):
             with contextlib.suppress(OSError):
                 os.unlink(directory / name)
         with contextlib.suppress(OSError):

@@ -35,6 +35,25 @@ def clean_text(text: str) -> str:
     return text
 
 
+_CUT = re.compile(r"\[… first [0-9,]+ characters cut: Cron\.output_limit\]\n")
+
+
+def tail_text(text: str, limit: int, dropped: int = 0) -> str:
+    """The last ``limit`` characters of valid text, with a note of how many came before them.
+
+    Idempotent: text this already cut (the runner's buffer cuts, then the core) is left alone.
+    """
+    text = clean_text(text)
+    if not dropped:
+        if len(text) <= limit:
+            return text
+        note = _CUT.match(text)
+        if note is not None and len(text) - note.end() <= limit:
+            return text
+    dropped += max(0, len(text) - limit)
+    return f"[… first {dropped:,} characters cut: Cron.output_limit]\n" + text[len(text) - min(limit, len(text)) :]
+
+
 def new_id(taken: set[str] | dict[str, Any]) -> str:
     """A fresh 8-character ``[a-z0-9]`` id not in ``taken``."""
     while True:

@@ -9,6 +9,7 @@ sync run, so spinning between two awaits cannot take the kernel either.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import asyncio
@@ -30,6 +31,9 @@ from .stopper import JobInterrupted, JobTimedOut, Stopper
 
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _CO_COROUTINE = inspect.CO_COROUTINE
+_FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +112,13 @@ class Runner:
         lines = source.splitlines(keepends=True)
         linecache.cache[filename] = (len(source), None, lines, filename)  # tracebacks show source
         tree = ast.parse(source, filename)
+        # Compiled as the shell compiles a cell: its __future__ flags (a cell's `from __future__
+        # import annotations` counts), never this module's own (dont_inherit).
+        flags = _FLAGS | (getattr(getattr(self.shell, "compile", None), "flags", 0) & _FUTURE_FLAGS)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = compile(ast.Expression(tree.body.pop().value), filename, "eval", flags=_FLAGS)
-        body = compile(tree, filename, "exec", flags=_FLAGS)
+            last = compile(ast.Expression(tree.body.pop().value), filename, "eval", flags=flags, dont_inherit=True)
+        body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
         is_async = bool(body.co_flags & _CO_COROUTINE) or bool(last and last.co_flags & _CO_COROUTINE)
         prepared = Prepared(body, last, is_async)
         self._cache = {k: v for k, v in self._cache.items() if k[0] != job.id}

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from .clock import Clock
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
-from .job import CronJob, Run, clean_text, new_id
+from .job import CronJob, Run, new_id, tail_text
 from .schedule import local_zone_name, parse_schedule
 
 MAX_TIMEOUT = 7 * 86400.0
@@ -395,12 +395,9 @@ class Scheduler:
         job.runs += 1
         if run.status == "error":
             job.failures += 1
-        run = replace(run, output=clean_text(run.output), error=clean_text(run.error) if run.error else run.error)
         limit = self.settings.output_limit
-        if len(run.output) > limit:
-            run = replace(
-                run, output=run.output[:limit] + f"\n… [output cut at {limit:,} characters: Cron.output_limit]"
-            )
+        error = tail_text(run.error, limit) if run.error else None
+        run = replace(run, output=tail_text(run.output, limit), error=error)
         self._record(job, run)
         self.emit("finished", job, run.status)
         if not job.recurring and run.trigger == "schedule" and job.id in self._jobs:

@@ -1,10 +1,14 @@
-"""The durable store (SPEC §6): one atomic JSON file per session, and its load rules.
+"""The durable store (SPEC §6): the job definitions in one atomic JSON file per session,
+per-fire state and run history in an append-only journal beside it, and the load rules.
 
-Saving is write-temp → fsync → rename → fsync-dir, so a crash at any instant
-leaves either the old file or the new one. Loading never raises and never
-destroys bytes: a file it cannot use is renamed aside (``cron.json.bad-<ms>``)
-or, when even that is impossible or unsafe, the store is *latched read-only*
-and jobs run from memory only.
+``cron.json`` is replaced by write-temp → fsync → rename → fsync-dir, so a crash at
+any instant leaves either the old file or the new one; it changes only when a
+definition does (create, delete, pause, resume) or when the journal is compacted.
+A fire appends to ``cron.journal`` (journal.py): its state, fsynced before the code
+starts, then its run. Loading never raises and never destroys bytes: a file it
+cannot use is renamed aside (``cron.json.bad-<ms>``, ``cron.journal.bad-<ms>``) or,
+when even that is impossible or unsafe, the store is *latched read-only* and jobs
+run from memory only. Version 1 files (history inside ``cron.json``) load unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import stat
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -22,13 +27,15 @@ from typing import Any
 
 from .atomic import _NOFOLLOW, _write_file, write_atomic
 from .job import CronJob, Run, to_rfc3339
+from .journal import JOURNAL_NAME, JournalRead, encode_line, read_journal, run_record, state_of, state_record
 from .scheduler import Settings, check_stored, compile_check
 from .session import ensure_dir, session_dir
 
 UTC = timezone.utc
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 FILE_NAME = "cron.json"
-MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_FILE_BYTES = 256 * 1024 * 1024  # cron.json: what a load reads, so what a save may write
+COMPACT_SLACK = 1 << 20  # the journal is rewritten once it exceeds twice its live runs plus this
 MISSED_CAP = 1000
 Warn = Callable[[str], None]
 
@@ -130,6 +137,7 @@ class Store:
         self.directory = session_dir(self.home, session_id)
         self.path = self.directory / FILE_NAME
         self.tmp_path = self.directory / (FILE_NAME + ".tmp")
+        self.journal_path = self.directory / JOURNAL_NAME
         self.history_size = history_size
         self.max_jobs = max_jobs
         self.warn = warn
@@ -139,6 +147,15 @@ class Store:
         self.read_only_reason: str | None = None
         self.dirty = False
         self._streak = 0
+        # What the files on disk hold, as this store wrote them: a save writes only the difference.
+        self._full = True  # the next save rewrites both files (the first one, after a load or a failure)
+        self._generation = 0
+        self._journal_size = 0
+        self._defs: dict[str, tuple[Any, ...]] = {}
+        self._states: dict[str, tuple[Any, ...]] = {}
+        self._tracks: dict[str, _Track] = {}
+        self._live = 0  # bytes of the run lines still in some job's history
+        self.saves = {"full": 0, "definitions": 0, "appends": 0}  # for tests and benchmarks
         # Hooks for tests and odd platforms: the temp-file writer, and whose files we trust.
         self._write_bytes: Callable[[Path, bytes], None] = _write_file
         self._uid: int | None = os.getuid() if hasattr(os, "getuid") else None
@@ -153,32 +170,19 @@ class Store:
         """Seconds to wait before retrying a failed save: 1, 2, 4 … capped at 60 (0 when clean)."""
         return 0.0 if self._streak == 0 else float(min(60, 2 ** min(self._streak - 1, 6)))
 
-    def encode(self, jobs: Iterable[CronJob], now: datetime | None = None, *, settled: bool = False) -> bytes:
-        """The file's bytes for ``jobs``; only durable jobs are written.
+    def save(self, jobs: Iterable[CronJob], now: datetime | None = None, *, settled: bool = False) -> bool:
+        """Write what changed in the durable ``jobs``; False (and dirty) if it could not.
 
         ``settled``: no run of these jobs can be cut short by this process dying any more
         (it exits, or the jobs leave with their session), so no "running" mark is written.
         """
-        entries = [job.to_dict() for job in jobs if job.durable]
-        if settled:
-            for entry in entries:
-                entry.pop("running", None)
-        doc = {
-            "version": FORMAT_VERSION,
-            "session": {"id": self.session_id, "updated_at": to_rfc3339(now or datetime.now(UTC))},
-            "jobs": entries,
-        }
-        return _dump(doc)
-
-    def save(self, jobs: Iterable[CronJob], now: datetime | None = None, *, settled: bool = False) -> bool:
-        """Atomically write the durable ``jobs``; False (and dirty) if it could not."""
         if self.read_only:
             return False
-        data = self.encode(jobs, now, settled=settled)
         try:
             ensure_dir(self.directory)
-            write_atomic(self.path, data, write_bytes=self._write_bytes)
+            self._save([job for job in jobs if job.durable], now or datetime.now(UTC), settled)
         except OSError as e:
+            self._full = True  # a half-appended line or a missed rewrite: start both files afresh
             self.dirty = True
             self._streak += 1
             if self._streak == 1:
@@ -193,6 +197,89 @@ class Store:
         self.dirty = False
         self._streak = 0
         return True
+
+    def _save(self, jobs: list[CronJob], now: datetime, settled: bool) -> None:
+        defs = {job.id: _definition(job) for job in jobs}
+        tracks = {job.id: _Track.follow(job, None if self._full else self._tracks.get(job.id)) for job in jobs}
+        run_lines = [line for track in tracks.values() for line in track.new]
+        live = sum(t.live for t in tracks.values())
+        pending = sum(map(len, run_lines))
+        if self._full or self._journal_size + pending > 2 * live + COMPACT_SLACK:
+            self._rewrite(jobs, now, settled)
+        elif defs != self._defs:
+            self._append(b"".join(run_lines), fsync=False)
+            self._write_definitions(jobs, now, settled)
+            self.saves["definitions"] += 1
+        else:
+            urgent = False  # last_fired or a "running" mark must be on disk before the code starts
+            lines = run_lines
+            for job in jobs:
+                state = state_of(job, settled)
+                old = self._states.get(job.id)
+                if state != old:
+                    lines.append(encode_line(state_record(job, settled)))
+                    urgent = urgent or old is None or state[0] != old[0] or (state[-1] and not old[-1])
+            if lines:
+                self._append(b"".join(lines), fsync=urgent)
+                self.saves["appends"] += 1
+        # Written: remember it.
+        self._defs = defs
+        self._states = {job.id: state_of(job, settled) for job in jobs}
+        for track in tracks.values():
+            track.new = []
+        self._tracks = tracks
+        self._live = live
+
+    def _rewrite(self, jobs: list[CronJob], now: datetime, settled: bool) -> None:
+        """Compact: a fresh journal of the live history, then cron.json naming it (crash-safe in that order)."""
+        generation = self._generation + 1
+        lines = [encode_line({"journal": generation, "session": self.session_id})]
+        lines += [encode_line(run_record(job.id, run)) for job in jobs for run in job.history]
+        # A crash between the two renames leaves a journal newer than cron.json: its state lines count then.
+        lines += [encode_line(state_record(job, settled)) for job in jobs]
+        data = b"".join(lines)
+        write_atomic(self.journal_path, data, write_bytes=self._write_bytes)
+        self._generation, self._journal_size = generation, len(data)
+        self._write_definitions(jobs, now, settled)
+        self._full = False
+        self.saves["full"] += 1
+
+    def _append(self, data: bytes, *, fsync: bool) -> None:
+        if not data:
+            return
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._journal_size += len(data)
+
+    def _write_definitions(self, jobs: list[CronJob], now: datetime, settled: bool) -> None:
+        entries = []
+        for job in jobs:
+            entry = job.to_dict()
+            del entry["history"]  # in the journal
+            if settled:
+                entry.pop("running", None)
+            entries.append(entry)
+        doc = {
+            "version": FORMAT_VERSION,
+            "session": {"id": self.session_id, "updated_at": to_rfc3339(now)},
+            "journal": {"generation": self._generation, "offset": self._journal_size},
+            "jobs": entries,
+        }
+        data = _dump(doc)
+        if len(data) > MAX_FILE_BYTES:  # a load would refuse it: keep the old file
+            raise OSError(
+                errno.EFBIG,
+                f"the job definitions would take {len(data) >> 20} MiB, over the "
+                f"{MAX_FILE_BYTES >> 20} MiB a load accepts (shorter code, or fewer durable jobs)",
+            )
+        write_atomic(self.path, data, write_bytes=self._write_bytes)
 
     # --------------------------------------------------------------- loading
     def _latch(self, result: LoadResult, message: str) -> None:
@@ -235,8 +322,8 @@ class Store:
                 return problem
         return None
 
-    def _bad_path(self, now: datetime) -> Path:
-        stem = f"{FILE_NAME}.bad-{int(now.timestamp() * 1000)}"
+    def _bad_path(self, now: datetime, name: str = FILE_NAME) -> Path:
+        stem = f"{name}.bad-{int(now.timestamp() * 1000)}"
         candidate, n = self.directory / stem, 1
         while os.path.lexists(candidate):
             candidate, n = self.directory / f"{stem}-{n}", n + 1
@@ -270,6 +357,55 @@ class Store:
         finally:
             os.close(fd)
 
+    def _read_journal(self, result: LoadResult, generation: int, offset: int) -> tuple[JournalRead | None, str | None]:
+        """Replay cron.journal (None if absent or unreadable) and why it is untrusted, if it is."""
+        try:
+            fd = os.open(self.journal_path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            if offset > 0:
+                self._warn(
+                    result,
+                    f"loopal_ipy: {self.journal_path} is missing: the durable jobs load without their run "
+                    "history, and the fire times they had before their last definition change",
+                )
+            return None, None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return None, f"{self.journal_path} is a symbolic link"
+            self._latch(result, f"cannot read {self.journal_path}: {e.strerror or e}")
+            return None, None
+        try:
+            st = os.fstat(fd)
+            untrusted = self._unsafe(st, self.journal_path)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            with os.fdopen(os.dup(fd), "rb", buffering=1 << 20) as f:
+                return read_journal(f, generation=generation, offset=offset, history_size=self.history_size), untrusted
+        except OSError as e:
+            self._latch(result, f"cannot read {self.journal_path}: {e.strerror or e}")
+            return None, None
+        finally:
+            os.close(fd)
+
+    def _set_journal_aside(self, result: LoadResult, journal: JournalRead, now: datetime) -> None:
+        """Lines no save writes: keep the file's bytes as they are, load what could be read."""
+        what = (
+            f"{_plural(journal.bad, 'line')} of {self.journal_path} could not be read "
+            f"(the first is line {journal.first_bad})"
+        )
+        target = self._bad_path(now, JOURNAL_NAME)
+        try:
+            os.rename(self.journal_path, target)
+        except OSError as e:
+            self._latch(result, f"{what} and it could not be moved aside ({e.strerror or e})")
+            return
+        result.quarantined.append(target)
+        result.changed = True
+        self._warn(
+            result,
+            f"loopal_ipy: {what}; moved it to {target.name} (bytes untouched) and loaded the rest of it",
+        )
+
     def load(self, now: datetime, live_runs: Iterable[str] = ()) -> LoadResult:
         """Rehydrate by every rule of SPEC §6; rewrites the file only if loading changed it.
 
@@ -298,10 +434,21 @@ class Store:
         problem = _shape_problem(doc)
         if problem:
             return self._quarantine(result, now, f"has the wrong shape ({problem})", untrusted)
+        journal = None
+        if doc["version"] >= 2:
+            info = doc.get("journal") or {"generation": 0, "offset": 0}
+            journal, why = self._read_journal(result, info["generation"], info["offset"])
+            if why is not None and untrusted is None:
+                untrusted = why
+                self._latch(result, f"{why}, so its durable jobs are NOT run")
+            self._generation = max(info["generation"], (journal.generation or 0) if journal else 0)
         if untrusted is not None:
             result.untrusted = [j for j in map(self._try_job, doc["jobs"]) if j is not None]
             return result
-        self._apply_rules(result, doc["jobs"], now, set(live_runs))
+        if journal is not None and journal.bad and not self.read_only:
+            self._set_journal_aside(result, journal, now)
+        self._apply_rules(result, doc["jobs"], now, set(live_runs), journal)
+        self._full = True  # the first save compacts what was loaded into a fresh journal
         if result.changed and not self.read_only:
             self.save(result.jobs, now)
         return result
@@ -330,15 +477,23 @@ class Store:
         except Exception:  # any bad value is a bad entry; the caller decides what to say
             return None
 
-    def _apply_rules(self, result: LoadResult, entries: list[Any], now: datetime, live_runs: set[str]) -> None:
+    def _apply_rules(
+        self, result: LoadResult, entries: list[Any], now: datetime, live_runs: set[str], journal: JournalRead | None
+    ) -> None:
         rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
         labels: list[str] = []
         seen: set[str] = set()
         names: set[str] = set()
         for i, entry in enumerate(entries):
             label = _entry_label(entry, i)
+            if journal is not None and isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                entry = {**entry, **journal.states.get(entry["id"], {})}  # the journal's state is newer
             try:
                 job = _rebuild(entry, self.history_size)
+                if journal is not None and job.id in journal.runs:
+                    runs = sorted([*job.history, *journal.runs[job.id]], key=lambda r: r.started_at)
+                    job.history.clear()
+                    job.history.extend(runs)  # the deque keeps the last history_size
                 self.validate(job, names)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
@@ -419,6 +574,43 @@ class Store:
         return target.name
 
 
+@dataclass(slots=True, eq=False)
+class _Track:
+    """Which runs of one job's history the journal has: a save appends only the others."""
+
+    history: deque[Run]  # held, so that its id cannot be reused while we compare against it
+    length: int
+    last: Run | None
+    runs: dict[int, tuple[Run, int]]  # id(run) -> (run, bytes of its line); the runs are held too
+    new: list[bytes]  # lines not written yet
+    live: int  # bytes of the lines of the runs still in the history
+
+    @classmethod
+    def follow(cls, job: CronJob, old: _Track | None) -> _Track:
+        history = job.history
+        last = history[-1] if history else None
+        if old is not None and old.history is history and old.length == len(history) and old.last is last:
+            return cls(history, old.length, last, old.runs, [], old.live)
+        known = old.runs if old is not None else {}
+        runs: dict[int, tuple[Run, int]] = {}
+        new: list[bytes] = []
+        live = 0
+        for run in history:
+            got = known.get(id(run))
+            if got is None:
+                line = encode_line(run_record(job.id, run))
+                new.append(line)
+                got = (run, len(line))
+            runs[id(run)] = got
+            live += got[1]
+        return cls(history, len(history), last, runs, new, live)
+
+
+def _definition(job: CronJob) -> tuple[Any, ...]:
+    """What cron.json holds beyond state: a change to any of it rewrites the file."""
+    return (job.name, job.schedule, job.code, job.tz, job.recurring, job.paused, job.created_at, job.timeout)
+
+
 def _rebuild(entry: Any, history_size: int) -> CronJob:
     """``CronJob.from_dict`` plus the checks it leaves out."""
     job = CronJob.from_dict(entry, history_size)
@@ -454,6 +646,13 @@ def _shape_problem(doc: Any) -> str | None:
         return "'jobs' must be a list"
     if "session" in doc and not isinstance(doc["session"], dict):
         return "'session' must be an object"
+    journal = doc.get("journal")
+    if journal is not None and not (
+        isinstance(journal, dict)
+        and set(journal) == {"generation", "offset"}
+        and all(type(v) is int and v >= 0 for v in journal.values())
+    ):
+        return '\'journal\' must be {"generation": N, "offset": N}'
     return None
 
 

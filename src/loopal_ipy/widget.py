@@ -41,6 +41,19 @@ _MUTED = "color:var(--jp-ui-font-color2, #666);font-size:90%"
 _LINES = "<div style='line-height:1.35'>{}</div>"  # the widget's line height is a whole input row
 
 
+# Tables alive in this kernel, oldest display first. A cell that runs again replaces the
+# tables its earlier run showed, and past MAX_LIVE_TABLES the oldest is closed: a table
+# is a few hundred widget models and a scheduler listener, and a notebook page with
+# thousands of models cannot even be restored after a reload.
+MAX_LIVE_TABLES = 12
+_live: dict[int, CronTable] = {}
+
+
+def live_tables() -> list[CronTable]:
+    """The tables not closed yet, oldest display first."""
+    return list(_live.values())
+
+
 # ------------------------------------------------------------------ countdowns
 live_countdown = render.countdown
 
@@ -253,8 +266,9 @@ class CronTable(widgets.VBox):
         self._stale = False
         self._closed = False
         self._log_job: str | None = None
-        self._log_last: Run | None = None
+        self._log_runs: dict[int, tuple[Run, widgets.Output]] = {}  # id(run) -> (run, its widget)
         self._log_widgets: list[widgets.Widget] = []
+        self._log_run_layout = widgets.Layout(margin="0")
         self.ticks = 0  # countdown refreshes, for tests and benchmarks (never scheduler wake-ups)
 
         # Shared layout/style models: one per table instead of two more widgets per cell.
@@ -306,6 +320,7 @@ class CronTable(widgets.VBox):
             self._button_layout,
             self._button_style,
             self._actions_layout,
+            self._log_run_layout,
             *self._cell_style.values(),
         ]
         super().__init__(
@@ -315,8 +330,22 @@ class CronTable(widgets.VBox):
             **kwargs,
         )
         self._unsubscribe: Callable[[], None] | None = self._core.subscribe(self._on_event)
+        self._cell: tuple[str | None, str | None] = (None, None)
         self._sync_rows(self._core.clock.now())
         self._update_footer()
+        self._keep_alive()
+
+    def _keep_alive(self, cell: tuple[str | None, str | None] | None = None) -> None:
+        """Count this table among the live ones (the newest); close what it supersedes."""
+        if cell is not None and cell[0] is not None:
+            self._cell = cell
+            for other in list(_live.values()):
+                if other is not self and other._cell[0] == cell[0] and other._cell[1] != cell[1]:
+                    other.close()  # shown by an earlier run of this same cell
+        _live.pop(id(self), None)
+        _live[id(self)] = self
+        while len(_live) > MAX_LIVE_TABLES:
+            next(iter(_live.values())).close()
 
     # ------------------------------------------------------------ inspection
     def cells(self, job_id: str) -> dict[str, widgets.HTML]:
@@ -343,11 +372,6 @@ class CronTable(widgets.VBox):
     @property
     def status(self) -> widgets.HTML:
         return self._status
-
-    @property
-    def log_output(self) -> widgets.Output | None:
-        """The log view's Output widget once a log was opened."""
-        return self._log_widgets[2] if self._log_widgets else None
 
     # ----------------------------------------------------------------- events
     def _on_event(self, event: Event) -> None:
@@ -481,6 +505,8 @@ class CronTable(widgets.VBox):
         events = list(self._core.events)
         data["text/plain"] = render.table_text(jobs, now, events)
         data["text/html"] = render.table_html(jobs, now, events)
+        which = getattr(self._bridge, "displaying_cell", None)
+        self._keep_alive(which() if which is not None else None)
         self._shown()
         return data
 
@@ -524,11 +550,17 @@ class CronTable(widgets.VBox):
             return self._core.find_removed(job_id)
 
     # ------------------------------------------------------------------- log
+    @property
+    def log_runs(self) -> list[widgets.Output]:
+        """The log view's widgets, one per run shown, oldest first."""
+        return [w for _run, w in self._log_runs.values()]
+
     def show_log(self, job_id: str | None) -> None:
         """Open the log view of a job under the table (None closes it)."""
         if job_id is None:
             self._log_job = None
             self._log_box.layout.display = "none"
+            self._drop_log_runs()
             return
         job = self._find(job_id)
         if job is None:
@@ -537,22 +569,34 @@ class CronTable(widgets.VBox):
             title = widgets.HTML()
             hide = widgets.Button(description="close log", layout=self._button_layout, style=self._button_style)
             hide.on_click(lambda _b: self.show_log(None))
-            out = widgets.Output(layout=widgets.Layout(max_height="24em", overflow="auto", border="1px solid #ddd"))
-            self._log_widgets = [title, hide, out]
-            self._log_box.children = (widgets.HBox([title, hide]), out)
-            self._log_widgets.append(self._log_box.children[0])
+            runs = widgets.VBox(layout=widgets.Layout(max_height="24em", overflow="auto", border="1px solid #ddd"))
+            empty = widgets.HTML("<pre style='margin:2px 4px'>no runs yet</pre>")
+            head = widgets.HBox([title, hide])
+            self._log_widgets = [title, hide, runs, empty, head]
+            self._log_box.children = (head, runs)
+        if self._log_job != job.id:
+            self._drop_log_runs()
         self._log_job = job.id
-        self._log_last = None
-        self._log_widgets[2].outputs = ()
         self._update_log()
         self._log_box.layout.display = None
 
+    def _drop_log_runs(self) -> None:
+        runs = self._log_runs
+        self._log_runs = {}
+        if self._log_widgets:
+            self._log_widgets[2].children = ()
+        for _run, w in runs.values():
+            w.close()
+
     def _update_log(self) -> None:
-        """Append the runs the log view has not shown yet (append_*: no cell parent needed)."""
+        """Show the job's history: one small widget per run, so a new run sends only itself.
+
+        (One ``Output`` for the whole log re-sent every output on each append: quadratic traffic.)
+        """
         job = self._find(self._log_job) if self._log_job else None
         if job is None or not self._log_widgets:
             return
-        title, _hide, out = self._log_widgets[:3]
+        title, _hide, box, empty = self._log_widgets[:4]
         gone = "" if job.id in {j.id for j in self._bridge.jobs()} else " (removed)"
         text = (
             f"<b>log of {html.escape(job.label)}</b>{gone} — <code>{html.escape(job.schedule)}</code> "
@@ -561,27 +605,22 @@ class CronTable(widgets.VBox):
         )
         if title.value != text:
             title.value = text
-        runs = list(job.history)
-        start = 0
-        if self._log_last is not None:
-            start = next((i + 1 for i, r in enumerate(runs) if r is self._log_last), 0)
-            if start == 0:  # it fell off the bounded history: redraw
-                out.outputs = ()
-        new = runs[start:]
-        if not runs and not out.outputs:
-            out.append_stdout("no runs yet\n")
-        elif new:
-            if start == 0:  # first fill: one message for the whole history
-                out.outputs = tuple(
-                    {"output_type": "stream", "name": name, "text": piece}
-                    for run in new
-                    for name, piece in _run_outputs(job, run)
+        old, shown = self._log_runs, {}
+        for run in job.history:  # bounded: the last history_size runs
+            got = old.get(id(run))
+            if got is None or got[0] is not run:
+                outputs = tuple(
+                    {"output_type": "stream", "name": name, "text": piece} for name, piece in _run_outputs(job, run)
                 )
-            else:
-                for run in new:
-                    for name, piece in _run_outputs(job, run):
-                        (out.append_stderr if name == "stderr" else out.append_stdout)(piece)
-            self._log_last = runs[-1]
+                got = (run, widgets.Output(outputs=outputs, layout=self._log_run_layout))
+            shown[id(run)] = got
+        self._log_runs = shown
+        children = tuple(w for _run, w in shown.values()) or (empty,)
+        if box.children != children:
+            box.children = children
+        for key, (_run, w) in old.items():
+            if shown.get(key, (None, None))[1] is not w:
+                w.close()  # fell off the bounded history
 
     def _update_footer(self) -> None:
         lines = render.footer_lines(self._core.events)
@@ -596,6 +635,7 @@ class CronTable(widgets.VBox):
             super().close()
             return
         self._closed = True
+        _live.pop(id(self), None)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -606,6 +646,7 @@ class CronTable(widgets.VBox):
         for row in self._rows.values():
             row.close()
         self._rows.clear()
+        self._drop_log_runs()
         for w in [*self._log_widgets, *self._owned, self]:
             for model in (getattr(w, "layout", None), getattr(w, "style", None)):
                 if isinstance(model, widgets.Widget):  # closing twice (shared ones) is a no-op

@@ -166,10 +166,24 @@ class Kernel:
         *,
         silent: bool = False,
         store_history: bool = True,
+        cell_id: str | None = None,
     ) -> ExecResult:
-        """Run `code` as a cell and collect what it produced."""
+        """Run `code` as a cell and collect what it produced (``cell_id``: as JupyterLab names its cells)."""
         assert self.kc is not None
-        mid = self.kc.execute(code, silent=silent, store_history=store_history)
+        if cell_id is None:
+            mid = self.kc.execute(code, silent=silent, store_history=store_history)
+        else:
+            content = {
+                "code": code,
+                "silent": silent,
+                "store_history": store_history,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            }
+            msg = self.kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
+            self.kc.shell_channel.send(msg)
+            mid = msg["header"]["msg_id"]
         mine = self._wait_idle(mid, time.monotonic() + timeout)
         if mine is None:
             raise TimeoutError(f"cell did not finish in {timeout}s: {code[:80]!r}")
@@ -263,8 +277,8 @@ SCHED = "loopal_ipy.get_scheduler()"
 OUTPUT_KINDS = ("stream", "error", "display_data", "update_display_data", "execute_result")
 
 
-def ok(k: Kernel, code: str, timeout: float = 30) -> ExecResult:
-    r = k.execute(code, timeout=timeout)
+def ok(k: Kernel, code: str, timeout: float = 30, **kw: Any) -> ExecResult:
+    r = k.execute(code, timeout=timeout, **kw)
     assert r.status == "ok", f"{code!r} failed: {r.ename}: {r.evalue}\n{r.stderr}"
     return r
 

@@ -90,6 +90,27 @@ def test_every_setting_refuses_what_would_stop_jobs(kshell) -> None:
         assert getattr(conf, name) == before
 
 
+def test_a_log_bigger_than_the_store_keeps_per_job_is_refused_where_it_is_set(kshell) -> None:
+    """Issue 15 item 2: 15 jobs × 40 runs × 50,000 emoji saved 343 MiB, which the next kernel refused."""
+    from traitlets import TraitError
+
+    conf = next(c for c in kshell.configurables if type(c).__name__ == "Cron")
+    conf.history_size = 40
+    with pytest.raises(
+        TraitError,
+        match=r"^Cron\.output_limit = 1,000,000 with Cron\.history_size = 40 would keep "
+        r"40,000,000 characters of log per job, over the 5,000,000 a durable store holds per job; "
+        r"lower Cron\.history_size first$",
+    ):
+        conf.output_limit = 1_000_000
+    assert conf.output_limit == 10_000
+    conf.output_limit = 125_000  # 40 × 125,000 = 5,000,000: the most
+    with pytest.raises(TraitError, match=r"^Cron\.history_size = 41 with"):
+        conf.history_size = 41
+    assert loopal_ipy.get_scheduler().core.settings.history_size == 40
+    conf.output_limit, conf.history_size = 10_000, 20
+
+
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
@@ -131,5 +152,7 @@ def test_lone_surrogates_in_output_never_break_list_log_or_the_store(kshell) -> 
     str(kshell.run_line_magic("cron", "list")).encode("utf-8")
     sched.flush()
     saved = json.loads(sched.store.store.path.read_bytes())
-    [entry] = [e for e in saved["jobs"] if e["name"] == "odd"]
-    entry["history"][-1]["output"].encode("utf-8")
+    assert "odd" in [e["name"] for e in saved["jobs"]]
+    lines = sched.store.store.journal_path.read_bytes().decode("utf-8").splitlines()  # strict UTF-8
+    [run] = [json.loads(line)["run"] for line in lines if '"run"' in line and job.id in line]
+    assert run["output"] == job.history[-1].output

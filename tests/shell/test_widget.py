@@ -241,17 +241,47 @@ def test_log_view_shows_history_and_appends_new_runs(core, clock, bridge, tables
     fire(core, clock, 1, status="error", error="ZeroDivisionError: division by zero")
     fire(core, clock, 1)
     t.buttons(job.id)["log"].click()
-    out = t.log_output
-    assert out is not None and t._log_box.layout.display is None
-    streams = [(o["name"], o["text"]) for o in out.get_state()["outputs"]]
+    assert t._log_box.layout.display is None and len(t.log_runs) == 2
+    streams = [(o["name"], o["text"]) for w in t.log_runs for o in w.get_state()["outputs"]]
     assert [name for name, _ in streams] == ["stdout", "stdout", "stderr", "stdout", "stdout"]
     assert streams[2][1] == "ZeroDivisionError: division by zero\n" and streams[1][1] == "boom\n"
     assert "log of" in t._log_widgets[0].value and "runs 2, failures 1" in t._log_widgets[0].value
+    first = t.log_runs
     fire(core, clock, 1)
-    assert len(out.outputs) == 7 and out.outputs[-1]["text"] == "ran\n"
+    assert t.log_runs[:2] == first and t.log_runs[-1].outputs[-1]["text"] == "ran\n"  # appended, not redrawn
     assert "runs 3" in t._log_widgets[0].value
-    t.buttons(job.id)["log"].click()  # again: closes it
-    assert t._log_box.layout.display == "none"
+    t.buttons(job.id)["log"].click()  # again: closes it, and frees its run widgets
+    assert t._log_box.layout.display == "none" and t.log_runs == []
+    assert all(w.comm is None for w in first)
+
+
+def test_log_view_is_bounded_and_sends_only_each_new_run(core, clock, bridge, tables, monkeypatch) -> None:
+    """Issue 15 item 4: the view held 180 runs after 90 s and re-sent all of them on every append."""
+    core.set_settings(history_size=20)
+    job = core.create("@every 1s", "chat()", name="chat")
+    t = CronTable(bridge)
+    tables.append(t)
+    t.show_log(job.id)
+    opened: list[int] = []
+    real_open = widgets.Output.open
+
+    def record_open(self) -> None:
+        real_open(self)
+        opened.append(len(str(self.get_state())))
+
+    monkeypatch.setattr(widgets.Output, "open", record_open)
+    updates: list[int] = []
+    monkeypatch.setattr(widgets.Widget, "_send", lambda self, msg, buffers=None: updates.append(len(str(msg))))
+    one_run = 2000
+    for i in range(60):
+        clock.advance(1)
+        for f in core.due():
+            core.finish(f.job, Run(started_at=clock.now(), output=f"{i:04d}" + "x" * (one_run - 4)))
+    assert len(t.log_runs) == 20 and len(t._log_widgets[2].children) == 20
+    texts = [w.outputs[-1]["text"] for w in t.log_runs]
+    assert texts[0].startswith("0040") and texts[-1].startswith("0059")  # the latest 20
+    assert len(opened) == 60 and max(opened) <= 2 * one_run, max(opened)
+    assert max(updates) <= 2 * one_run, max(updates)
 
 
 def test_mime_bundle_carries_html_and_text_snapshots(core, bridge, tables) -> None:

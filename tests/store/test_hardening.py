@@ -28,24 +28,29 @@ def saved_store(make_store, sched, n: int = 1) -> Store:
     return store
 
 
-def test_a_leftover_temp_file_that_is_a_hard_link_is_never_written_through(make_store, sched, tmp_path) -> None:
+TEMP_FILES = ["cron.json.tmp", "cron.journal.tmp"]
+
+
+@pytest.mark.parametrize("name", TEMP_FILES)
+def test_a_leftover_temp_file_that_is_a_hard_link_is_never_written_through(make_store, sched, tmp_path, name) -> None:
     store = saved_store(make_store, sched)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
-    tmp = store.path.with_name("cron.json.tmp")
+    tmp = store.path.with_name(name)
     os.link(victim, tmp)
-    assert store.save(sched.jobs())
+    assert make_store().save(sched.jobs())  # a fresh store rewrites both files
     assert victim.read_text() == "precious"
     assert json.loads(store.path.read_text())["jobs"][0]["name"] == "job0"
     assert not tmp.exists()
 
 
-def test_a_leftover_temp_symlink_is_never_followed(make_store, sched, tmp_path) -> None:
+@pytest.mark.parametrize("name", TEMP_FILES)
+def test_a_leftover_temp_symlink_is_never_followed(make_store, sched, tmp_path, name) -> None:
     store = saved_store(make_store, sched)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
-    os.symlink(victim, store.path.with_name("cron.json.tmp"))
-    assert store.save(sched.jobs())
+    os.symlink(victim, store.path.with_name(name))
+    assert make_store().save(sched.jobs())
     assert victim.read_text() == "precious"
 
 

@@ -49,7 +49,7 @@ def test_only_durable_jobs_are_written(sched, clock, make_store):
     store.save(sched.jobs(), clock.now())
     on_disk = json.loads(store.path.read_text("utf-8"))
     assert [j["id"] for j in on_disk["jobs"]] == [keep.id]
-    assert on_disk["version"] == 1 and on_disk["session"]["id"] == SID
+    assert on_disk["version"] == 2 and on_disk["session"]["id"] == SID
     assert on_disk["session"]["updated_at"] == "2026-01-05T12:00:00.000000Z"
 
 
@@ -97,6 +97,7 @@ def test_failing_writer_keeps_jobs_warns_once_per_streak_and_recovers(sched, clo
     assert re.match(r"^loopal_ipy: saving durable jobs to .* works again$", warned[-1])
     assert len(json.loads(store.path.read_text())["jobs"]) == 2
     store._write_bytes = disk_full  # a new streak warns again, once
+    sched.create("@every 1m", "c = 1", durable=True)  # a change to write
     store.save(sched.jobs(), clock.now())
     store.save(sched.jobs(), clock.now())
     assert len(warned) == 3
@@ -215,10 +216,10 @@ def test_quarantine_rename_failure_latches(make_store, clock, warned):
 
 def test_newer_version_latches_and_is_never_touched(make_store, clock, warned, sched):
     store = make_store()
-    raw = write_raw(store, {"version": 2, "jobs": "whatever v2 means"})
+    raw = write_raw(store, {"version": 3, "jobs": "whatever v3 means"})
     result = store.load(clock.now())
     assert result.read_only and result.jobs == [] and result.quarantined == []
-    assert re.match(r"^loopal_ipy: WARNING: .* has format version 2, but this loopal_ipy reads version 1", warned[0])
+    assert re.match(r"^loopal_ipy: WARNING: .* has format version 3, but this loopal_ipy reads version 2", warned[0])
     sched.create("@every 1m", "a = 1", durable=True)
     assert store.save(sched.jobs(), clock.now()) is False
     assert store.path.read_bytes() == raw and bad_files(store) == [] and len(warned) == 1

@@ -181,9 +181,11 @@ def test_history_is_bounded_and_output_capped(clock: FakeClock) -> None:
     for _ in range(5):
         clock.advance(1)
         for f in s.due():
-            s.finish(f.job, Run(started_at=clock.now(), output="x" * 50))
+            s.finish(f.job, Run(started_at=clock.now(), output="x" * 45 + "LATEST", error="e" * 40 + "Boom"))
     assert len(job.history) == 3
-    assert job.history[-1].output.startswith("x" * 10 + "\n… [output cut at 10 characters")
+    # The latest output is what matters (issue 15 item 6: the first characters used to be kept).
+    assert job.history[-1].output == "[… first 41 characters cut: Cron.output_limit]\n" + "xxxxLATEST"
+    assert job.history[-1].error == "[… first 34 characters cut: Cron.output_limit]\n" + "eeeeeeBoom"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,149 @@
+"""The durable store's companion file (SPEC §6): per-fire state and run history, appended.
+
+``cron.json`` holds job definitions, which change when the user acts; this
+journal takes what changes on every fire. Each line is one JSON object:
+
+- ``{"journal": G, "session": S}``: the header, first line; G is the generation,
+  bumped by every compaction (a rewrite that keeps only live history);
+- ``{"id": J, "run": {...}}``: one run (or skip, or coalesce note) of job J;
+- ``{"id": J, "state": {...}}``: J's ``last_fired``, ``next_fire``, counters and
+  whether a run is going, as of that line.
+
+``cron.json`` names the generation and the byte offset it already reflects:
+state lines of that generation before the offset are older than the file and
+ignored; run lines always count (the file keeps no history). A fire appends a
+few hundred bytes of state (fsynced before the code starts) and then the run
+itself, so the bytes per fire are the run's own output plus a bounded overhead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from .job import CronJob, Run, from_rfc3339, to_rfc3339
+
+JOURNAL_NAME = "cron.journal"
+# One line is one run, whose output and error are each cut at Cron.output_limit
+# (≤ 1,000,000 characters, ≤ 6 bytes each in JSON): the longest line a save writes.
+LINE_MAX = 16 << 20
+# history_size × output_limit may not exceed this per job (Cron validates it where it is set):
+# a job's live history stays what a kernel can hold and rewrite.
+HISTORY_CHARS_MAX = 5_000_000
+STATE_KEYS = ("last_fired", "next_fire", "runs", "failures", "skips", "coalesced", "running")
+
+
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One journal line. Text is written as UTF-8 (not ``\\uXXXX``): a run's bytes stay its output's bytes."""
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
+
+
+def state_of(job: CronJob, settled: bool = False) -> tuple[Any, ...]:
+    """What a state line holds, comparable: a line is written only when it changed."""
+    running = job.running and not settled
+    return (job.last_fired, job.next_fire, job.runs, job.failures, job.skips, job.coalesced, running)
+
+
+def state_record(job: CronJob, settled: bool = False) -> dict[str, Any]:
+    last, nxt, runs, failures, skips, coalesced, running = state_of(job, settled)
+    state = {
+        "last_fired": to_rfc3339(last),
+        "next_fire": to_rfc3339(nxt),
+        "runs": runs,
+        "failures": failures,
+        "skips": skips,
+        "coalesced": coalesced,
+        "running": running,
+    }
+    return {"id": job.id, "state": state}
+
+
+def run_record(job_id: str, run: Run) -> dict[str, Any]:
+    return {"id": job_id, "run": run.to_dict()}
+
+
+@dataclass(slots=True)
+class JournalRead:
+    """What a journal held for the jobs of ``cron.json``."""
+
+    generation: int | None = None  # None: no header (empty, or not a journal)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest applicable state per id
+    runs: dict[str, deque[Run]] = field(default_factory=dict)  # the last history_size runs per id, as written
+    bad: int = 0  # lines that are not valid records (the caller keeps the file's bytes aside)
+    first_bad: int | None = None  # 1-based number of the first
+    size: int = 0
+
+
+def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int) -> JournalRead:
+    """Replay a journal; never raises on content, memory bounded by ``history_size`` runs per job."""
+    out = JournalRead()
+    pos = number = 0
+    while line := f.readline(LINE_MAX + 1):
+        start, pos, number = pos, pos + len(line), number + 1
+        if len(line) > LINE_MAX:  # no save writes such a line: skip to its end
+            while line and not line.endswith(b"\n"):
+                line = f.readline(LINE_MAX)
+                pos += len(line)
+            _bad(out, number)
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            _bad(out, number)
+            continue
+        if number == 1 and _is_header(record):
+            out.generation = record["journal"]
+        elif not line.endswith(b"\n") or not _apply(out, record, start, generation, offset, history_size):
+            _bad(out, number)  # a last line cut short by a crash is bad too: its bytes are kept aside
+    out.size = pos
+    return out
+
+
+def _is_header(record: Any) -> bool:
+    return isinstance(record, dict) and type(record.get("journal")) is int and set(record) <= {"journal", "session"}
+
+
+def _bad(out: JournalRead, number: int) -> None:
+    out.bad += 1
+    if out.first_bad is None:
+        out.first_bad = number
+
+
+def _apply(out: JournalRead, record: Any, start: int, generation: int, offset: int, history_size: int) -> bool:
+    """Take one record; False if it is not one. A newer journal than cron.json knows: all its state counts."""
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or len(record) != 2:
+        return False
+    job_id = record["id"]
+    if "run" in record:
+        try:
+            run = Run.from_dict(record["run"])
+        except Exception:  # any bad value makes a bad line
+            return False
+        out.runs.setdefault(job_id, deque(maxlen=history_size)).append(run)
+        return True
+    state = record.get("state")
+    if not _valid_state(state):
+        return False
+    newer = out.generation is not None and (
+        out.generation > generation or (out.generation == generation and start >= offset)
+    )
+    if newer:
+        out.states[job_id] = state
+    return True
+
+
+def _valid_state(state: Any) -> bool:
+    """The types a job's fields need: a bad state line is a bad line, never a bad job."""
+    if not isinstance(state, dict) or set(state) != set(STATE_KEYS) or type(state["running"]) is not bool:
+        return False
+    for key in ("runs", "failures", "skips", "coalesced"):
+        if type(state[key]) is not int or state[key] < 0:
+            return False
+    try:
+        from_rfc3339(state["last_fired"])
+        from_rfc3339(state["next_fire"])
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True

@@ -1,0 +1,85 @@
+"""Bounded at scale in a real kernel (issue 15): store bytes per fire, table lifetime, the log view.
+
+Each test repeats a case that was measured to grow without bound: 20 durable
+jobs printing 5,000 characters a second made the kernel write 380 MB (ASCII) to
+2.1 GB (``█``) a minute; a 5-table cell re-run 20 times left 15,500 widget
+models and 101 scheduler listeners alive; an open log view re-sent its whole
+history with every run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from kernelutil import Kernel, ok
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from bench_store import measure
+
+COUNT_MODELS = """
+import json
+from ipywidgets.widgets import widget as _w
+print(json.dumps({"models": len(_w._instances), "listeners": len(loopal_ipy.get_scheduler().core._listeners),
+                  "tables": len(__import__("loopal_ipy.widget").widget.live_tables())}))
+"""
+
+
+@pytest.mark.parametrize("char", ["x", "█"])
+def test_twenty_chatty_durable_jobs_write_little_more_than_their_output(tmp_path: Path, char: str) -> None:
+    row = measure(seconds=15, jobs=20, chars=5000, char=char, root=tmp_path)
+    print(row)
+    assert row["within_budget"], row  # ≤ 3 × the output + 4 KB a fire, per /proc/<pid>/io wchar
+    assert row["missed"] == 0 and row["failures"] == 0, row
+    assert row["fires_per_min"] >= 0.9 * row["expected_fires_per_min"], row
+
+
+def counts(k: Kernel) -> dict[str, int]:
+    return json.loads(ok(k, COUNT_MODELS).stdout)
+
+
+def test_a_cell_run_again_replaces_the_tables_it_showed(kernel: Kernel) -> None:
+    ok(kernel, "for _i in range(10): loopal_ipy.get_scheduler().create('@every 1h', 'pass')")
+    base = counts(kernel)
+    cell = "from IPython.display import display\nfor _ in range(5): display(loopal_ipy.table())"
+    ok(kernel, cell, cell_id="five-tables")
+    one = counts(kernel)
+    for _ in range(19):
+        ok(kernel, cell, cell_id="five-tables")
+    after = counts(kernel)
+    assert after["tables"] == 5, after
+    assert after["models"] - base["models"] <= 2 * (one["models"] - base["models"]), (base, one, after)
+    assert after["listeners"] - base["listeners"] <= 2 * (one["listeners"] - base["listeners"]), (one, after)
+    # With no cellId (nbclient, papermill), the same code is the same cell; other cells are left alone.
+    ok(kernel, "t_other = loopal_ipy.table(); display(t_other)")
+    for _ in range(20):
+        ok(kernel, "%cron list")
+    final = counts(kernel)
+    assert final["tables"] <= 5 + 2, final
+    assert ok(kernel, "print(t_other._closed)").stdout.strip() in ("False", "True")
+
+
+def test_tables_past_the_cap_close_oldest_first(kernel: Kernel) -> None:
+    ok(kernel, "loopal_ipy.get_scheduler().create('@every 1h', 'pass')")
+    for i in range(30):
+        ok(kernel, f"t{i} = loopal_ipy.table(); display(t{i})", cell_id=f"cell-{i}")
+    r = ok(kernel, "from loopal_ipy import widget as W\nprint(len(W.live_tables()), t0._closed, t29._closed)")
+    assert r.stdout.split() == [str(12), "True", "False"]
+
+
+def test_the_open_log_view_sends_each_run_once(kernel: Kernel) -> None:
+    ok(kernel, "%config Cron.history_size = 20")
+    ok(kernel, "%cron create --name chat \"@every 1h\" print('y' * 2000)")
+    ok(kernel, "t = loopal_ipy.table(); display(t); t.show_log('chat')")
+    kernel.drain_iopub(quiet=0.2)
+    msgs = []
+    for _ in range(6):  # ten runs a cell: each cell's runs reach the view when it ends
+        msgs += ok(kernel, "for _ in range(10): loopal_ipy.get_scheduler().run_now('chat')").messages
+        msgs += kernel.drain_iopub(quiet=0.3)
+    sizes = [len(json.dumps(m["content"])) for m in msgs if m["msg_type"] in ("comm_open", "comm_msg")]
+    assert sizes, "the log view sent nothing"
+    assert max(sizes) <= 2 * 2000, max(sizes)
+    r = ok(kernel, "print(len(t.log_runs), len(t._log_widgets[2].children))")
+    assert r.stdout.split() == ["20", "20"]

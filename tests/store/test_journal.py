@@ -1,0 +1,277 @@
+"""The store's bytes per fire (SPEC §6; issue 15 items 1–2): definitions in cron.json, fires appended.
+
+Before, every fire rewrote (and fsynced) the whole file, every job's history
+included: 20 jobs printing 5,000 characters a second wrote 380 MB–2.1 GB a
+minute. Here a fire appends its state and its run to ``cron.journal``; the
+file is rewritten only when a definition changes or the journal is compacted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from storeutil import SID, write_raw
+
+from loopal_ipy.clock import FakeClock
+from loopal_ipy.job import Run
+from loopal_ipy.journal import HISTORY_CHARS_MAX, JOURNAL_NAME, LINE_MAX
+from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.store import COMPACT_SLACK, Store
+
+
+def fire_all(sched: Scheduler, store: Store, output: str = "", seconds: float = 1.0) -> None:
+    """One scheduler step as the kernel takes it: advance, fire, save, run, finish, save."""
+    sched.clock.advance(seconds)
+    fires = sched.due()
+    assert store.save(sched.jobs(), sched.clock.now())  # last_fired and "running" before the code starts
+    for fire in fires:
+        sched.finish(fire.job, Run(started_at=sched.clock.now(), output=output, occurrence=fire.occurrence))
+    assert store.save(sched.jobs(), sched.clock.now())
+
+
+def state(jobs) -> list[tuple]:
+    return [(j.id, j.last_fired, j.next_fire, j.runs, j.failures, j.skips, j.paused, list(j.history)) for j in jobs]
+
+
+def test_a_fire_appends_its_run_and_never_rewrites_cron_json(make_store, sched) -> None:
+    jobs = [sched.create("@every 1s", f"print({i})", durable=True) for i in range(20)]
+    store = make_store()
+    assert store.save(jobs, sched.clock.now())
+    inode = os.stat(store.path).st_ino
+    size = store.journal_path.stat().st_size
+    for _ in range(30):
+        fire_all(sched, store, output="x" * 5000)
+    assert os.stat(store.path).st_ino == inode, "cron.json was rewritten by a fire"
+    assert store.saves == {"full": 1, "definitions": 0, "appends": 60}
+    grown = store.journal_path.stat().st_size - size
+    fires = 20 * 30
+    assert 5000 * fires < grown <= 5000 * fires + 1024 * fires, grown  # the output plus < 1 KB a fire
+    loaded = make_store().load(sched.clock.now())
+    assert state(loaded.jobs) == state(jobs)
+
+
+def test_non_ascii_output_costs_its_utf8_bytes_not_escapes(make_store, sched) -> None:
+    store = make_store()
+    assert store.save([sched.create("@every 1s", "p()", durable=True)], sched.clock.now())
+    size = store.journal_path.stat().st_size
+    fire_all(sched, store, output="█" * 5000)  # 15,000 bytes in UTF-8; 30,000 as \\u2588 escapes
+    assert 15_000 < store.journal_path.stat().st_size - size < 16_000
+
+
+def test_fire_state_is_fsynced_before_the_run_and_the_run_after(make_store, sched, monkeypatch) -> None:
+    store = make_store()
+    assert store.save([sched.create("@every 1s", "p()", durable=True)], sched.clock.now())
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    sched.clock.advance(1)
+    fires = sched.due()
+    assert store.save(sched.jobs(), sched.clock.now())
+    assert len(synced) == 1, "the fire's state did not reach the disk before the code"
+    on_disk = make_store().load(sched.clock.now(), live_runs=[fires[0].job.id]).jobs[0]
+    assert on_disk.last_fired == fires[0].occurrence
+    sched.finish(fires[0].job, Run(started_at=sched.clock.now(), output="done"))
+    assert store.save(sched.jobs(), sched.clock.now())
+    assert len(synced) == 1, "a finished run need not wait for the disk"
+
+
+def test_a_definition_change_rewrites_cron_json_and_older_state_lines_are_ignored(make_store, sched) -> None:
+    job = sched.create("@every 1s", "p()", durable=True)
+    store = make_store()
+    assert store.save([job], sched.clock.now())
+    for _ in range(5):
+        fire_all(sched, store, "out")
+    sched.pause(job.id)
+    assert store.save(sched.jobs(), sched.clock.now())
+    assert store.saves["definitions"] == 1
+    doc = json.loads(store.path.read_text())
+    assert doc["jobs"][0]["paused"] is True and doc["jobs"][0]["runs"] == 5
+    assert doc["journal"]["offset"] == store.journal_path.stat().st_size
+    sched.resume(job.id)
+    fire_all(sched, store, "after")
+    loaded = make_store().load(sched.clock.now()).jobs
+    assert state(loaded) == state([job])
+
+
+def test_the_journal_is_compacted_and_stays_bounded(make_store, sched) -> None:
+    sched.set_settings(history_size=5)
+    jobs = [sched.create("@every 1s", "p()", durable=True) for _ in range(3)]
+    store = make_store(history_size=5)
+    assert store.save(jobs, sched.clock.now())
+    live = 0
+    for _ in range(400):
+        fire_all(sched, store, "y" * 3000)
+        size = store.journal_path.stat().st_size
+        live = 3 * 5 * 3100
+        assert size <= 2 * live + COMPACT_SLACK + 3 * 4000, size
+    assert store.saves["full"] >= 3
+    loaded = make_store(history_size=5).load(sched.clock.now())
+    assert state(loaded.jobs) == state(jobs) and loaded.warnings == []
+    assert [len(j.history) for j in loaded.jobs] == [5, 5, 5]
+
+
+def test_a_crash_between_the_compacted_journal_and_cron_json_keeps_the_newest_state(make_store, sched) -> None:
+    job = sched.create("@every 1s", "p()", durable=True)
+    store = make_store()
+    assert store.save([job], sched.clock.now())
+    fire_all(sched, store, "a")
+    real = store._write_bytes
+
+    def journal_only(path: Path, data: bytes) -> None:
+        if path.name.startswith("cron.json"):
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    store._write_bytes = journal_only
+    store._full = True  # the next save compacts
+    sched.clock.advance(1)
+    sched.due()
+    assert store.save([job], sched.clock.now()) is False  # new journal written, cron.json not
+    loaded = make_store().load(sched.clock.now(), live_runs=[job.id]).jobs
+    assert loaded[0].last_fired == job.last_fired and loaded[0].runs == 1
+
+
+def test_stores_written_before_the_journal_load_unchanged(make_store, sched, clock) -> None:
+    """Version 1 files keep the history inside cron.json: they load as they were, then move over."""
+    job = sched.create("@every 1m", "print('hi')", durable=True, name="old")
+    clock.advance(60)
+    sched.due()
+    sched.finish(job, Run(started_at=clock.now(), output="hi\n"))
+    entry = job.to_dict()
+    store = make_store()
+    write_raw(store, {"version": 1, "session": {"id": SID, "updated_at": None}, "jobs": [entry]})
+    result = store.load(clock.now())
+    assert state(result.jobs) == state([job]) and result.warnings == [] and result.changed is False
+    assert store.save(result.jobs, clock.now())
+    assert json.loads(store.path.read_text())["version"] == 2
+    assert state(make_store().load(clock.now()).jobs) == state([job])
+
+
+def test_unreadable_journal_lines_are_set_aside_whole_and_the_rest_loads(make_store, sched, warned) -> None:
+    job = sched.create("@every 1s", "p()", durable=True)
+    store = make_store()
+    assert store.save([job], sched.clock.now())
+    fire_all(sched, store, "kept")
+    with open(store.journal_path, "ab") as f:
+        f.write(b'{"id": "zz", "run": {"started_at": 5}}\nnot json\n\xff\xfe\n{"id": "' + job.id.encode() + b'", "ru')
+    raw = store.journal_path.read_bytes()
+    result = make_store().load(sched.clock.now())
+    assert [list(j.history) for j in result.jobs] == [list(job.history)]
+    aside = sorted(store.directory.glob(JOURNAL_NAME + ".bad-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == raw
+    assert any("4 lines of" in w and "moved it to" in w for w in warned), warned
+    assert make_store().load(sched.clock.now()).warnings == []  # the fresh journal is clean
+
+
+def test_a_missing_journal_is_said(make_store, sched, warned) -> None:
+    job = sched.create("@every 1s", "p()", durable=True)
+    store = make_store()
+    assert store.save([job], sched.clock.now())
+    fire_all(sched, store, "x")
+    store.journal_path.unlink()
+    result = make_store().load(sched.clock.now())
+    assert [j.id for j in result.jobs] == [job.id]
+    assert any("cron.journal is missing" in w for w in warned), warned
+
+
+@pytest.mark.parametrize("fault", ["symlink", "group-writable"])
+def test_an_untrusted_journal_is_never_run(make_store, sched, tmp_path, fault) -> None:
+    job = sched.create("@every 1s", "p()", durable=True)
+    store = make_store()
+    assert store.save([job], sched.clock.now())
+    if fault == "symlink":
+        elsewhere = tmp_path / "planted.journal"
+        shutil.copy(store.journal_path, elsewhere)
+        store.journal_path.unlink()
+        os.symlink(elsewhere, store.journal_path)
+    else:
+        store.journal_path.chmod(0o660)
+    result = make_store().load(sched.clock.now())
+    assert result.read_only and result.jobs == [] and [j.id for j in result.untrusted] == [job.id]
+
+
+def test_the_biggest_history_the_settings_allow_saves_and_loads(make_store, sched) -> None:
+    """Acceptance 2: the saver never writes what the loader refuses, whatever the text."""
+    worst = "\x01" * (HISTORY_CHARS_MAX // 5)  # 6 bytes each in JSON: the costliest character
+    sched.set_settings(history_size=5, output_limit=len(worst))
+    jobs = [sched.create("@every 1s", "p()", durable=True) for _ in range(2)]
+    store = make_store(history_size=5)
+    assert store.save(jobs, sched.clock.now())
+    for _ in range(5):
+        sched.clock.advance(1)
+        for fire in sched.due():
+            sched.finish(fire.job, Run(started_at=sched.clock.now(), output=worst, error="😀" * len(worst)))
+        assert store.save(sched.jobs(), sched.clock.now())
+    assert max(map(len, store.journal_path.read_bytes().splitlines())) <= LINE_MAX
+    result = make_store(history_size=5).load(sched.clock.now())
+    assert result.warnings == [] and state(result.jobs) == state(jobs)
+
+
+KILLS = 120
+
+
+def _appender(home: Path) -> None:  # pragma: no cover - the child, ended by SIGKILL
+    clock = FakeClock("2026-01-05T12:00:00+00:00")
+    sched = Scheduler(clock, Settings(timezone="UTC"))
+    store = Store(home, SID, warn=lambda m: None)
+    loaded = store.load(clock.now()).jobs
+    for job in loaded:  # go on from the last saved fire (the fake clock restarts with each child)
+        clock.set(max(clock.now(), job.last_fired or clock.now()))
+        job.paused = False
+        job.next_fire = job.compiled.next_after(clock.now())
+    sched.restore(loaded)
+    if not loaded:
+        sched.create("@every 1s", "p()", durable=True)
+        store.save(sched.jobs(), clock.now())
+    while True:
+        fire_all(sched, store, "z" * 20_000)
+
+
+def test_sigkill_during_appends_never_loses_or_rewinds_a_saved_fire(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    rng = random.Random(15)
+    runs_seen = 0
+    aside = 0
+    for _ in range(KILLS):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover
+            try:
+                _appender(home)
+            finally:
+                os._exit(1)
+        time.sleep(rng.uniform(0.005, 0.04))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        copy = tmp_path / "copy"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(home, copy)
+        result = Store(copy, SID, warn=lambda m: None).load(FakeClock("2030-01-01T00:00:00+00:00").now())
+        aside += sum(1 for w in result.warnings if "could not be read" in w)  # a line cut by the kill
+        if not result.jobs:
+            assert runs_seen == 0, "the job vanished"
+            continue
+        job = result.jobs[0]
+        assert job.runs >= runs_seen - 1, (job.runs, runs_seen)  # the running one may be paused as stuck
+        runs_seen = max(runs_seen, job.runs)
+    assert runs_seen > 50, runs_seen
+    print(f"{KILLS} kills: {runs_seen} runs, {aside} loads set a cut line aside")
+
+
+def test_a_journal_older_than_the_definitions_changes_nothing(make_store, sched) -> None:
+    """cron.json names a newer generation (a hostile or restored file): its state wins, runs still load."""
+    job = sched.create("@every 1s", "p()", durable=True)
+    store = make_store()
+    assert store.save([job], sched.clock.now())
+    fire_all(sched, store, "x")
+    doc = json.loads(store.path.read_text())
+    doc["journal"]["generation"] += 5
+    store.path.write_text(json.dumps(doc))
+    loaded = make_store().load(sched.clock.now()).jobs
+    assert loaded[0].runs == 0 and [r.output for r in loaded[0].history] == ["x"]
