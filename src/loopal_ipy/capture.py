@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from .figures import MAX_IMAGE_CHARS, MAX_IMAGES
 from .job import tail_text
 
 _capture: ContextVar[Buffer | None] = ContextVar("loopal_ipy_capture", default=None)
@@ -46,6 +47,10 @@ class Buffer:
         self.size = 0  # characters written in all
         self.limit = limit
         self.fd_file: _FdFile | None = None
+        self.images: list[str] = []  # base64 PNGs the run displayed
+        # The run ended. A callback it scheduled (loop.call_later copies the context, buffer
+        # and all) may still write: that goes out like a thread's output, never into a void.
+        self.closed = False
 
     def write(self, text: str) -> None:
         if self.fd_file is not None:  # what reached fd 1/2 before this write comes first
@@ -76,8 +81,9 @@ class Buffer:
 
 
 def current() -> Buffer | None:
-    """The running job's buffer in this context, or None outside jobs."""
-    return _capture.get()
+    """The running job's buffer in this context, or None outside jobs (and after the run ended)."""
+    buf = _capture.get()
+    return None if buf is None or buf.closed else buf
 
 
 @contextlib.contextmanager
@@ -100,7 +106,7 @@ def _routed(inner: Any) -> Any:
 
     def write(text: str, *args: Any, **kwargs: Any) -> Any:
         buf = _capture.get()
-        if buf is None:
+        if buf is None or buf.closed:
             return inner(text, *args, **kwargs)
         buf.write(text)
         return len(text)
@@ -176,14 +182,18 @@ def _route_display(pub: Any) -> None:
         buf = _capture.get()
         # Updates of an existing display (handle.update) are aimed at a place the
         # user chose, so they go out; new displays from a job go to its log.
-        if buf is None or kwargs.get("update"):
+        if buf is None or buf.closed or kwargs.get("update"):
             return publish(data, *args, **kwargs)
         plain = (data or {}).get("text/plain", "<display: " + ", ".join(sorted(data or {})) + ">")
         buf.write(f"{plain}\n")
+        png = (data or {}).get("image/png")
+        if isinstance(png, str) and len(buf.images) < MAX_IMAGES and len(png) <= MAX_IMAGE_CHARS:
+            buf.images.append(png.replace("\n", ""))
         return None
 
     def routed_clear(*args: Any, **kwargs: Any) -> Any:
-        if _capture.get() is None and clear is not None:
+        buf = _capture.get()
+        if (buf is None or buf.closed) and clear is not None:
             return clear(*args, **kwargs)
         return None  # a job has no output area of its own to clear: never a cell's
 

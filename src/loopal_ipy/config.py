@@ -74,7 +74,8 @@ class Cron(Configurable):
     @validate("timezone")
     def _zone(self, proposal: Any) -> str:
         try:
-            get_zone(proposal["value"] or None)
+            if proposal["value"]:  # empty: the local zone, checked when a job needs it
+                get_zone(proposal["value"])
         except ScheduleError as e:
             raise TraitError(str(e)) from None
         return proposal["value"]

@@ -120,13 +120,17 @@ class DurableSession:
                 job.id = new_id({j.id for j in self.core.jobs()})
             if self.rehydrate == "paused":
                 job.paused = True
+            renamed = self._free_name(job)
             self.core.add(job)
             self.core.emit(
                 "restored",
                 job,
-                "paused for review (Cron.rehydrate = 'paused')"
-                if job.paused
-                else f"next fire {job.next_fire.isoformat() if job.next_fire else '—'}",
+                (
+                    "paused for review (Cron.rehydrate = 'paused')"
+                    if job.paused
+                    else f"next fire {job.next_fire.isoformat() if job.next_fire else '—'}"
+                )
+                + renamed,
             )
         for label, reason in result.dropped:
             self.core.emit("dropped", label.split()[0] if label else "-", f"{label} dropped at load: {reason}")
@@ -268,24 +272,37 @@ class DurableSession:
                     f"session {other_id} has {len(result.jobs)} jobs but only {room} fit "
                     "(Cron.max_jobs); nothing adopted"
                 )
-            names = {j.name for j in jobs if j.name}
             for job in result.jobs:
                 if job.id in {j.id for j in self.core.jobs()}:
                     job.id = new_id({j.id for j in self.core.jobs()})
-                if job.name in names:
-                    job.name = None
+                renamed = self._free_name(job)
                 self.core.add(job)
-                self.core.emit("restored", job, f"adopted from session {other_id}")
+                self.core.emit("restored", job, f"adopted from session {other_id}{renamed}")
             if not self.save(self.core.jobs()):
                 raise StoreError("adopted jobs could not be saved yet; they run and saving is retried")
             stamp = int(self.core.clock.now().timestamp() * 1000)
             os.rename(other_store.path, other_store.path.with_name(f"cron.json.adopted-{stamp}"))
+            with contextlib.suppress(FileNotFoundError):  # its run history is in this session's journal now
+                os.rename(other_store.journal_path, other_store.journal_path.with_name(f"cron.journal.adopted-{stamp}"))
         finally:
             other_lock.release()
         return (
             f"adopted {len(result.jobs)} durable job(s) from session {other_id} into {self.info.id}; "
             f"the old file is kept as cron.json.adopted-{stamp}"
         )
+
+    def _free_name(self, job: CronJob) -> str:
+        """A name already held here (a job made while this kernel waited) gets a suffix, said aloud."""
+        if job.name is None:
+            return ""
+        holders = {j.name: j for j in self.core.jobs() if j.name}
+        if job.name not in holders:
+            return ""
+        old, n = job.name, 2
+        while f"{old[:60]}-{n}" in holders:
+            n += 1
+        job.name = f"{old[:60]}-{n}"
+        return f"; renamed {old!r} to {job.name!r}: job {holders[old].id} holds that name"
 
     # ------------------------------------------------------------------ text
     def describe(self) -> str:

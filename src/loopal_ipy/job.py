@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .figures import MAX_IMAGE_CHARS, MAX_IMAGES
 from .schedule import Schedule, parse_schedule
 
 UTC = timezone.utc
@@ -92,9 +93,10 @@ class Run:
     trigger: str = "schedule"  # schedule | run-now | wait
     # Why the runner stopped the code ("interrupted" or "timeout"); the bridge acts on it. Not saved.
     stopped: str | None = None
+    images: tuple[str, ...] = ()  # base64 PNGs the run drew (pyplot figures, displayed images)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "started_at": to_rfc3339(self.started_at),
             "duration": self.duration,
             "status": self.status,
@@ -103,6 +105,9 @@ class Run:
             "occurrence": to_rfc3339(self.occurrence),
             "trigger": self.trigger,
         }
+        if self.images:
+            d["images"] = list(self.images)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Run:
@@ -117,6 +122,7 @@ class Run:
             error=clean_text(str(d["error"])) if d.get("error") is not None else None,
             occurrence=from_rfc3339(d.get("occurrence")),
             trigger=str(d.get("trigger", "schedule")),
+            images=_images(d.get("images")),
         )
 
 
@@ -238,6 +244,21 @@ class CronJob:
             history=history,
             timeout=_seconds(d, "timeout"),
         )
+
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def _images(value: Any) -> tuple[str, ...]:
+    """What a saved run may hold as images: a few base64 PNGs of bounded size."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_IMAGES:
+        raise TypeError(f"images must be a list of at most {MAX_IMAGES} base64 PNGs")
+    for item in value:
+        if not isinstance(item, str) or len(item) > MAX_IMAGE_CHARS or not _BASE64.match(item):
+            raise TypeError("images must be base64 PNGs of at most 1 MiB")
+    return tuple(value)
 
 
 def _seconds(d: dict[str, Any], key: str) -> float | None:

@@ -27,8 +27,9 @@ from .job import CronJob, Run, from_rfc3339, to_rfc3339
 
 JOURNAL_NAME = "cron.journal"
 # One line is one run, whose output and error are each cut at Cron.output_limit
-# (≤ 1,000,000 characters, ≤ 6 bytes each in JSON): the longest line a save writes.
-LINE_MAX = 16 << 20
+# (≤ 1,000,000 characters, ≤ 6 bytes each in JSON) plus at most 5 images of ≤ 1 MiB
+# (base64): the longest line a save writes is under 20 MiB.
+LINE_MAX = 32 << 20
 # history_size × output_limit may not exceed this per job (Cron validates it where it is set):
 # a job's live history stays what a kernel can hold and rewrite.
 HISTORY_CHARS_MAX = 5_000_000

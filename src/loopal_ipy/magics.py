@@ -306,7 +306,9 @@ class CronMagics(Magics):
                 if dropped:
                     raise UsageError(f"job {args.id} has no log: {dropped[-1].message}") from None
                 raise
-        return Text(render.log_text(job, args.n))
+        runner = getattr(bridge, "runner", None)
+        running = runner.output_so_far(job.id) if runner is not None else None
+        return Text(render.log_text(job, args.n, running))
 
     def _wait(self, rest: str) -> Any:
         raise UsageError(

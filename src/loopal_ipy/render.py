@@ -119,13 +119,14 @@ class JobTable:
         return table_html(self.jobs, self.now, self.events)
 
 
-def log_text(job: CronJob, n: int | None = None) -> str:
+def log_text(job: CronJob, n: int | None = None, running: tuple[datetime, str] | None = None) -> str:
+    """``running``: the start and output so far of a run still going (a long async job's)."""
     runs = list(job.history)[-n:] if n else list(job.history)
     head = (
         f"log of {job.label} — {job.schedule} ({job.description}); runs {job.runs}, failures "
         f"{job.failures}, skipped {job.skips}, coalesced {job.coalesced}"
     )
-    if not runs:
+    if not runs and running is None:
         return head + "\nno runs yet"
     parts = [head]
     for r in runs:
@@ -133,6 +134,14 @@ def log_text(job: CronJob, n: int | None = None) -> str:
         text = r.output.rstrip()
         if text:
             parts.append(text)
+        parts += [
+            f"[image {i}: PNG, {len(png) * 3 // 4 >> 10} KiB — shown in the table's log view]"
+            for i, png in enumerate(r.images, 1)
+        ]
+    if running is not None:
+        parts.append(f"--- {local(running[0], job.tz)}  running (the output so far)")
+        if running[1].rstrip():
+            parts.append(running[1].rstrip())
     return "\n".join(parts)
 
 

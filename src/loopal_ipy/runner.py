@@ -26,6 +26,7 @@ from types import CodeType
 from typing import Any
 
 from . import capture
+from .figures import MAX_IMAGES, JobFigures
 from .job import CronJob, Run
 from .stopper import JobInterrupted, JobTimedOut, Stopper
 
@@ -52,15 +53,15 @@ def _nothing() -> None:
 class _Stepped:
     """Await a job's coroutine one step at a time, each step run like a sync job (captured, stoppable)."""
 
-    def __init__(self, coro: Any, runner: Runner, buf: capture.Buffer, end: float | None) -> None:
-        self.coro, self.runner, self.buf, self.end = coro, runner, buf, end
+    def __init__(self, coro: Any, runner: Runner, buf: capture.Buffer, figs: JobFigures, end: float | None) -> None:
+        self.coro, self.runner, self.buf, self.figs, self.end = coro, runner, buf, figs, end
 
     def __await__(self) -> Any:
         coro, value, error = self.coro, None, None
         while True:
             left = 0.0 if self.end is None else max(1e-3, self.end - time.monotonic())
             try:
-                with self.runner._step(self.buf, left):
+                with self.runner._step(self.buf, left, self.figs):
                     yielded = coro.send(value) if error is None else coro.throw(error)
             except StopIteration as e:
                 return e.value
@@ -81,6 +82,12 @@ class Runner:
         self._cache: dict[tuple[str, str], Prepared] = {}
         self.routing = capture.Routing(shell)
         self.stopper = Stopper()
+        self.live: dict[str, tuple[datetime, capture.Buffer]] = {}  # job id -> its run going now
+
+    def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
+        """When the job's current run started and what it wrote so far (its last output_limit characters)."""
+        got = self.live.get(job_id)
+        return None if got is None else (got[0], got[1].text())
 
     def install(self) -> None:
         """Route output of jobs to their logs (idempotent)."""
@@ -91,9 +98,9 @@ class Runner:
         self.stopper.close()
 
     @contextlib.contextmanager
-    def _step(self, buf: capture.Buffer, timeout: float) -> Iterator[None]:
-        """Job code runs in here: fd 1/2 and sys.stdout/err point at the job, and it can be stopped."""
-        with self.routing.fd.around(buf), self.routing.job_streams(), self.stopper.guard(timeout):
+    def _step(self, buf: capture.Buffer, timeout: float, figs: JobFigures) -> Iterator[None]:
+        """Job code runs in here: fd 1/2, sys.stdout/err and pyplot are the job's, and it can be stopped."""
+        with self.routing.fd.around(buf), self.routing.job_streams(), figs.around(), self.stopper.guard(timeout):
             yield
 
     @staticmethod
@@ -144,9 +151,11 @@ class Runner:
         """Run synchronous code now; the output goes to the job's log only. ``on_start``: just before the code."""
         started, t0 = self.clock.now(), time.perf_counter()
         buf = capture.Buffer(self.output_limit)
+        figs = JobFigures()
         error, stopped = None, None
+        self.live[job.id] = (started, buf)
         try:
-            with capture.capturing(buf), self._step(buf, timeout):
+            with capture.capturing(buf), self._step(buf, timeout, figs):
                 on_start()
                 started, t0 = self.clock.now(), time.perf_counter()  # the code starts now, set up and guarded
                 prep = self.prepare(job)
@@ -167,7 +176,9 @@ class Runner:
                 error = f"{type(e).__name__} in job code (ignored; the scheduler keeps going)"
             else:
                 error = _format_error(e)
-        return self._run(started, t0, buf, error, occurrence, trigger, stopped)
+        finally:
+            self.live.pop(job.id, None)
+        return self._run(started, t0, buf, figs, error, occurrence, trigger, stopped)
 
     async def run_async(
         self,
@@ -186,6 +197,8 @@ class Runner:
         started, t0 = self.clock.now(), time.perf_counter()
         buf = capture.Buffer(self.output_limit)
         capture.set_for_task(buf)  # this task's own context: cells running meanwhile are unaffected
+        figs = JobFigures()
+        self.live[job.id] = (started, buf)
         error, stopped = None, None
         task = asyncio.current_task()
         expired: list[bool] = []
@@ -203,12 +216,12 @@ class Runner:
             ns = self.shell.user_ns
             result = eval(prep.body, ns)
             if inspect.iscoroutine(result):
-                await _Stepped(result, self, buf, end)
+                await _Stepped(result, self, buf, figs, end)
             if prep.last is not None:
-                with self._step(buf, 0.0 if end is None else max(1e-3, end - time.monotonic())):
+                with self._step(buf, 0.0 if end is None else max(1e-3, end - time.monotonic()), figs):
                     value = eval(prep.last, ns)  # code too: `await f()` is a coroutine, `g()` runs here
                 if inspect.iscoroutine(value):
-                    value = await _Stepped(value, self, buf, end)
+                    value = await _Stepped(value, self, buf, figs, end)
                 _show(buf, value)
         except JobInterrupted:
             stopped = "interrupted"
@@ -231,19 +244,25 @@ class Runner:
             if handle is not None:
                 handle.cancel()
             capture.set_for_task(None)
-        return self._run(started, t0, buf, error, occurrence, trigger, stopped)
+            self.live.pop(job.id, None)
+        return self._run(started, t0, buf, figs, error, occurrence, trigger, stopped)
 
     def _run(
         self,
         started: datetime,
         t0: float,
         buf: capture.Buffer,
+        figs: JobFigures,
         error: str | None,
         occurrence: datetime | None,
         trigger: str,
         stopped: str | None,
     ) -> Run:
+        images = [*buf.images, *figs.pngs()]
+        for note in figs.notes:
+            buf.write(note + "\n")
         output = buf.text()
+        buf.closed = True
         if error:
             output = f"{output}{error}" if output else error
         return Run(
@@ -255,6 +274,7 @@ class Runner:
             occurrence=occurrence,
             trigger=trigger,
             stopped=stopped,
+            images=tuple(images[:MAX_IMAGES]),
         )
 
 

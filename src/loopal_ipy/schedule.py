@@ -16,6 +16,7 @@ fall-back night):
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -71,7 +72,26 @@ def get_zone(name: str | None) -> ZoneInfo:
 
 
 def local_zone_name() -> str:
-    """The local IANA zone name (falls back to UTC when it cannot be told)."""
+    """The local IANA zone name; UTC only when the machine says so (never as a silent guess).
+
+    A ``TZ`` that names no IANA zone (a POSIX rule such as ``CET-1CEST,M3.5.0,M10.5.0/3``)
+    is refused: tzlocal would fall back to /etc/localtime, and ``0 9 * * *`` would run at
+    09:00 of some other zone.
+    """
+    tz = os.environ.get("TZ")
+    if tz:
+        name = tz.removeprefix(":")
+        if "/zoneinfo/" in name:  # TZ=/usr/share/zoneinfo/Europe/Paris
+            name = name.split("/zoneinfo/", 1)[1]
+        try:
+            ZoneInfo(name)
+            return name
+        except (ValueError, OSError, ZoneInfoNotFoundError):
+            raise ScheduleError(
+                f"the kernel's time zone TZ={tz!r} is not an IANA zone name, so loopal_ipy cannot tell "
+                "what wall time it means; give --tz (e.g. --tz Europe/Paris) or set "
+                "%config Cron.timezone = 'Europe/Paris'"
+            ) from None
     try:
         import tzlocal
 
@@ -271,6 +291,25 @@ def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
     return datetime.fromtimestamp(hi_s, UTC)
 
 
+_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute, hour, day of month, month, weekday
+_STAR_STEP = re.compile(r"^\*/(\d+)$")
+
+
+def _honest_steps(expr: str) -> str:
+    """``*/45`` fires at :00 and :45, not every 45 minutes: spell out steps that do not divide their field."""
+    fields = expr.split()
+    if len(fields) != 5:
+        return expr
+    for i, (low, high) in enumerate(_FIELD_RANGES):
+        m = _STAR_STEP.match(fields[i])
+        if m is None:
+            continue
+        step = int(m.group(1))
+        if 0 < step <= high - low and (high - low + 1) % step:
+            fields[i] = ",".join(str(v) for v in range(low, high + 1, step))
+    return " ".join(fields)
+
+
 @lru_cache(maxsize=1024)
 def describe_cron(expr: str) -> str:
     try:
@@ -278,7 +317,7 @@ def describe_cron(expr: str) -> str:
 
         options = Options()
         options.use_24hour_time_format = True
-        return get_description(expr, options)
+        return get_description(_honest_steps(expr), options)
     except Exception:
         return expr
 

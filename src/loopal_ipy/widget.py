@@ -46,6 +46,7 @@ _LINES = "<div style='line-height:1.35'>{}</div>"  # the widget's line height is
 # is a few hundred widget models and a scheduler listener, and a notebook page with
 # thousands of models cannot even be restored after a reload.
 MAX_LIVE_TABLES = 12
+DOUBLE_CLICK = 0.6  # seconds: a second pause/resume click of one job within this is the same click
 _live: dict[int, CronTable] = {}
 
 
@@ -269,6 +270,7 @@ class CronTable(widgets.VBox):
         self._log_runs: dict[int, tuple[Run, widgets.Output]] = {}  # id(run) -> (run, its widget)
         self._log_widgets: list[widgets.Widget] = []
         self._log_run_layout = widgets.Layout(margin="0")
+        self._toggled: dict[str, float] = {}  # job id -> loop time of its last pause/resume click
         self.ticks = 0  # countdown refreshes, for tests and benchmarks (never scheduler wake-ups)
 
         # Shared layout/style models: one per table instead of two more widgets per cell.
@@ -524,6 +526,12 @@ class CronTable(widgets.VBox):
         """A button click: do it, or say in the table why not (never raise into the kernel log)."""
         try:
             if action == "toggle":
+                # Both clicks of a double click leave the browser before the new label comes
+                # back: the second one would undo the first. One toggle per job per 0.6 s.
+                now = self._loop.time()
+                if now - self._toggled.get(job_id, -math.inf) < DOUBLE_CLICK:
+                    return
+                self._toggled[job_id] = now
                 job = self._bridge.get(job_id)
                 (self._bridge.resume if job.paused else self._bridge.pause)(job_id)
             elif action == "run":
@@ -611,6 +619,13 @@ class CronTable(widgets.VBox):
             if got is None or got[0] is not run:
                 outputs = tuple(
                     {"output_type": "stream", "name": name, "text": piece} for name, piece in _run_outputs(job, run)
+                ) + tuple(
+                    {
+                        "output_type": "display_data",
+                        "data": {"image/png": png, "text/plain": "<figure>"},
+                        "metadata": {},
+                    }
+                    for png in run.images
                 )
                 got = (run, widgets.Output(outputs=outputs, layout=self._log_run_layout))
             shown[id(run)] = got

@@ -64,10 +64,10 @@ class Frontend:
     args: tuple[str, ...]
     screenshot: bool  # only JupyterLab writes docs/table.png
 
-    def page_path(self, token: str) -> str:
+    def page_path(self, token: str, notebook: str = "cron.ipynb") -> str:
         if self.name == "lab":  # a fresh workspace, or an old one reopens
-            return f"/lab/workspaces/w{secrets.token_hex(4)}/tree/cron.ipynb?reset&token={token}"
-        return f"/notebooks/cron.ipynb?token={token}"
+            return f"/lab/workspaces/w{secrets.token_hex(4)}/tree/{notebook}?reset&token={token}"
+        return f"/notebooks/{notebook}?token={token}"
 
 
 FRONTENDS = {
@@ -99,7 +99,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _notebook() -> dict:
+MANY_CELLS = [
+    "%load_ext loopal_ipy",
+    "import loopal_ipy\nfor i in range(50): loopal_ipy.get_scheduler().create('@every 1h', f'x{i} = 1')",
+    "%cron list",
+]
+
+
+def _notebook(cells: list[str] = CELLS) -> dict:
     return {
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -109,7 +116,7 @@ def _notebook() -> dict:
         },
         "cells": [
             {"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
-            for i, src in enumerate(CELLS)
+            for i, src in enumerate(cells)
         ],
     }
 
@@ -122,6 +129,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     root, conf = tmp_path / "root", tmp_path / "config"
     root.mkdir()
     (root / "cron.ipynb").write_text(json.dumps(_notebook()))
+    (root / "many.ipynb").write_text(json.dumps(_notebook(MANY_CELLS)))
     settings = conf / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
@@ -201,9 +209,16 @@ def _prompts(page) -> list[str]:
     return page.eval_on_selector_all(".jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.innerText.trim())")
 
 
-def _open_and_run_all(page, lab: Lab) -> None:
+_IDLE = """() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return !!k && k.status === 'idle';
+}"""
+
+
+def _open_and_run_all(page, lab: Lab, notebook: str = "cron.ipynb") -> None:
     """Open the notebook, wait for an idle kernel, run every cell (both frontends expose `window.jupyterapp`)."""
-    page.goto(f"{lab.url}{lab.frontend.page_path(lab.token)}")
+    page.goto(f"{lab.url}{lab.frontend.page_path(lab.token, notebook)}")
     _wait(
         page,
         """() => {
@@ -295,6 +310,43 @@ def test_live_table_in_the_browser(lab: Lab) -> None:
             browser.close()
     if lab.frontend.screenshot:
         assert SCREENSHOT.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("lab", ["lab"], indirect=True)
+def test_a_table_cell_run_16_times_still_shows_after_a_reload(lab: Lab) -> None:
+    """Issue 15 item 3: 16 runs of `%cron list` over 50 jobs left 10,160 widget models alive, and
+    after a reload JupyterLab drew no widget at all ("Error displaying widget: model not found")."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            _open_and_run_all(page, lab, "many.ipynb")
+            rows = "() => document.querySelectorAll('.loopal-cron .loopal-cell-job').length === 50"
+            _wait(page, rows, timeout=60)
+            _wait(page, "() => !document.querySelector('.jp-Notebook .jp-mod-running')")
+            for n in range(16):  # the %cron list cell, again and again (it stays the active cell)
+                page.evaluate(
+                    "() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                    " nb.activeCellIndex = 2; window.jupyterapp.commands.execute('notebook:run-cell'); }"
+                )
+                _wait(
+                    page,
+                    "(n) => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+                    ".map(e => e.innerText.trim()); return p[2] === `[${n}]:`; }",
+                    n + 4,
+                    timeout=60,
+                )
+            _wait(page, rows, timeout=60)
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            page.wait_for_timeout(1500)
+            page.reload()
+            _wait(page, _IDLE, timeout=90)
+            _wait(page, rows, timeout=60)  # the table is drawn again from the live kernel
+            assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+        finally:
+            browser.close()
 
 
 def test_chromium_is_the_system_one() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,38 @@ def test_the_open_log_view_sends_each_run_once(kernel: Kernel) -> None:
     assert max(sizes) <= 2 * 2000, max(sizes)
     r = ok(kernel, "print(len(t.log_runs), len(t._log_widgets[2].children))")
     assert r.stdout.split() == ["20", "20"]
+
+
+def test_a_jobs_figures_go_to_its_log_never_to_a_cell(kernel: Kernel) -> None:
+    """Issue 15 item 5: a job's plot showed under the next cell, and a cell's plt.plot drew into the job's figure."""
+    ok(kernel, "%matplotlib inline\nimport matplotlib.pyplot as plt")
+    ok(kernel, "%cron create --name plotter \"@every 1s\" plt.plot([1, 2, 3]); plt.title('from the job')")
+    waited = ok(kernel, "%cron wait plotter --runs 1", timeout=30)  # the job fires while this cell awaits
+    r = ok(kernel, "x = 1")
+    for cell in (waited, r):
+        assert not [d for d in cell.displays if "image/png" in d.get("data", {})], "the job's figure showed in a cell"
+    stray = [m for m in kernel.drain_iopub(quiet=0.3) if "image/png" in m["content"].get("data", {})]
+    assert not stray, stray
+    ok(kernel, "%cron pause plotter")
+    r = ok(
+        kernel,
+        "import base64\nrun = loopal_ipy.get_scheduler().get('plotter').history[-1]\n"
+        "print(run.status, len(run.images), base64.b64decode(run.images[0])[:8] == b'\\x89PNG\\r\\n\\x1a\\n')",
+    )
+    assert r.stdout.split() == ["ok", "1", "True"], r.stdout
+    r = ok(kernel, "plt.plot([3, 2, 1]); print(repr(plt.gca().get_title()), len(plt.gca().lines))")
+    assert r.stdout.strip() == "'' 1", r.stdout  # a fresh figure: not the job's
+    assert len([d for d in r.displays if "image/png" in d.get("data", {})]) == 1  # the cell's own plot shows
+
+
+def test_a_callback_a_job_scheduled_prints_after_the_run_instead_of_into_a_void(kernel: Kernel) -> None:
+    """Issue 15 item 5: `loop.call_later(0.5, print, ...)` from a sync job was lost (its run's buffer was gone)."""
+    ok(
+        kernel,
+        "%cron create --name later \"@every 1h\" asyncio.get_running_loop().call_later(0.3, print, 'late hello')",
+    )
+    ok(kernel, "loopal_ipy.get_scheduler().run_now('later')")
+    time.sleep(1.0)
+    msgs = kernel.drain_iopub(quiet=0.5)
+    streams = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
+    assert "late hello" in streams, msgs

@@ -75,3 +75,36 @@ def test_adopt_refuses_a_session_in_use_and_changes_nothing(make, tmp_path: Path
     assert bridge.jobs() == [] and saved(tmp_path, "busy") == ["x = 1"]
     with pytest.raises(StoreError, match=r"^session nothing-here has no durable jobs"):
         bridge.session_info("--adopt nothing-here")
+
+
+def test_adopt_keeps_a_colliding_name_with_a_suffix_and_says_so(make, tmp_path: Path) -> None:
+    """Issue 15 item 6: the adopted job's name was silently dropped."""
+    old = make("old-nb")
+    old.create("@daily", "report()", durable=True, name="report")
+    old.run_now("report")
+    old.stop()
+    old.store.close()
+    bridge = make("new-nb")
+    mine = bridge.create("@hourly", "mine()", name="report")
+    bridge.session_info("--adopt old-nb")
+    adopted = next(j for j in bridge.jobs() if j.code == "report()")
+    assert adopted.name == "report-2" and len(adopted.history) == 1  # its log came along
+    said = [e.message for e in bridge.core.events if e.kind == "restored"]
+    assert any(f"renamed 'report' to 'report-2': job {mine.id} holds that name" in m for m in said), said
+    old_dir = tmp_path / "home" / "sessions" / "old-nb"
+    assert list(old_dir.glob("cron.journal.adopted-*")) and not (old_dir / "cron.journal").exists()
+
+
+def test_a_takeover_never_leaves_two_jobs_with_one_name(make, tmp_path: Path) -> None:
+    """Issue 15 item 6: a job created while waiting for the owner kept the name a restored job had."""
+    first = make("shared")
+    first.create("@daily", "durable_one()", durable=True, name="poll")
+    first.flush()
+    second = make("shared")  # waits for `first`
+    second.create("@hourly", "meanwhile()", name="poll")
+    first.stop()
+    first.store.close()
+    second.store._try_takeover()
+    names = sorted(j.name for j in second.jobs())
+    assert names == ["poll", "poll-2"], names
+    assert next(j for j in second.jobs() if j.name == "poll-2").code == "durable_one()"

@@ -191,6 +191,9 @@ def test_buttons_pause_resume_run_and_delete(core, clock, bridge, sent, tables) 
     assert ">paused<" in value(t.cells(a.id)["state"]) and value(t.cells(a.id)["next"]) == "—"
     toggle_msgs = [m for w, m in sent if w is toggle]
     assert len(toggle_msgs) == 1 and set(toggle_msgs[0]["state"]) == {"description", "tooltip"}
+    toggle.click()  # the second click of a double click (issue 15 item 6: it used to resume again)
+    assert a.paused and toggle.description == "resume"
+    t._toggled[a.id] -= W.DOUBLE_CLICK  # a deliberate click, later
     toggle.click()
     assert not a.paused and toggle.description == "pause" and ">active<" in value(t.cells(a.id)["state"])
 

@@ -275,3 +275,20 @@ def test_a_journal_older_than_the_definitions_changes_nothing(make_store, sched)
     store.path.write_text(json.dumps(doc))
     loaded = make_store().load(sched.clock.now()).jobs
     assert loaded[0].runs == 0 and [r.output for r in loaded[0].history] == ["x"]
+
+
+def test_a_runs_images_are_kept_and_bad_ones_refused(make_store, sched) -> None:
+    import base64
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 100).decode()
+    job = sched.create("@every 1s", "plot()", durable=True)
+    store = make_store()
+    assert store.save([job], sched.clock.now())
+    sched.clock.advance(1)
+    [_fire] = sched.due()
+    sched.finish(job, Run(started_at=sched.clock.now(), output="drew", images=(png,)))
+    assert store.save([job], sched.clock.now())
+    assert make_store().load(sched.clock.now()).jobs[0].history[-1].images == (png,)
+    for bad in (["not base64!"], [png] * 6, [123], "x"):
+        with pytest.raises(TypeError, match="images must be"):
+            Run.from_dict({**Run(started_at=sched.clock.now()).to_dict(), "images": bad})

@@ -1,0 +1,95 @@
+"""Correctness odds and ends (issue 15 item 6), each seen to go wrong before.
+
+- job code compiled with the runner's own ``from __future__ import annotations``;
+- a ``TZ`` naming no IANA zone silently became UTC (``0 9 * * *`` ran at 09:00 UTC);
+- ``*/45 * * * *`` described as "Every 45 minutes" (it fires at :00 and :45);
+- a long run's log kept its *first* ``output_limit`` characters, dropping the latest.
+"""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+import loopal_ipy
+from loopal_ipy.capture import Buffer
+from loopal_ipy.schedule import describe_cron, local_zone_name
+
+
+def test_job_code_compiles_like_a_cell_not_like_the_runner(kshell) -> None:
+    sched = loopal_ipy.get_scheduler()
+    job = sched.create("@hourly", "def h(a: Undefined): pass")
+    sched.run_now(job.id)
+    assert job.history[-1].status == "error" and "NameError" in job.history[-1].error
+    kshell.run_cell("from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int")
+    job2 = sched.create("@hourly", "@dataclass\nclass Q:\n    x: int\nq_type = Q.__dataclass_fields__['x'].type")
+    sched.run_now(job2.id)
+    assert kshell.user_ns["q_type"] is int  # not the string 'int'
+    # A cell's own `from __future__ import annotations` does count, as it does for later cells.
+    kshell.run_cell("from __future__ import annotations")
+    job3 = sched.create("@hourly", "def h3(a: Undefined): pass\nok3 = True")
+    sched.run_now(job3.id)
+    assert kshell.user_ns.get("ok3") is True, job3.history[-1].error
+
+
+@pytest.mark.parametrize("tz", ["CET-1CEST,M3.5.0,M10.5.0/3", "Nowhere/Special"])
+def test_a_local_zone_that_is_no_iana_name_is_refused_not_taken_as_utc(kshell, monkeypatch, tz) -> None:
+    monkeypatch.setenv("TZ", tz)
+    sched = loopal_ipy.get_scheduler()
+    before = [j.id for j in sched.jobs()]
+    with pytest.raises(UsageError, match=r"TZ='.+' is not an IANA zone name, .+ give --tz"):
+        kshell.run_line_magic("cron", 'create "0 9 * * *" pass')
+    assert [j.id for j in sched.jobs()] == before
+    job = sched.create("0 9 * * *", "pass", tz="Europe/Paris")  # --tz still works
+    assert job.tz == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("tz", "name"),
+    [("EST5EDT", "EST5EDT"), (":Europe/Paris", "Europe/Paris"), ("/usr/share/zoneinfo/Asia/Tokyo", "Asia/Tokyo")],
+)
+def test_a_tz_that_names_a_zone_is_that_zone(monkeypatch, tz, name) -> None:
+    monkeypatch.setenv("TZ", tz)
+    assert local_zone_name() == name
+
+
+@pytest.mark.parametrize(
+    ("expr", "text"),
+    [
+        ("*/45 * * * *", "At 0 and 45 minutes past the hour"),
+        ("*/15 * * * *", "Every 15 minutes"),
+        ("0 */5 * * *", "At 00:00, 05:00, 10:00, 15:00 and 20:00"),
+        ("0 */6 * * *", "Every 6 hours"),  # 24 / 6: the step is honest as it is
+    ],
+)
+def test_a_step_that_does_not_divide_its_field_is_described_as_it_fires(expr, text) -> None:
+    assert describe_cron(expr) == text
+
+
+def test_a_long_output_keeps_its_latest_characters() -> None:
+    buf = Buffer(100)
+    for i in range(10_000):
+        buf.write(f"line {i:05d}\n")
+    text = buf.text()
+    assert text.startswith("[… first 109,900 characters cut: Cron.output_limit]\n")
+    assert text.endswith("line 09999\n") and len(text.split("\n", 1)[1]) == 100
+
+
+def test_a_running_async_jobs_output_shows_in_its_log_while_it_runs(kshell) -> None:
+    """Issue 15 item 6: a long async run's log was empty until it ended."""
+    import asyncio
+
+    sched = loopal_ipy.get_scheduler()
+    job = sched.create(
+        "@hourly",
+        "for i in range(3):\n    print(f'step {i}')\n    await asyncio.sleep(0.05)\nawait asyncio.sleep(60)",
+        name="slow",
+    )
+    kshell.user_ns["asyncio"] = asyncio
+    task = sched._spawn(job, None, "run-now")
+    sched.loop.run_until_complete(asyncio.sleep(0.3))
+    text = str(kshell.run_line_magic("cron", "log slow"))
+    assert "running (the output so far)\nstep 0\nstep 1\nstep 2" in text, text
+    task.cancel()
+    sched.loop.run_until_complete(asyncio.sleep(0.05))
+    assert "running" not in str(kshell.run_line_magic("cron", "log slow")).splitlines()[-1]
