@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import html
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -173,6 +175,25 @@ class _RoutedStream:
 
 
 # ------------------------------------------------------------- display
+_DEFAULT_REPR = re.compile(r"^<[\w.]+ object(?: at 0x[0-9a-f]+)?>$")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _as_text(data: dict[str, Any]) -> str:
+    """A display as the log's text: its text/plain, unless that is only ``<… object>`` and more is there."""
+    plain = data.get("text/plain")
+    if isinstance(plain, str) and not _DEFAULT_REPR.match(plain):
+        return plain
+    for mime in ("text/markdown", "text/latex"):
+        if isinstance(data.get(mime), str):
+            return data[mime]
+    if isinstance(data.get("text/html"), str):  # the words of the HTML, without its tags
+        return " ".join(html.unescape(_TAG.sub(" ", data["text/html"])).split())
+    if isinstance(plain, str):
+        return plain
+    return "<display: " + ", ".join(sorted(data)) + ">"
+
+
 def _route_display(pub: Any) -> None:
     if _PATCHED in vars(pub):
         return
@@ -184,8 +205,7 @@ def _route_display(pub: Any) -> None:
         # user chose, so they go out; new displays from a job go to its log.
         if buf is None or buf.closed or kwargs.get("update"):
             return publish(data, *args, **kwargs)
-        plain = (data or {}).get("text/plain", "<display: " + ", ".join(sorted(data or {})) + ">")
-        buf.write(f"{plain}\n")
+        buf.write(f"{_as_text(data or {})}\n")
         png = (data or {}).get("image/png")
         if isinstance(png, str) and len(buf.images) < MAX_IMAGES and len(png) <= MAX_IMAGE_CHARS:
             buf.images.append(png.replace("\n", ""))

@@ -93,3 +93,15 @@ def test_a_running_async_jobs_output_shows_in_its_log_while_it_runs(kshell) -> N
     task.cancel()
     sched.loop.run_until_complete(asyncio.sleep(0.05))
     assert "running" not in str(kshell.run_line_magic("cron", "log slow")).splitlines()[-1]
+
+
+def test_a_jobs_html_display_is_logged_as_its_words(kshell) -> None:
+    """Issue 15 item 5: display(HTML(...)) from a job was logged as `<IPython.core.display.HTML object>`."""
+    sched = loopal_ipy.get_scheduler()
+    job = sched.create(
+        "@hourly",
+        "from IPython.display import HTML, Markdown, display\n"
+        "display(HTML('<b>up</b> &amp; <i>running</i>'))\ndisplay(Markdown('**md** text'))",
+    )
+    sched.run_now(job.id)
+    assert job.history[-1].output == "up & running\n**md** text\n", job.history[-1].output

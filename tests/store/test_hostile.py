@@ -182,3 +182,83 @@ def test_load_never_raises_and_never_destroys_bytes(raw: bytes, offset: int, max
         again = Store(Path(tmp), SID, max_jobs=max_jobs, warn=warned).load(now)
         assert again.changed is False and again.dropped == [] and again.quarantined == []
         assert [j.to_dict() for j in again.jobs] == [j.to_dict() for j in result.jobs]
+
+
+def _base_store_files() -> tuple[bytes, bytes]:
+    """cron.json and cron.journal as a save writes them, with a few fires of history."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = FakeClock(START)
+        sched = Scheduler(clock, Settings(timezone="UTC"))
+        store = Store(Path(tmp), SID)
+        sched.create("@every 10s", "n = 1", durable=True, name="tick")
+        sched.create("*/15 * * * *", "print('quarter')", durable=True, tz="Europe/Paris")
+        store.save(sched.jobs(), clock.now())
+        for _ in range(4):
+            clock.advance(10)
+            for fire in sched.due():
+                store.save(sched.jobs(), clock.now())
+                sched.finish(fire.job, Run(started_at=clock.now(), output="é\n", occurrence=fire.occurrence))
+            store.save(sched.jobs(), clock.now())
+        return store.path.read_bytes(), store.journal_path.read_bytes()
+
+
+BASE_CRON, BASE_JOURNAL = _base_store_files()
+
+
+@st.composite
+def mutated_journals(draw: st.DrawFn) -> bytes:
+    lines = BASE_JOURNAL.splitlines(keepends=True)
+    how = draw(st.sampled_from(["bytes", "lines", "records"]))
+    if how == "bytes":
+        data = bytearray(BASE_JOURNAL)
+        for _ in range(draw(st.integers(1, 4))):
+            if len(data) < 2:
+                break
+            pos = draw(st.integers(0, len(data) - 1))
+            kind = draw(st.sampled_from(["flip", "cut", "insert", "delete"]))
+            if kind == "flip":
+                data[pos] ^= 1 << draw(st.integers(0, 7))
+            elif kind == "cut":
+                del data[max(pos, 1) :]
+            elif kind == "insert":
+                data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+            else:
+                del data[pos : pos + draw(st.integers(1, 40))]
+        return bytes(data)
+    if how == "lines":  # reorder, repeat or drop whole lines
+        picked = draw(st.lists(st.sampled_from(lines), max_size=len(lines) + 3))
+        return b"".join(picked)
+    # well-formed lines with hostile records in them
+    extra = draw(
+        st.lists(
+            st.fixed_dictionaries({"id": st.sampled_from(["zzzzzzzz", "tick", *[json.loads(lines[1])["id"]]])}).flatmap(
+                lambda d: st.fixed_dictionaries({**{k: st.just(v) for k, v in d.items()}, "run": json_values})
+            )
+            | st.fixed_dictionaries({"id": st.text(max_size=9), "state": json_values})
+            | json_values,
+            max_size=4,
+        )
+    )
+    return b"".join(lines) + b"".join(json.dumps(e).encode() + b"\n" for e in extra)
+
+
+@given(journal=mutated_journals(), offset=st.sampled_from([0, 3600]))
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_hostile_journal_never_raises_and_never_destroys_bytes(journal: bytes, offset: int) -> None:
+    now = START + timedelta(seconds=40 + offset)
+    with tempfile.TemporaryDirectory() as tmp:
+        warned = Warnings()
+        store = Store(Path(tmp), SID, warn=warned)
+        write_raw(store, BASE_CRON)
+        store.journal_path.write_bytes(journal)
+        store.journal_path.chmod(0o600)
+        result = store.load(now)
+        event("journal set aside" if result.quarantined else "journal loaded")
+        for path in result.quarantined:
+            assert path.read_bytes() == journal  # the whole journal, byte for byte
+        assert sorted(j.name or "" for j in result.jobs) == ["", "tick"]  # cron.json's jobs always load
+        for job in result.jobs:
+            for run in job.history:
+                run.output.encode("utf-8")
+        again = Store(Path(tmp), SID, warn=warned).load(now)
+        assert again.quarantined == [] and [j.to_dict() for j in again.jobs] == [j.to_dict() for j in result.jobs]
