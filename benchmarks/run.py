@@ -46,7 +46,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ from loopal_ipy.job import CronJob, Run  # noqa: E402
 from loopal_ipy.scheduler import Scheduler, Settings  # noqa: E402
 from loopal_ipy.store import Store  # noqa: E402
 
-UTC = timezone.utc
 SECTIONS = ("lateness", "idle", "core", "durable", "soak")
 
 

@@ -27,7 +27,7 @@ setup() {  # setup DIR EXTRA_PIP_ARGS...
 setup .venv7 "ipykernel>=7,<8" "jupyterlab>=4.2,<5" "notebook>=7,<8" "playwright>=1.45,<2" "apscheduler>=3.10,<4"
 setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9"
 
-.venv7/bin/ruff check src tests benchmarks
+.venv7/bin/ruff check loopal_ipy tests benchmarks
 # The two suites run side by side (kernel tests mostly wait on timers), which also runs
 # each of them on a loaded machine; .venv6's output follows .venv7's.
 log6=$(mktemp)

@@ -14,7 +14,7 @@ import asyncio
 import selectors
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,7 @@ from loopal_ipy.bridge import MAX_SLEEP, KernelScheduler
 from loopal_ipy.runner import Runner
 from loopal_ipy.scheduler import Scheduler, Settings
 
-START = datetime(2026, 3, 2, 9, 0, 0, 250_000, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 9, 0, 0, 250_000, tzinfo=UTC)
 
 
 class VirtualLoop(asyncio.SelectorEventLoop):

@@ -26,7 +26,7 @@ from loopal_ipy.runner import Runner
 from loopal_ipy.scheduler import Scheduler, Settings
 from loopal_ipy.widget import CronTable, live_countdown, until_change
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "loopal_ipy"
+SRC = Path(__file__).resolve().parents[2] / "loopal_ipy"
 
 
 class FakeBridge:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from loopal_ipy.job import Run
 from loopal_ipy.scheduler import Scheduler, Settings
 from loopal_ipy.store import LoadResult, Store
 
-START = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 def _base_jobs() -> list[dict[str, Any]]:
@@ -75,7 +75,7 @@ def mutated_bytes(draw: st.DrawFn) -> bytes:
 NAMES = ["tick", "tick", "a b", "9lives", "x" * 65, "café", "\ud800", "", "ok_name"]
 CODES = ["x = (", "1+" * 30000 + "1", "-" * 70000 + "1", "x = '\ud800'", "", "   ", "await x", "%time 1", "pass"]
 ODD_TEXT = ["\ud800", "a\udcffb", "\x00\x01", "é" * 3, "\ufffd"]
-times = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(timezone.utc))
+times = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC))
 
 
 @st.composite

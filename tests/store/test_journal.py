@@ -166,7 +166,7 @@ def test_unreadable_journal_lines_are_set_aside_whole_and_the_rest_loads(make_st
     assert [list(j.history) for j in result.jobs] == [list(job.history)]
     aside = sorted(store.directory.glob(JOURNAL_NAME + ".bad-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == raw
-    assert any("4 lines of" in w and "moved it to" in w for w in warned), warned
+    assert any("4 lines of" in w and "kept a copy as" in w for w in warned), warned
     assert make_store().load(sched.clock.now()).warnings == []  # the fresh journal is clean
 
 

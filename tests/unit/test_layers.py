@@ -1,7 +1,13 @@
-"""The functional core and the store never import IPython, ipykernel, ipywidgets or traitlets."""
+"""The layers: core ← store ← kernel ← surfaces ← wiring, and no Jupyter below the kernel.
+
+Each module of the package sits in one layer and may import only from its own
+layer or lower ones; a new module must be given a layer here. The core and the
+store never import IPython, ipykernel, ipywidgets or traitlets.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -9,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[2]
 LOWER = ["errors", "clock", "schedule", "job", "scheduler", "atomic", "store", "session", "lock"]
 FORBIDDEN = ("IPython", "ipykernel", "ipywidgets", "traitlets")
 
@@ -43,3 +49,65 @@ def test_package_import_is_light() -> None:
         env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
     )
     assert out.stdout.strip() == "[]"
+
+
+LAYERS = {
+    "core": ["errors", "clock", "schedule", "figures", "job", "scheduler"],  # pure: schedules, jobs, decisions
+    "store": ["atomic", "session", "lock", "journal", "store"],  # files; no IPython
+    "kernel": ["activity", "capture", "stopper", "runner", "durable", "bridge", "config"],  # the live kernel
+    "surfaces": ["render", "magics", "widget"],  # what the user sees and types
+    "wiring": ["_extension", "__init__", "cli"],  # puts it together
+}
+RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
+NAMES = list(LAYERS)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The package modules one file imports, in every form (``from .x``, ``from . import x``, absolute)."""
+    deps: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").split(".")
+            if node.level == 1:
+                deps.update([parts[0]] if node.module else [a.name for a in node.names])
+            elif parts[0] == "loopal_ipy":
+                deps.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+        elif isinstance(node, ast.Import):
+            deps.update(a.name.split(".")[1] for a in node.names if a.name.startswith("loopal_ipy."))
+    return deps
+
+
+def wrong_arrows(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that points up a layer (or from or to a module with no layer)."""
+    wrong = []
+    for module, deps in sorted(graph.items()):
+        if module not in RANK:
+            wrong.append(f"{module}.py has no layer: add it to LAYERS")
+            continue
+        for dep in sorted(deps):
+            if dep not in RANK:
+                wrong.append(f"{module} imports {dep}, which has no layer")
+            elif RANK[dep] > RANK[module]:
+                wrong.append(
+                    f"{module} ({NAMES[RANK[module]]}) imports {dep} ({NAMES[RANK[dep]]}): a layer may only "
+                    "import its own or lower ones"
+                )
+    return wrong
+
+
+def test_every_import_points_down_the_layers() -> None:
+    graph = {p.stem: imports_of(p) for p in (SRC / "loopal_ipy").glob("*.py")}
+    assert set(graph) == set(RANK), set(graph) ^ set(RANK)
+    assert wrong_arrows(graph) == []
+
+
+def test_a_wrong_arrow_is_caught() -> None:
+    """The checker itself: a store that imports the bridge, a core that imports the store, a stray module."""
+    graph = {"store": {"bridge"}, "scheduler": {"store"}, "newthing": set(), "magics": {"render", "job"}}
+    assert wrong_arrows(graph) == [
+        "newthing.py has no layer: add it to LAYERS",
+        "scheduler (core) imports store (store): a layer may only import its own or lower ones",
+        "store (store) imports bridge (kernel): a layer may only import its own or lower ones",
+    ]
+    tree = SRC / "loopal_ipy" / "store.py"
+    assert {"job", "journal", "atomic"} <= imports_of(tree)

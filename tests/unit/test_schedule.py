@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from loopal_ipy.errors import ScheduleError
 from loopal_ipy.schedule import get_zone, next_fires, parse_schedule
 
-UTC = timezone.utc
 NY = "America/New_York"
 
 

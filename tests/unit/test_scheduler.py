@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,8 +10,6 @@ from loopal_ipy.clock import FakeClock
 from loopal_ipy.errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
 from loopal_ipy.job import CronJob, Run
 from loopal_ipy.scheduler import Scheduler, Settings
-
-UTC = timezone.utc
 
 
 @pytest.fixture

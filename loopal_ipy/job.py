@@ -11,13 +11,12 @@ import secrets
 import string
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .figures import MAX_IMAGE_CHARS, MAX_IMAGES
 from .schedule import Schedule, parse_schedule
 
-UTC = timezone.utc
 ID_ALPHABET = string.ascii_lowercase + string.digits
 STATUSES = ("ok", "error", "skipped", "coalesced")
 

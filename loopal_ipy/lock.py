@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from .atomic import write_atomic
 from .errors import StoreError
 from .session import ensure_dir
 
-UTC = timezone.utc
 LOCK_NAME = "cron.lock"
 OWNER_NAME = "owner.json"
 

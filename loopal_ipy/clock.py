@@ -7,10 +7,8 @@ sleeps and none depends on the machine's speed.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
-
-UTC = timezone.utc
 
 
 class Clock(Protocol):

@@ -20,7 +20,7 @@ import os
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,7 +28,6 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from .errors import ScheduleError
 
-UTC = timezone.utc
 # No zone shifts its offset by more than this in one transition; wall times
 # further than this from an instant cannot map to either side of it.
 _MAX_SHIFT = timedelta(hours=3)
@@ -50,7 +49,7 @@ _NAMES = {
 _FIELD_CHARS = re.compile(r"^[0-9A-Za-z*,/-]+$")
 _NUMBER_STEP = re.compile(r"(?:^|,)(\d+|[A-Za-z]{3})/\d+")
 MAX_EVERY_DAYS = 3650
-_LAST = datetime(9998, 12, 31, tzinfo=timezone.utc)  # room for any zone's offset before datetime.max
+_LAST = datetime(9998, 12, 31, tzinfo=UTC)  # room for any zone's offset before datetime.max
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _ACCEPTED = (
     'use 5-field cron ("*/5 * * * *"), a macro (@hourly @daily @weekly @monthly '

@@ -21,7 +21,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from .journal import JOURNAL_NAME, JournalRead, encode_line, read_journal, run_r
 from .scheduler import Settings, check_stored, compile_check
 from .session import ensure_dir, session_dir
 
-UTC = timezone.utc
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 FILE_NAME = "cron.json"
 MAX_FILE_BYTES = 256 * 1024 * 1024  # cron.json: what a load reads, so what a save may write
@@ -388,22 +387,32 @@ class Store:
             os.close(fd)
 
     def _set_journal_aside(self, result: LoadResult, journal: JournalRead, now: datetime) -> None:
-        """Lines no save writes: keep the file's bytes as they are, load what could be read."""
+        """Lines no save writes: keep a copy of the file's bytes, load what could be read.
+
+        A copy, not a rename: the journal stays until the next save replaces it, so a kernel
+        that dies before that save finds it (and its good lines) again.
+        """
         what = (
             f"{_plural(journal.bad, 'line')} of {self.journal_path} could not be read "
             f"(the first is line {journal.first_bad})"
         )
         target = self._bad_path(now, JOURNAL_NAME)
         try:
-            os.rename(self.journal_path, target)
+            with open(self.journal_path, "rb") as f:
+                data = f.read()
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
         except OSError as e:
-            self._latch(result, f"{what} and it could not be moved aside ({e.strerror or e})")
+            self._latch(result, f"{what} and it could not be copied aside ({e.strerror or e})")
             return
         result.quarantined.append(target)
         result.changed = True
         self._warn(
             result,
-            f"loopal_ipy: {what}; moved it to {target.name} (bytes untouched) and loaded the rest of it",
+            f"loopal_ipy: {what}; kept a copy as {target.name} (bytes untouched) and loaded the rest of it",
         )
 
     def load(self, now: datetime, live_runs: Iterable[str] = ()) -> LoadResult:
