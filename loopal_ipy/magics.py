@@ -347,7 +347,7 @@ class CronMagics(Magics):
 
     def _session(self, rest: str) -> Text:
         bridge = self._bridge("session")
-        return Text(render.session_text(bridge, rest))
+        return Text(bridge.session_info(rest))
 
     def _help(self, rest: str) -> Text:
         width = max(len(c.usage) for c in self.commands.values())

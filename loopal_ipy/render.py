@@ -151,10 +151,3 @@ def next_text(sched: Schedule, times: list[datetime]) -> str:
         note = sched.note_for(t)
         lines.append(f"  {t:%a %Y-%m-%d %H:%M:%S %Z}" + (f"   ⚠ DST: {note}" if note else ""))
     return "\n".join(lines)
-
-
-def session_text(bridge: Any, rest: str) -> str:
-    info = getattr(bridge, "session_info", None)
-    if callable(info):
-        return info(rest)
-    return "durable sessions are not available in this version"

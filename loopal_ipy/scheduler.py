@@ -12,7 +12,7 @@ import heapq
 import math
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -439,7 +439,3 @@ class Scheduler:
         self.settings = replace(self.settings, **changes)
         for job in self._jobs.values():
             self._push(job)  # max_age may have moved expiries
-
-    def restore(self, jobs: Iterable[CronJob]) -> None:
-        for job in jobs:
-            self.add(job)

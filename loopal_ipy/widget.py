@@ -56,11 +56,10 @@ def live_tables() -> list[CronTable]:
 
 
 # ------------------------------------------------------------------ countdowns
-live_countdown = render.countdown
 
 
 def until_change(when: datetime, now: datetime) -> float | None:
-    """Seconds until ``live_countdown(when, now)`` shows another text (None: it says 'due')."""
+    """Seconds until ``render.countdown(when, now)`` shows another text (None: it says 'due')."""
     r = (when - now).total_seconds()
     if r <= 0:
         return None
@@ -114,9 +113,8 @@ def static_texts(job: CronJob) -> dict[str, str]:
 def next_text(job: CronJob, now: datetime) -> str:
     if job.paused or job.next_fire is None:
         return "—"
-    return _LINES.format(
-        f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>in {live_countdown(job.next_fire, now)}</span>"
-    )
+    countdown = render.countdown(job.next_fire, now)
+    return _LINES.format(f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>in {countdown}</span>")
 
 
 def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:
@@ -187,10 +185,10 @@ class _Row:
                 _dom_classes=(f"loopal-btn-{action}", *classes),
             )
             for action, desc, tip in (
-                ("toggle", *_toggle_look(job.paused)),
-                ("run", "run", "run now; the schedule is unchanged"),
-                ("delete", "delete", "delete this job"),
-                ("log", "log", "show this job's run history with outputs"),
+                ("toggle", *_toggle_look(job.paused, job)),
+                ("run", "run", f"run {_who(job)} now; the schedule is unchanged"),
+                ("delete", "delete", f"delete {_who(job)}"),
+                ("log", "log", f"show the run history of {_who(job)}, with outputs"),
             )
         }
         for action, button in self.buttons.items():
@@ -210,7 +208,7 @@ class _Row:
             self.paused = self.job.paused
             button = self.buttons["toggle"]
             with button.hold_sync():  # one message for both traits
-                button.description, button.tooltip = _toggle_look(self.paused)
+                button.description, button.tooltip = _toggle_look(self.paused, self.job)
             sent += 1
         return sent
 
@@ -229,10 +227,15 @@ class _Row:
             w.close()
 
 
-def _toggle_look(paused: bool) -> tuple[str, str]:
+def _who(job: CronJob) -> str:
+    """The job a button acts on, in its tooltip (what a screen reader says): rows differ by it."""
+    return f"job {job.name or job.id}"
+
+
+def _toggle_look(paused: bool, job: CronJob) -> tuple[str, str]:
     if paused:
-        return "resume", "fire again from the next occurrence (no catch-up)"
-    return "pause", "stop firing; keep the job"
+        return "resume", f"resume {_who(job)}: fire again from the next occurrence (no catch-up)"
+    return "pause", f"pause {_who(job)}: stop firing; keep the job"
 
 
 def _clicker(table: CronTable, action: str, job_id: str) -> Callable[[Any], None]:

@@ -22,9 +22,10 @@ from loopal_ipy.bridge import KernelScheduler
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.job import Run
 from loopal_ipy.magics import CronMagics
+from loopal_ipy.render import countdown as live_countdown
 from loopal_ipy.runner import Runner
 from loopal_ipy.scheduler import Scheduler, Settings
-from loopal_ipy.widget import CronTable, live_countdown, until_change
+from loopal_ipy.widget import CronTable, until_change
 
 SRC = Path(__file__).resolve().parents[2] / "loopal_ipy"
 
@@ -188,6 +189,8 @@ def test_buttons_pause_resume_run_and_delete(core, clock, bridge, sent, tables) 
     sent.clear()
     toggle.click()
     assert a.paused and toggle.description == "resume" and "no catch-up" in toggle.tooltip
+    assert toggle.tooltip.startswith("resume job a:")  # each row's buttons say which job (issue 11)
+    assert [t.buttons(b.id)[k].tooltip.split(":")[0] for k in ("toggle", "delete")] == ["pause job b", "delete job b"]
     assert ">paused<" in value(t.cells(a.id)["state"]) and value(t.cells(a.id)["next"]) == "—"
     toggle_msgs = [m for w, m in sent if w is toggle]
     assert len(toggle_msgs) == 1 and set(toggle_msgs[0]["state"]) == {"description", "tooltip"}

@@ -226,7 +226,8 @@ def _appender(home: Path) -> None:  # pragma: no cover - the child, ended by SIG
         clock.set(max(clock.now(), job.last_fired or clock.now()))
         job.paused = False
         job.next_fire = job.compiled.next_after(clock.now())
-    sched.restore(loaded)
+    for job in loaded:
+        sched.add(job)
     if not loaded:
         sched.create("@every 1s", "p()", durable=True)
         store.save(sched.jobs(), clock.now())
