@@ -164,11 +164,7 @@ class Runner:
                 if prep.last is not None:
                     _show(buf, eval(prep.last, ns))
         except JobInterrupted:
-            stopped = "interrupted"
-            error = (
-                f"interrupted (Kernel → Interrupt) after {time.perf_counter() - t0:.1f} s; "
-                f"the job is paused — %cron resume {job.name or job.id} restarts it"
-            )
+            stopped, error = "interrupted", _interrupted(job, t0)
         except JobTimedOut:
             stopped, error = "timeout", f"timed out after {timeout:g} s"
         except BaseException as e:
@@ -224,11 +220,7 @@ class Runner:
                     value = await _Stepped(value, self, buf, figs, end)
                 _show(buf, value)
         except JobInterrupted:
-            stopped = "interrupted"
-            error = (
-                f"interrupted (Kernel → Interrupt) after {time.perf_counter() - t0:.1f} s; "
-                f"the job is paused — %cron resume {job.name or job.id} restarts it"
-            )
+            stopped, error = "interrupted", _interrupted(job, t0)
         except JobTimedOut:
             stopped, error = "timeout", f"timed out after {timeout:g} s"
         except BaseException as e:
@@ -276,6 +268,13 @@ class Runner:
             stopped=stopped,
             images=tuple(images[:MAX_IMAGES]),
         )
+
+
+def _interrupted(job: CronJob, t0: float) -> str:
+    return (
+        f"interrupted (Kernel → Interrupt) after {time.perf_counter() - t0:.1f} s; "
+        f"the job is paused — %cron resume {job.name or job.id} restarts it"
+    )
 
 
 def _show(buf: capture.Buffer, value: Any) -> None:
