@@ -73,18 +73,3 @@ def table(page_size: int = 50) -> Any:
 async def wait(job: str | None = None, runs: int = 1, timeout: float | None = None) -> int:
     """Let jobs fire while the calling cell awaits, until ``job`` ran ``runs`` more times."""
     return await get_scheduler().wait(job, runs, timeout)
-
-
-async def magic_wait(args: str) -> Any:
-    """What a top-level ``%cron wait ARGS`` line becomes (see magics.wait_transformer)."""
-    from IPython.core.error import UsageError
-
-    from .magics import Text, parse_wait
-
-    key, runs, timeout = parse_wait(args)
-    try:
-        who = get_scheduler().get(key).label if key else "jobs"
-        await wait(key, runs, timeout)
-    except (CronError, TimeoutError, LookupError, ValueError) as e:
-        raise UsageError(str(e)) from None
-    return Text(f"{who} ran {runs} more time(s)")

@@ -416,23 +416,25 @@ class KernelScheduler:
         self._request_save()
         return job
 
-    def session_info(self, rest: str) -> str:
-        """`%cron session [NAME] | --adopt OTHER`."""
+    def describe_session(self) -> str:
+        """Which session, where its store is, who owns it."""
         if self.store is None:
             return "session: none (durable jobs are off in this kernel)"
-        words = rest.split()
-        if not words:
-            return self.store.describe()
-        if words[0] == "--adopt":
-            if len(words) != 2:
-                raise StoreError("usage: %cron session --adopt OTHER_SESSION_ID")
-            self.flush()
-            text = self.store.adopt(words[1], self.core.jobs())
-        elif len(words) == 1 and not words[0].startswith("-"):
-            self.flush()
-            text = self.store.switch(words[0], self.core.jobs())
-        else:
-            raise StoreError("usage: %cron session [NAME] | --adopt OTHER_SESSION_ID")
+        return self.store.describe()
+
+    def switch_session(self, name: str) -> str:
+        """Leave this session (its durable jobs stay on disk) and open ``name``."""
+        return self._session_change(lambda store: store.switch(name, self.core.jobs()))
+
+    def adopt_session(self, other: str) -> str:
+        """Move another session's durable jobs into this one (a renamed or moved notebook)."""
+        return self._session_change(lambda store: store.adopt(other, self.core.jobs()))
+
+    def _session_change(self, change: Callable[[Any], str]) -> str:
+        if self.store is None:
+            raise StoreError("durable jobs are off in this kernel: it has no session store")
+        self.flush()
+        text = change(self.store)
         self._dirty = False
         self._arm()
         return text + "\n" + self.store.describe()

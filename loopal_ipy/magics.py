@@ -346,8 +346,33 @@ class CronMagics(Magics):
         return bridge.core.settings.timezone or None if bridge is not None else None
 
     def _session(self, rest: str) -> Text:
+        """``%cron session [NAME] | --adopt OTHER``: parsed here, done by the bridge."""
         bridge = self._bridge("session")
-        return Text(bridge.session_info(rest))
+        usage = "usage: %cron session [NAME] | --adopt OTHER_SESSION_ID"
+        try:
+            words = _words(rest)
+        except _InputError as e:
+            raise UsageError(f"%cron session: {e}") from None
+        if not words:
+            return Text(bridge.describe_session())
+        if words[0] == "--adopt":
+            if len(words) != 2:
+                raise UsageError(f"%cron session: --adopt takes one session id; {usage}")
+            return Text(bridge.adopt_session(words[1]))
+        if len(words) == 1 and not words[0].startswith("-"):
+            return Text(bridge.switch_session(words[0]))
+        raise UsageError(f"%cron session: unexpected {_short(' '.join(words), 40)}; {usage}")
+
+    async def wait_line(self, args: str) -> Text:
+        """What a top-level ``%cron wait ARGS`` line becomes (see wait_transformer)."""
+        key, runs, timeout = parse_wait(args)
+        bridge = self._bridge("wait")
+        try:
+            who = bridge.get(key).label if key else "jobs"
+            await bridge.wait(key, runs, timeout)
+        except (CronError, TimeoutError, LookupError, ValueError) as e:
+            raise UsageError(str(e)) from None
+        return Text(f"{who} ran {runs} more time(s)")
 
     def _help(self, rest: str) -> Text:
         width = max(len(c.usage) for c in self.commands.values())
@@ -365,8 +390,11 @@ _WAIT_LINE = re.compile(
 )
 
 
+_WAIT_CALL = "get_ipython().find_magic('cron').__self__.wait_line"  # the CronMagics instance's
+
+
 def wait_transformer(lines: list[str]) -> list[str]:
-    """Turn a top-level ``%cron wait ...`` into ``await loopal_ipy.magic_wait(...)``.
+    """Turn a top-level ``%cron wait ...`` into an ``await`` of ``CronMagics.wait_line``.
 
     A line magic cannot await, but a cell that awaits lets the kernel's loop
     run, and that is what lets jobs fire while the cell waits.
@@ -380,6 +408,8 @@ def wait_transformer(lines: list[str]) -> list[str]:
             except (ValueError, SyntaxError):
                 arg = None
             if isinstance(arg, str) and (arg == "wait" or arg.startswith("wait ")):
-                line = f"{m.group('lhs')}await __import__('loopal_ipy').magic_wait({arg[4:].strip()!r})\n"
+                line = (
+                    f"{m.group('lhs')}await get_ipython().find_magic('cron').__self__.wait_line({arg[4:].strip()!r})\n"
+                )
         out.append(line)
     return out

@@ -37,14 +37,14 @@ def test_switch_leaves_durable_jobs_on_disk_and_loads_the_other_session(make, tm
     bridge = make("first")
     bridge.create("@daily", "a = 1", durable=True)
     bridge.create("@daily", "b = 1")  # not durable: stays in the kernel
-    text = bridge.session_info("second")
+    text = bridge.switch_session("second")
     assert "session: second (from override: second)" in text
     assert sorted(j.code for j in bridge.jobs()) == ["b = 1"]
     assert saved(tmp_path, "first") == ["a = 1"]
     bridge.create("@daily", "c = 1", durable=True)
     bridge.flush()
     assert saved(tmp_path, "second") == ["c = 1"]
-    bridge.session_info("first")
+    bridge.switch_session("first")
     assert sorted(j.code for j in bridge.jobs()) == ["a = 1", "b = 1"]
     assert not SessionLock(tmp_path / "home" / "sessions" / "second").owner()  # released
 
@@ -55,7 +55,7 @@ def test_adopt_moves_jobs_and_keeps_the_old_file(make, tmp_path: Path) -> None:
     old.stop()  # the old kernel is gone
     old.store.close()
     bridge = make("new-name")
-    text = bridge.session_info("--adopt old-name")
+    text = bridge.adopt_session("old-name")
     assert text.startswith("adopted 1 durable job(s) from session old-name into new-name")
     assert [(j.name, j.code) for j in bridge.jobs()] == [("report", "report()")]
     assert saved(tmp_path, "new-name") == ["report()"]
@@ -71,10 +71,10 @@ def test_adopt_refuses_a_session_in_use_and_changes_nothing(make, tmp_path: Path
     busy.flush()
     bridge = make("mine")
     with pytest.raises(StoreError, match=r"^session busy is in use by pid \d+"):
-        bridge.session_info("--adopt busy")
+        bridge.adopt_session("busy")
     assert bridge.jobs() == [] and saved(tmp_path, "busy") == ["x = 1"]
     with pytest.raises(StoreError, match=r"^session nothing-here has no durable jobs"):
-        bridge.session_info("--adopt nothing-here")
+        bridge.adopt_session("nothing-here")
 
 
 def test_adopt_keeps_a_colliding_name_with_a_suffix_and_says_so(make, tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_adopt_keeps_a_colliding_name_with_a_suffix_and_says_so(make, tmp_path: 
     old.store.close()
     bridge = make("new-nb")
     mine = bridge.create("@hourly", "mine()", name="report")
-    bridge.session_info("--adopt old-nb")
+    bridge.adopt_session("old-nb")
     adopted = next(j for j in bridge.jobs() if j.code == "report()")
     assert adopted.name == "report-2" and len(adopted.history) == 1  # its log came along
     said = [e.message for e in bridge.core.events if e.kind == "restored"]

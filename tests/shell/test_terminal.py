@@ -58,7 +58,7 @@ def test_config_magic_reaches_the_configurable(shell) -> None:
 
 def test_wait_line_is_turned_into_an_await(shell) -> None:
     shell.run_cell("%load_ext loopal_ipy")
-    assert "await __import__('loopal_ipy').magic_wait('tick --runs 3')" in shell.transform_cell(
+    assert "await get_ipython().find_magic('cron').__self__.wait_line('tick --runs 3')" in shell.transform_cell(
         "%cron wait tick --runs 3"
     )
     assert "await" in shell.transform_cell("n = %cron wait")
