@@ -20,7 +20,7 @@ from .errors import CodeError
 from .job import CronJob
 from .magics import CronMagics, wait_transformer
 from .runner import Runner
-from .scheduler import Scheduler, Settings, compile_check
+from .scheduler import Kind, Scheduler, Settings, compile_check
 
 _ATTR = "_loopal_ipy"
 _STASH = "_loopal_ipy_stash"  # non-durable jobs handed from unload to the next load
@@ -63,7 +63,7 @@ def load(shell: Any) -> KernelScheduler | None:
 
         def warn(message: str) -> None:
             print(message, file=sys.stderr)
-            core.emit("store", "-", message.removeprefix("loopal_ipy: "))
+            core.emit(Kind.STORE, "-", message.removeprefix("loopal_ipy: "))
 
         durable = DurableSession(
             core,

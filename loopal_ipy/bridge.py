@@ -37,25 +37,13 @@ from .activity import Activity
 from .errors import StoreError
 from .job import CronJob, Run
 from .runner import Runner
-from .scheduler import Event, Fire, Scheduler
+from .scheduler import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Scheduler
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
 _LOAD_CELL = object()  # stands for the cell that ran %load_ext: its pre_execute came before our hook
 _EXECUTING = object()  # a cell between pre_execute and pre_run_cell (for good, if it is silent)
 _EVENTS = ("pre_execute", "pre_run_cell", "post_run_cell", "post_execute")
-_DURABLE_CHANGES = {
-    "created",
-    "deleted",
-    "paused",
-    "resumed",
-    "fired",
-    "finished",
-    "removed",
-    "expired",
-    "skipped",
-    "coalesced",
-}
 
 
 class KernelScheduler:
@@ -316,18 +304,18 @@ class KernelScheduler:
 
     # --------------------------------------------------------------- events
     def _on_event(self, event: Event) -> None:
-        if event.kind in _DURABLE_CHANGES:
+        if event.kind in PERSISTED:
             job = self._find(event.job_id)
             if job is None or job.durable:
                 self._dirty = True
-        if event.kind in ("finished", "paused", "deleted", "removed"):
+        if event.kind in WAKE_WAITERS:
             for fut in self._waiters:  # a waiting cell looks again
                 if not fut.done():
                     fut.set_result(None)
             self._waiters.clear()
-        if event.kind in ("finished", "skipped"):
+        if event.kind in SAVE_SOON:
             self._request_save()  # a durable run's end ("not running") reaches the disk soon
-        if event.kind in ("created", "deleted", "paused", "resumed", "removed"):
+        if event.kind in REARM:
             self._arm()
 
     def displaying_cell(self) -> tuple[str | None, str | None]:

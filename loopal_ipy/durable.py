@@ -19,7 +19,7 @@ from typing import Any
 from .errors import StoreError
 from .job import CronJob, new_id
 from .lock import SessionLock
-from .scheduler import Scheduler, check_stored
+from .scheduler import Kind, Scheduler, check_stored
 from .session import (
     THIS_KERNEL,
     SessionInfo,
@@ -107,7 +107,7 @@ class DurableSession:
                 f"loopal_ipy: session {self.info.id} is owned by {self.lock.owner_text()}; this kernel neither "
                 f"fires its durable jobs nor writes its file, and takes over when that kernel exits"
             )
-            self.core.emit("store", "-", msg.removeprefix("loopal_ipy: "))
+            self.core.emit(Kind.STORE, "-", msg.removeprefix("loopal_ipy: "))
             return msg
         return self._rehydrate()
 
@@ -133,7 +133,7 @@ class DurableSession:
                 + renamed,
             )
         for label, reason in result.dropped:
-            self.core.emit("dropped", label.split()[0] if label else "-", f"{label} dropped at load: {reason}")
+            self.core.emit(Kind.DROPPED, label.split()[0] if label else "-", f"{label} dropped at load: {reason}")
         for job_id, count in result.missed.items():
             self.core.emit(
                 "missed",
@@ -176,7 +176,7 @@ class DurableSession:
         if self.pending:
             said = self._own()
             if said:
-                self.core.emit("store", "-", said.removeprefix("loopal_ipy: "))
+                self.core.emit(Kind.STORE, "-", said.removeprefix("loopal_ipy: "))
         if self.info.source == THIS_KERNEL and not self._announced:
             self._announced = True
             self.warn(
@@ -277,7 +277,7 @@ class DurableSession:
                     job.id = new_id({j.id for j in self.core.jobs()})
                 renamed = self._free_name(job)
                 self.core.add(job)
-                self.core.emit("restored", job, f"adopted from session {other_id}{renamed}")
+                self.core.emit(Kind.RESTORED, job, f"adopted from session {other_id}{renamed}")
             if not self.save(self.core.jobs()):
                 raise StoreError("adopted jobs could not be saved yet; they run and saving is retried")
             stamp = int(self.core.clock.now().timestamp() * 1000)

@@ -9,6 +9,7 @@ from typing import Any
 
 from .job import CronJob
 from .schedule import Schedule, get_zone
+from .scheduler import FOOTER
 
 COLUMNS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail")
 
@@ -68,8 +69,7 @@ def row(job: CronJob, now: datetime) -> dict[str, str]:
 
 def footer_lines(events: Any, limit: int = 5) -> list[str]:
     """Expired, dropped, missed, skipped and coalesced fires: nothing silent (SPEC §7)."""
-    kinds = {"expired", "dropped", "missed", "skipped", "coalesced", "removed", "restored", "store"}
-    picked = [e for e in events if e.kind in kinds][-limit:]
+    picked = [e for e in events if e.kind in FOOTER][-limit:]
     return [f"{e.at:%H:%M:%S} {e.kind} {e.job_id}: {e.message}".rstrip(": ") for e in picked]
 
 

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from .clock import Clock
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
@@ -47,12 +48,56 @@ class Fire:
     merged: int = 0
 
 
+class Kind(StrEnum):
+    """What an event says happened (a str: ``event.kind == "fired"`` holds)."""
+
+    CREATED = "created"
+    DELETED = "deleted"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    FIRED = "fired"
+    STARTED = "started"  # run now
+    FINISHED = "finished"
+    SKIPPED = "skipped"
+    COALESCED = "coalesced"
+    REMOVED = "removed"  # a one-shot that ran, or a job that left with its session
+    EXPIRED = "expired"
+    RESTORED = "restored"
+    DROPPED = "dropped"
+    MISSED = "missed"
+    STORE = "store"  # about the durable store, not one job
+
+
+# Which events change what is on disk, when the timer must be set again, what a waiting
+# cell looks at, and what the table's footer shows (nothing skipped or lost is silent).
+PERSISTED = frozenset(
+    {
+        Kind.CREATED,
+        Kind.DELETED,
+        Kind.PAUSED,
+        Kind.RESUMED,
+        Kind.FIRED,
+        Kind.FINISHED,
+        Kind.REMOVED,
+        Kind.EXPIRED,
+        Kind.SKIPPED,
+        Kind.COALESCED,
+    }
+)
+SAVE_SOON = frozenset({Kind.FINISHED, Kind.SKIPPED})  # a run's end ("not running") reaches the disk soon
+REARM = frozenset({Kind.CREATED, Kind.DELETED, Kind.PAUSED, Kind.RESUMED, Kind.REMOVED})
+WAKE_WAITERS = frozenset({Kind.FINISHED, Kind.PAUSED, Kind.DELETED, Kind.REMOVED})
+FOOTER = frozenset(
+    {Kind.EXPIRED, Kind.DROPPED, Kind.MISSED, Kind.SKIPPED, Kind.COALESCED, Kind.REMOVED, Kind.RESTORED, Kind.STORE}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something that happened, for logs, the table and its footer."""
 
     at: datetime
-    kind: str
+    kind: Kind
     job_id: str
     message: str
 
@@ -138,7 +183,7 @@ class Scheduler:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def emit(self, kind: str, job: CronJob | str, message: str = "") -> Event:
+    def emit(self, kind: Kind, job: CronJob | str, message: str = "") -> Event:
         job_id = job if isinstance(job, str) else job.id
         event = Event(self.clock.now(), kind, job_id, message)
         self.events.append(event)
@@ -223,7 +268,7 @@ class Scheduler:
         job.history = deque(maxlen=s.history_size)
         job.next_fire = compiled.next_after(now)
         self._add(job)
-        self.emit("created", job, f"next fire {job.next_fire.isoformat()}")
+        self.emit(Kind.CREATED, job, f"next fire {job.next_fire.isoformat()}")
         return job
 
     def _check_name(self, name: str) -> None:
@@ -247,13 +292,13 @@ class Scheduler:
     def delete(self, key: str) -> CronJob:
         job = self.get(key)
         self._remove(job)
-        self.emit("deleted", job)
+        self.emit(Kind.DELETED, job)
         return job
 
     def remove(self, job: CronJob, reason: str) -> None:
         """Take a job out of the live set without deleting it anywhere else (e.g. a session switch)."""
         self._remove(job)
-        self.emit("removed", job, reason)
+        self.emit(Kind.REMOVED, job, reason)
 
     def _remove(self, job: CronJob) -> None:
         self._jobs.pop(job.id, None)
@@ -266,7 +311,7 @@ class Scheduler:
             job.paused = True
             job._gen += 1
             self._push(job)  # still expires while paused
-            self.emit("paused", job, reason)
+            self.emit(Kind.PAUSED, job, reason)
         return job
 
     def resume(self, key: str) -> CronJob:
@@ -276,7 +321,7 @@ class Scheduler:
             job.paused = False
             job.next_fire = job.compiled.next_after(self.clock.now())
             self._push(job)
-            self.emit("resumed", job, f"next fire {job.next_fire.isoformat()}")
+            self.emit(Kind.RESUMED, job, f"next fire {job.next_fire.isoformat()}")
         return job
 
     # ------------------------------------------------------------- deadlines
@@ -354,7 +399,7 @@ class Scheduler:
                     output=f"{1 + extra} occurrence(s) skipped: the previous run was still going",
                 ),
             )
-            self.emit("skipped", job, "previous run still going")
+            self.emit(Kind.SKIPPED, job, "previous run still going")
             self._push(job)
             return None
         if extra:
@@ -370,12 +415,12 @@ class Scheduler:
                     "they run once now",
                 ),
             )
-            self.emit("coalesced", job, f"{extra + 1} occurrences ran as one")
+            self.emit(Kind.COALESCED, job, f"{extra + 1} occurrences ran as one")
         job.last_fired = occurrence
         job.running = True
         self.active.add(job.id)
         self._push(job)
-        self.emit("fired", job, occurrence.isoformat())
+        self.emit(Kind.FIRED, job, occurrence.isoformat())
         return Fire(job, occurrence, extra)
 
     def start_manual(self, key: str) -> CronJob:
@@ -385,7 +430,7 @@ class Scheduler:
             raise LimitError(f"job {job.label} is running already; wait for it to finish")
         job.running = True
         self.active.add(job.id)
-        self.emit("started", job, "run now")
+        self.emit(Kind.STARTED, job, "run now")
         return job
 
     def finish(self, job: CronJob, run: Run) -> None:
@@ -399,10 +444,10 @@ class Scheduler:
         error = tail_text(run.error, limit) if run.error else None
         run = replace(run, output=tail_text(run.output, limit), error=error)
         self._record(job, run)
-        self.emit("finished", job, run.status)
+        self.emit(Kind.FINISHED, job, run.status)
         if not job.recurring and run.trigger == "schedule" and job.id in self._jobs:
             self._remove(job)
-            self.emit("removed", job, "one-shot job ran and was removed")
+            self.emit(Kind.REMOVED, job, "one-shot job ran and was removed")
 
     def timeout_of(self, job: CronJob) -> float:
         """Seconds a run of ``job`` may last (0: no limit): its own --timeout, else Cron.job_timeout."""
@@ -422,7 +467,7 @@ class Scheduler:
         self.active.discard(job.id)
         job.skips += 1
         self._record(job, Run(started_at=self.clock.now(), status="skipped", occurrence=occurrence, output=reason))
-        self.emit("skipped", job, reason)
+        self.emit(Kind.SKIPPED, job, reason)
 
     def _record(self, job: CronJob, run: Run) -> None:
         """Keep the history in start order: an async run is recorded when it ends, after later skips."""
