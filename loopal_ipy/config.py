@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from typing import Any
 
 from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, validate
@@ -11,7 +12,7 @@ from traitlets.config import Configurable
 from .errors import ScheduleError
 from .journal import HISTORY_CHARS_MAX
 from .schedule import get_zone
-from .scheduler import MAX_TIMEOUT
+from .scheduler import MAX_TIMEOUT, Settings
 
 # name: (lowest, highest, unit). Ranges a notebook can live with; beyond them a value is a typo.
 RANGES: dict[str, tuple[float, float, str]] = {
@@ -22,27 +23,28 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "output_limit": (1, 1_000_000, " characters"),
     "job_timeout": (0, MAX_TIMEOUT, " seconds (0 = no limit)"),
 }
-SETTING_NAMES = ("max_jobs", "max_age", "max_code_chars", "timezone", "history_size", "output_limit", "job_timeout")
+SETTING_NAMES = tuple(f.name for f in fields(Settings))  # what the core scheduler is told
+_D = Settings()  # the defaults, declared once in the core
 
 
 class Cron(Configurable):
     """Settings of loopal_ipy's scheduler; changes apply at once to the running scheduler."""
 
-    max_jobs = Int(50, help="Most jobs one session may hold; creating one more is an error.").tag(config=True)
+    max_jobs = Int(_D.max_jobs, help="Most jobs one session may hold; creating one more is an error.").tag(config=True)
     max_age = Float(
-        3 * 86400.0,
+        _D.max_age,
         help="Seconds after creation at which a non-durable job expires and is removed "
         "(recorded in the log and the table footer). Durable jobs never expire.",
     ).tag(config=True)
-    max_code_chars = Int(65_536, help="Longest job code accepted, in characters.").tag(config=True)
-    timezone = Unicode("", help="IANA zone for jobs created without --tz; empty means the machine's local zone.").tag(
-        config=True
-    )
+    max_code_chars = Int(_D.max_code_chars, help="Longest job code accepted, in characters.").tag(config=True)
+    timezone = Unicode(
+        _D.timezone, help="IANA zone for jobs created without --tz; empty means the machine's local zone."
+    ).tag(config=True)
     home = Unicode("", help="Folder of the durable store; empty means $LOOPAL_HOME, else ~/.loopal.").tag(config=True)
-    history_size = Int(20, help="Runs kept in each job's log.").tag(config=True)
-    output_limit = Int(10_000, help="Characters of output kept per run.").tag(config=True)
+    history_size = Int(_D.history_size, help="Runs kept in each job's log.").tag(config=True)
+    output_limit = Int(_D.output_limit, help="Characters of output kept per run.").tag(config=True)
     job_timeout = Float(
-        0.0,
+        _D.job_timeout,
         help="Seconds a job's run may last before it is stopped (a sync run gets an exception raised into "
         "its code, an async run is cancelled) and recorded as timed out; 0 means no limit. A job's own "
         "--timeout wins.",

@@ -28,7 +28,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Limits and defaults (mirrored from the ``Cron`` configurable, SPEC §8)."""
+    """Limits and defaults (SPEC §8): declared here once; the ``Cron`` traits take their defaults from it."""
 
     max_jobs: int = 50
     max_age: float = 3 * 86400.0

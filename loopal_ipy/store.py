@@ -36,6 +36,7 @@ FILE_NAME = "cron.json"
 MAX_FILE_BYTES = 256 * 1024 * 1024  # cron.json: what a load reads, so what a save may write
 COMPACT_SLACK = 1 << 20  # the journal is rewritten once it exceeds twice its live runs plus this
 MISSED_CAP = 1000
+DEFAULTS = Settings()
 Warn = Callable[[str], None]
 
 
@@ -126,8 +127,8 @@ class Store:
         home: Path,
         session_id: str,
         *,
-        history_size: int = 20,
-        max_jobs: int = 50,
+        history_size: int = DEFAULTS.history_size,
+        max_jobs: int = DEFAULTS.max_jobs,
         warn: Warn = _stderr_warn,
         validate: Callable[[CronJob, set[str]], None] | None = None,
     ) -> None:
