@@ -29,15 +29,15 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from .activity import Activity
-from .errors import StoreError
+from .errors import CronError, StoreError
 from .job import CronJob, Run
 from .runner import Runner
-from .scheduler import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Scheduler
+from .scheduler import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Scheduler, Settings
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
@@ -305,7 +305,7 @@ class KernelScheduler:
     # --------------------------------------------------------------- events
     def _on_event(self, event: Event) -> None:
         if event.kind in PERSISTED:
-            job = self._find(event.job_id)
+            job = self.find(event.job_id)
             if job is None or job.durable:
                 self._dirty = True
         if event.kind in WAKE_WAITERS:
@@ -333,8 +333,15 @@ class KernelScheduler:
             cell = f"code:{hash(code)}" if isinstance(code, str) else None
         return cell, parent["header"].get("msg_id")
 
-    def _find(self, job_id: str) -> CronJob | None:
-        return self.core.live(job_id) or self.core.find_removed(job_id)
+    def find(self, key: str) -> CronJob | None:
+        """A live job (by id or name), else a removed one still remembered (its log), else None."""
+        job = self.core.live(key)
+        if job is None:
+            try:
+                job = self.core.get(key)
+            except CronError:
+                job = self.core.find_removed(key)
+        return job
 
     def _save_if_dirty(self, settled: bool = False) -> None:
         self._save_soon = None
@@ -433,6 +440,23 @@ class KernelScheduler:
     def running_ids(self) -> list[str]:
         """Ids of jobs with a run in progress (also one whose job left and may come back)."""
         return sorted(self.core.active)
+
+    def now(self) -> datetime:
+        return self.core.clock.now()
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self.core.events
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        return self.core.subscribe(listener)
+
+    def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
+        return self.runner.output_so_far(job_id)
 
     def get(self, key: str) -> CronJob:
         return self.core.get(key)

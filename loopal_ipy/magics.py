@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -21,6 +21,9 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from . import render
 from .errors import CronError
 from .schedule import get_zone, next_fires, parse_schedule
+
+if TYPE_CHECKING:
+    from .face import SchedulerFace
 
 
 class Text(str):
@@ -118,7 +121,9 @@ def parse_wait(args: str) -> tuple[str | None, int, float | None]:
 class CronMagics(Magics):
     """The ``%cron`` line and ``%%cron`` cell magic."""
 
-    def __init__(self, shell: Any, get_bridge: Callable[[], Any], get_table: Callable[[], Any] = lambda: None) -> None:
+    def __init__(
+        self, shell: Any, get_bridge: Callable[[], SchedulerFace | None], get_table: Callable[[], Any] = lambda: None
+    ) -> None:
         super().__init__(shell)
         self._get_bridge = get_bridge
         self._get_table = get_table  # bridge -> live table widget, or None for the text snapshot
@@ -171,7 +176,7 @@ class CronMagics(Magics):
         except CronError as e:
             raise UsageError(" ".join(str(e).split())) from None
 
-    def _bridge(self, what: str) -> Any:
+    def _bridge(self, what: str) -> SchedulerFace:
         bridge = self._get_bridge()
         if bridge is None:
             raise UsageError(
@@ -235,7 +240,7 @@ class CronMagics(Magics):
         kind = "one-shot" if opts["once"] else ("durable" if opts["durable"] else "job")
         return Text(
             f"created {kind} {job.label}: {job.description.lower()}; next fire {when:%Y-%m-%d %H:%M:%S %Z} "
-            f"(in {render.countdown(job.next_fire, bridge.core.clock.now())})"
+            f"(in {render.countdown(job.next_fire, bridge.now())})"
         )
 
     def _list(self, rest: str) -> Any:
@@ -293,22 +298,15 @@ class CronMagics(Magics):
         args = p.parse_args(_words(rest))
         if args.n is not None and not 1 <= args.n <= 10_000:
             raise UsageError(f"%cron log: -n must be between 1 and 10000, got {args.n}")
-        try:
-            job = bridge.get(args.id)
-        except CronError:
-            job = bridge.core.find_removed(args.id)
-            if job is None:
-                dropped = [
-                    e
-                    for e in bridge.core.events
-                    if e.kind == "dropped" and (e.job_id == args.id or f"({args.id})" in e.message)
-                ]
-                if dropped:
-                    raise UsageError(f"job {args.id} has no log: {dropped[-1].message}") from None
-                raise
-        runner = getattr(bridge, "runner", None)
-        running = runner.output_so_far(job.id) if runner is not None else None
-        return Text(render.log_text(job, args.n, running))
+        job = bridge.find(args.id)
+        if job is None:
+            dropped = [
+                e for e in bridge.events if e.kind == "dropped" and (e.job_id == args.id or f"({args.id})" in e.message)
+            ]
+            if dropped:
+                raise UsageError(f"job {args.id} has no log: {dropped[-1].message}") from None
+            bridge.get(args.id)  # raises the usual "no job" error
+        return Text(render.log_text(job, args.n, bridge.output_so_far(job.id)))
 
     def _wait(self, rest: str) -> Any:
         raise UsageError(
@@ -343,7 +341,7 @@ class CronMagics(Magics):
 
     def _default_tz(self) -> str | None:
         bridge = self._get_bridge()
-        return bridge.core.settings.timezone or None if bridge is not None else None
+        return bridge.settings.timezone or None if bridge is not None else None
 
     def _session(self, rest: str) -> Text:
         """``%cron session [NAME] | --adopt OTHER``: parsed here, done by the bridge."""

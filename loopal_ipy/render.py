@@ -5,11 +5,14 @@ from __future__ import annotations
 import html
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .job import CronJob
 from .schedule import Schedule, get_zone
 from .scheduler import FOOTER
+
+if TYPE_CHECKING:
+    from .face import SchedulerFace
 
 COLUMNS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail")
 
@@ -104,10 +107,10 @@ def table_html(jobs: list[CronJob], now: datetime, events: Any = ()) -> str:
 class JobTable:
     """A snapshot of the job table (text/plain and text/html)."""
 
-    def __init__(self, bridge: Any) -> None:
+    def __init__(self, bridge: SchedulerFace) -> None:
         self.jobs = bridge.jobs()
-        self.now = bridge.core.clock.now()
-        self.events = list(bridge.core.events)
+        self.now = bridge.now()
+        self.events = list(bridge.events)
 
     def __repr__(self) -> str:
         return table_text(self.jobs, self.now, self.events)

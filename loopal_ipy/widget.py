@@ -16,7 +16,7 @@ import math
 import traceback
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from traitlets import observe
@@ -26,6 +26,9 @@ from .errors import CronError
 from .job import CronJob, Run
 from .schedule import get_zone
 from .scheduler import Event
+
+if TYPE_CHECKING:
+    from .face import SchedulerFace
 
 try:  # one shared style object per table instead of one per cell
     from ipywidgets.widgets.widget_string import HTMLStyle
@@ -245,17 +248,16 @@ def _clicker(table: CronTable, action: str, job_id: str) -> Callable[[Any], None
 class CronTable(widgets.VBox):
     """The live table of a kernel's jobs: ``%cron list`` / ``loopal_ipy.table()``.
 
-    ``bridge`` is a ``KernelScheduler`` (or anything with ``core``, ``loop``,
-    ``jobs/get/pause/resume/delete/run_now``). Rows are built for at most
+    ``bridge`` is a ``KernelScheduler``, seen through ``face.SchedulerFace``
+    (the table never reaches the core behind it). Rows are built for at most
     ``page_size`` jobs at a time (a pager appears past that), because each row
     is a dozen widgets and a browser drawing thousands of them crawls.
     """
 
-    def __init__(self, bridge: Any, *, page_size: int = 50, **kwargs: Any) -> None:
+    def __init__(self, bridge: SchedulerFace, *, page_size: int = 50, **kwargs: Any) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         self._bridge = bridge
-        self._core = bridge.core
         self._loop: asyncio.AbstractEventLoop = bridge.loop
         self.page_size = page_size
         self._page = 0
@@ -334,9 +336,9 @@ class CronTable(widgets.VBox):
             _dom_classes=("loopal-cron",),
             **kwargs,
         )
-        self._unsubscribe: Callable[[], None] | None = self._core.subscribe(self._on_event)
+        self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
         self._cell: tuple[str | None, str | None] = (None, None)
-        self._sync_rows(self._core.clock.now())
+        self._sync_rows(self._bridge.now())
         self._update_footer()
         self._keep_alive()
 
@@ -403,7 +405,7 @@ class CronTable(widgets.VBox):
             return
         pending, self._pending = self._pending, set()
         try:
-            now = self._core.clock.now()
+            now = self._bridge.now()
             self._sync_rows(now)
             for job_id in pending:
                 row = self._rows.get(job_id)
@@ -464,9 +466,9 @@ class CronTable(widgets.VBox):
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        if self._closed or self._dormant or not self._displayed or not getattr(self._bridge, "started", True):
+        if self._closed or self._dormant or not self._displayed or not self._bridge.started:
             return
-        now = self._core.clock.now()
+        now = self._bridge.now()
         delays = [
             d
             for row in self._rows.values()
@@ -484,7 +486,7 @@ class CronTable(widgets.VBox):
             return
         self._last_tick = self._loop.time()
         self.ticks += 1
-        now = self._core.clock.now()
+        now = self._bridge.now()
         for row in self._rows.values():
             row.update_countdown(now)
         self._arm_ticker()
@@ -506,12 +508,11 @@ class CronTable(widgets.VBox):
         if data is None:
             return None
         jobs = self._bridge.jobs()
-        now = self._core.clock.now()
-        events = list(self._core.events)
+        now = self._bridge.now()
+        events = list(self._bridge.events)
         data["text/plain"] = render.table_text(jobs, now, events)
         data["text/html"] = render.table_html(jobs, now, events)
-        which = getattr(self._bridge, "displaying_cell", None)
-        self._keep_alive(which() if which is not None else None)
+        self._keep_alive(self._bridge.displaying_cell())
         self._shown()
         return data
 
@@ -554,12 +555,6 @@ class CronTable(widgets.VBox):
         if self._status.value != value:
             self._status.value = value
 
-    def _find(self, job_id: str) -> CronJob | None:
-        try:
-            return self._bridge.get(job_id)
-        except CronError:
-            return self._core.find_removed(job_id)
-
     # ------------------------------------------------------------------- log
     @property
     def log_runs(self) -> list[widgets.Output]:
@@ -573,7 +568,7 @@ class CronTable(widgets.VBox):
             self._log_box.layout.display = "none"
             self._drop_log_runs()
             return
-        job = self._find(job_id)
+        job = self._bridge.find(job_id)
         if job is None:
             raise CronError(f"no job {job_id!r}")
         if not self._log_widgets:
@@ -604,7 +599,7 @@ class CronTable(widgets.VBox):
 
         (One ``Output`` for the whole log re-sent every output on each append: quadratic traffic.)
         """
-        job = self._find(self._log_job) if self._log_job else None
+        job = self._bridge.find(self._log_job) if self._log_job else None
         if job is None or not self._log_widgets:
             return
         title, _hide, box, empty = self._log_widgets[:4]
@@ -641,7 +636,7 @@ class CronTable(widgets.VBox):
                 w.close()  # fell off the bounded history
 
     def _update_footer(self) -> None:
-        lines = render.footer_lines(self._core.events)
+        lines = render.footer_lines(self._bridge.events)
         value = "".join(f"<div style='color:#8a6d3b'>⚠ {html.escape(line)}</div>" for line in lines)
         if self._footer.value != value:
             self._footer.value = value

@@ -44,6 +44,32 @@ class FakeBridge:
     def get(self, key):
         return self.core.get(key)
 
+    def find(self, key):
+        try:
+            return self.core.get(key)
+        except Exception:
+            return self.core.find_removed(key)
+
+    def now(self):
+        return self.core.clock.now()
+
+    @property
+    def events(self):
+        return self.core.events
+
+    @property
+    def settings(self):
+        return self.core.settings
+
+    def subscribe(self, listener):
+        return self.core.subscribe(listener)
+
+    def output_so_far(self, job_id):
+        return None
+
+    def displaying_cell(self):
+        return None, None
+
     def pause(self, key):
         return self.core.pause(key)
 

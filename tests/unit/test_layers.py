@@ -54,7 +54,7 @@ def test_package_import_is_light() -> None:
 LAYERS = {
     "core": ["errors", "clock", "schedule", "figures", "job", "scheduler"],  # pure: schedules, jobs, decisions
     "store": ["atomic", "session", "lock", "journal", "store"],  # files; no IPython
-    "kernel": ["activity", "capture", "stopper", "runner", "durable", "bridge", "config"],  # the live kernel
+    "kernel": ["activity", "capture", "stopper", "runner", "durable", "bridge", "config", "face"],  # the live kernel
     "surfaces": ["render", "magics", "widget"],  # what the user sees and types
     "wiring": ["_extension", "__init__", "cli"],  # puts it together
 }
@@ -111,3 +111,11 @@ def test_a_wrong_arrow_is_caught() -> None:
     ]
     tree = SRC / "loopal_ipy" / "store.py"
     assert {"job", "journal", "atomic"} <= imports_of(tree)
+
+
+@pytest.mark.parametrize("module", LAYERS["surfaces"])
+def test_surfaces_never_reach_the_core_behind_the_face(module: str) -> None:
+    """The table, the magics and the text render talk to face.SchedulerFace only: no ``.core``."""
+    tree = ast.parse((SRC / "loopal_ipy" / f"{module}.py").read_text())
+    reached = sorted({n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in ("core", "_core")})
+    assert reached == [], f"{module}.py reaches .core at lines {reached}"
