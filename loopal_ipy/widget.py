@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import observe
 
-from . import render
+from . import cells, render
 from .errors import CronError
-from .job import CronJob, Run
-from .schedule import get_zone
+from .job import CronJob
+from .logview import LogView
 from .scheduler import Event
 
 if TYPE_CHECKING:
@@ -38,12 +38,6 @@ except ImportError:  # pragma: no cover - a future ipywidgets may move it
 COLUMNS = ("job", "schedule", "code", "state", "next", "last", "runs")
 HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail", "")
 ACTIONS = ("toggle", "run", "delete", "log")
-STATE_COLORS = {"active": "#2e7d32", "paused": "#757575", "running": "#1565c0", "error": "#c62828"}
-RED = "#c62828"
-_MUTED = "color:var(--jp-ui-font-color2, #666);font-size:90%"
-_LINES = "<div style='line-height:1.35'>{}</div>"  # the widget's line height is a whole input row
-
-
 # Tables alive in this kernel, oldest display first. A cell that runs again replaces the
 # tables its earlier run showed, and past MAX_LIVE_TABLES the oldest is closed: a table
 # is a few hundred widget models and a scheduler listener, and a notebook page with
@@ -58,109 +52,6 @@ def live_tables() -> list[CronTable]:
     return list(_live.values())
 
 
-# ------------------------------------------------------------------ countdowns
-
-
-def until_change(when: datetime, now: datetime) -> float | None:
-    """Seconds until ``render.countdown(when, now)`` shows another text (None: it says 'due')."""
-    r = (when - now).total_seconds()
-    if r <= 0:
-        return None
-    s = math.ceil(r)
-    if s <= 600:
-        start = s
-    elif s < 86400:
-        start = 60 * (s // 60)
-    else:
-        start = 3600 * (s // 3600)
-    # ceil(r) drops below `start` once r <= start - 1
-    return r - (start - 1) + 0.001
-
-
-# ------------------------------------------------------------------ cell texts
-def _when(t: datetime, tz: str, now: datetime) -> str:
-    zone = get_zone(tz)
-    lt = t.astimezone(zone)
-    fmt = "%H:%M:%S %Z" if lt.date() == now.astimezone(zone).date() else "%Y-%m-%d %H:%M:%S %Z"
-    return lt.strftime(fmt)
-
-
-def _badge(text: str, color: str) -> str:
-    return (
-        f"<span style='background:{color};color:white;border-radius:3px;padding:0 5px;"
-        f"font-size:85%'>{html.escape(text)}</span>"
-    )
-
-
-def error_line(run: Run) -> str:
-    """The last line of a run's error: 'ZeroDivisionError: division by zero'."""
-    lines = [line for line in (run.error or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "error"
-
-
-def static_texts(job: CronJob) -> dict[str, str]:
-    """The cells that never change for a job."""
-    name = f" <i>{html.escape(job.name)}</i>" if job.name else ""
-    badges = (" " + _badge("durable", "#1565c0") if job.durable else "") + (
-        "" if job.recurring else " " + _badge("once", "#6a1b9a")
-    )
-    return {
-        "job": f"<b>{job.id}</b>{name}{badges}",
-        "schedule": _LINES.format(
-            f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
-        ),
-        "code": f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 24))}</code>",
-    }
-
-
-def next_text(job: CronJob, now: datetime) -> str:
-    if job.paused or job.next_fire is None:
-        return "—"
-    countdown = render.countdown(job.next_fire, now)
-    return _LINES.format(f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>in {countdown}</span>")
-
-
-def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:
-    """The cells that events change: state, next fire, last run, counters."""
-    state = job.state
-    last = job.last_run
-    if last is None:
-        last_text = "—"
-    else:
-        status = last.status if last.status != "error" else f"<span style='color:{RED}'>error</span>"
-        took = f"<span style='{_MUTED}'>{last.duration * 1000:.0f} ms,</span>"
-        last_text = f"{_when(last.started_at, job.tz, now)}<br>{took} {status}"
-        if last.status == "error":
-            last_text += (
-                f"<br><span style='color:{RED};display:inline-block;max-width:14em;white-space:normal'>"
-                f"{html.escape(error_line(last))}</span>"
-            )
-        last_text = _LINES.format(last_text)
-    fails = f"<span style='color:{RED}'>{job.failures}</span>" if job.failures else "0"
-    return {
-        "state": _badge(state, STATE_COLORS.get(state, "#757575")),
-        "next": next_text(job, now),
-        "last": last_text,
-        "runs": f"{job.runs}/{fails}",
-    }
-
-
-def _run_outputs(job: CronJob, run: Run) -> list[tuple[str, str]]:
-    """(stream, text) pieces of one history entry for the log view."""
-    head = f"--- {render.local(run.started_at, job.tz)}  {run.status}  {run.duration * 1000:.1f} ms  ({run.trigger})\n"
-    parts = [("stdout", head)]
-    text = run.output
-    if run.status == "error" and run.error and run.error in text:
-        cut = text.rfind(run.error)
-        printed, err = text[:cut], text[cut:]
-        if printed:
-            parts.append(("stdout", printed if printed.endswith("\n") else printed + "\n"))
-        parts.append(("stderr", err if err.endswith("\n") else err + "\n"))
-    elif text:
-        parts.append(("stdout", text if text.endswith("\n") else text + "\n"))
-    return parts
-
-
 # ------------------------------------------------------------------- the table
 class _Row:
     """The widgets of one job's row; remembers the text each cell shows."""
@@ -168,7 +59,7 @@ class _Row:
     def __init__(self, table: CronTable, job: CronJob, now: datetime) -> None:
         self.job = job
         classes = (f"loopal-job-{job.id}",)
-        self.texts = {**static_texts(job), **dynamic_texts(job, now)}
+        self.texts = {**cells.static_texts(job), **cells.dynamic_texts(job, now)}
         self.cells = {
             col: widgets.HTML(
                 value=self.texts[col],
@@ -202,7 +93,7 @@ class _Row:
     def update(self, now: datetime) -> int:
         """Send the cells whose text changed; returns how many."""
         sent = 0
-        for col, text in dynamic_texts(self.job, now).items():
+        for col, text in cells.dynamic_texts(self.job, now).items():
             if self.texts[col] != text:
                 self.texts[col] = text
                 self.cells[col].value = text
@@ -216,7 +107,7 @@ class _Row:
         return sent
 
     def update_countdown(self, now: datetime) -> int:
-        text = next_text(self.job, now)
+        text = cells.next_cell(self.job, now)
         if self.texts["next"] == text:
             return 0
         self.texts["next"] = text
@@ -271,10 +162,6 @@ class CronTable(widgets.VBox):
         self._dormant = False  # the frontend counted its views down to 0
         self._stale = False
         self._closed = False
-        self._log_job: str | None = None
-        self._log_runs: dict[int, tuple[Run, widgets.Output]] = {}  # id(run) -> (run, its widget)
-        self._log_widgets: list[widgets.Widget] = []
-        self._log_run_layout = widgets.Layout(margin="0")
         self._toggled: dict[str, float] = {}  # job id -> loop time of its last pause/resume click
         self.ticks = 0  # countdown refreshes, for tests and benchmarks (never scheduler wake-ups)
 
@@ -311,7 +198,9 @@ class CronTable(widgets.VBox):
         )
         self._status = widgets.HTML(_dom_classes=("loopal-cron-status",))
         self._footer = widgets.HTML(_dom_classes=("loopal-cron-footer",))
-        self._log_box = widgets.VBox(layout=widgets.Layout(display="none"), _dom_classes=("loopal-cron-log",))
+        self._log = LogView(
+            bridge, lambda text: widgets.Button(description=text, layout=self._button_layout, style=self._button_style)
+        )
         self._owned: list[widgets.Widget] = [
             *self._header,
             self._empty,
@@ -322,16 +211,14 @@ class CronTable(widgets.VBox):
             self._pager,
             self._status,
             self._footer,
-            self._log_box,
             self._cell_layout,
             self._button_layout,
             self._button_style,
             self._actions_layout,
-            self._log_run_layout,
             *self._cell_style.values(),
         ]
         super().__init__(
-            children=[self._grid, self._pager, self._footer, self._status, self._log_box],
+            children=[self._grid, self._pager, self._footer, self._status, self._log],
             _view_count=0,  # ask the frontend to count views: the ticker runs only while one exists
             _dom_classes=("loopal-cron",),
             **kwargs,
@@ -412,8 +299,8 @@ class CronTable(widgets.VBox):
                 if row is not None:
                     row.update(now)
             self._update_footer()
-            if self._log_job is not None and (self._log_job in pending or "-" in pending):
-                self._update_log()
+            if self._log.job_id is not None and (self._log.job_id in pending or "-" in pending):
+                self._log.update()
         except Exception:  # a table bug must not break the scheduler: show it
             self._set_status(f"table update failed:\n{traceback.format_exc()}")
         self._arm_ticker()
@@ -473,7 +360,7 @@ class CronTable(widgets.VBox):
             d
             for row in self._rows.values()
             if not row.job.paused and row.job.next_fire is not None
-            if (d := until_change(row.job.next_fire, now)) is not None
+            if (d := cells.until_change(row.job.next_fire, now)) is not None
         ]
         if not delays:
             return
@@ -543,7 +430,7 @@ class CronTable(widgets.VBox):
             elif action == "delete":
                 self._bridge.delete(job_id)
             elif action == "log":
-                self.show_log(None if self._log_job == job_id else job_id)
+                self.show_log(None if self._log.job_id == job_id else job_id)
             self._set_status("")
         except CronError as e:
             self._set_status(str(e))
@@ -551,7 +438,7 @@ class CronTable(widgets.VBox):
             self._set_status(f"{action} failed:\n{traceback.format_exc()}")
 
     def _set_status(self, text: str) -> None:
-        value = f"<pre style='color:{RED};margin:2px 0'>{html.escape(text)}</pre>" if text else ""
+        value = f"<pre style='color:{cells.RED};margin:2px 0'>{html.escape(text)}</pre>" if text else ""
         if self._status.value != value:
             self._status.value = value
 
@@ -559,81 +446,14 @@ class CronTable(widgets.VBox):
     @property
     def log_runs(self) -> list[widgets.Output]:
         """The log view's widgets, one per run shown, oldest first."""
-        return [w for _run, w in self._log_runs.values()]
+        return self._log.runs
 
     def show_log(self, job_id: str | None) -> None:
         """Open the log view of a job under the table (None closes it)."""
         if job_id is None:
-            self._log_job = None
-            self._log_box.layout.display = "none"
-            self._drop_log_runs()
-            return
-        job = self._bridge.find(job_id)
-        if job is None:
-            raise CronError(f"no job {job_id!r}")
-        if not self._log_widgets:
-            title = widgets.HTML()
-            hide = widgets.Button(description="close log", layout=self._button_layout, style=self._button_style)
-            hide.on_click(lambda _b: self.show_log(None))
-            runs = widgets.VBox(layout=widgets.Layout(max_height="24em", overflow="auto", border="1px solid #ddd"))
-            empty = widgets.HTML("<pre style='margin:2px 4px'>no runs yet</pre>")
-            head = widgets.HBox([title, hide])
-            self._log_widgets = [title, hide, runs, empty, head]
-            self._log_box.children = (head, runs)
-        if self._log_job != job.id:
-            self._drop_log_runs()
-        self._log_job = job.id
-        self._update_log()
-        self._log_box.layout.display = None
-
-    def _drop_log_runs(self) -> None:
-        runs = self._log_runs
-        self._log_runs = {}
-        if self._log_widgets:
-            self._log_widgets[2].children = ()
-        for _run, w in runs.values():
-            w.close()
-
-    def _update_log(self) -> None:
-        """Show the job's history: one small widget per run, so a new run sends only itself.
-
-        (One ``Output`` for the whole log re-sent every output on each append: quadratic traffic.)
-        """
-        job = self._bridge.find(self._log_job) if self._log_job else None
-        if job is None or not self._log_widgets:
-            return
-        title, _hide, box, empty = self._log_widgets[:4]
-        gone = "" if job.id in {j.id for j in self._bridge.jobs()} else " (removed)"
-        text = (
-            f"<b>log of {html.escape(job.label)}</b>{gone} — <code>{html.escape(job.schedule)}</code> "
-            f"({html.escape(job.description)}); runs {job.runs}, failures {job.failures}, "
-            f"skipped {job.skips}, coalesced {job.coalesced}"
-        )
-        if title.value != text:
-            title.value = text
-        old, shown = self._log_runs, {}
-        for run in job.history:  # bounded: the last history_size runs
-            got = old.get(id(run))
-            if got is None or got[0] is not run:
-                outputs = tuple(
-                    {"output_type": "stream", "name": name, "text": piece} for name, piece in _run_outputs(job, run)
-                ) + tuple(
-                    {
-                        "output_type": "display_data",
-                        "data": {"image/png": png, "text/plain": "<figure>"},
-                        "metadata": {},
-                    }
-                    for png in run.images
-                )
-                got = (run, widgets.Output(outputs=outputs, layout=self._log_run_layout))
-            shown[id(run)] = got
-        self._log_runs = shown
-        children = tuple(w for _run, w in shown.values()) or (empty,)
-        if box.children != children:
-            box.children = children
-        for key, (_run, w) in old.items():
-            if shown.get(key, (None, None))[1] is not w:
-                w.close()  # fell off the bounded history
+            self._log.hide()
+        else:
+            self._log.show(job_id)
 
     def _update_footer(self) -> None:
         lines = render.footer_lines(self._bridge.events)
@@ -659,11 +479,11 @@ class CronTable(widgets.VBox):
         for row in self._rows.values():
             row.close()
         self._rows.clear()
-        self._drop_log_runs()
-        for w in [*self._log_widgets, *self._owned, self]:
+        self._log.close()
+        for w in [*self._owned, self]:
             for model in (getattr(w, "layout", None), getattr(w, "style", None)):
                 if isinstance(model, widgets.Widget):  # closing twice (shared ones) is a no-op
                     model.close()
-        for w in [*self._log_widgets, *self._owned]:
+        for w in self._owned:
             w.close()
         super().close()

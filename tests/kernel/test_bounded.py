@@ -82,7 +82,7 @@ def test_the_open_log_view_sends_each_run_once(kernel: Kernel) -> None:
     sizes = [len(json.dumps(m["content"])) for m in msgs if m["msg_type"] in ("comm_open", "comm_msg")]
     assert sizes, "the log view sent nothing"
     assert max(sizes) <= 2 * 2000, max(sizes)
-    r = ok(kernel, "print(len(t.log_runs), len(t._log_widgets[2].children))")
+    r = ok(kernel, "print(len(t.log_runs), len(t._log.box.children))")
     assert r.stdout.split() == ["20", "20"]
 
 

@@ -17,15 +17,17 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
+from loopal_ipy import cells
 from loopal_ipy import widget as W
 from loopal_ipy.bridge import KernelScheduler
+from loopal_ipy.cells import until_change
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.job import Run
 from loopal_ipy.magics import CronMagics
 from loopal_ipy.render import countdown as live_countdown
 from loopal_ipy.runner import Runner
 from loopal_ipy.scheduler import Scheduler, Settings
-from loopal_ipy.widget import CronTable, until_change
+from loopal_ipy.widget import CronTable
 
 SRC = Path(__file__).resolve().parents[2] / "loopal_ipy"
 
@@ -149,7 +151,7 @@ def test_rows_come_from_scheduler_state(core, bridge, tables) -> None:
     tables.append(t)
     assert t.row_ids == [a.id, b.id]
     ca, cb = t.cells(a.id), t.cells(b.id)
-    assert value(ca["job"]) == f"<b>{a.id}</b> <i>tick</i> " + W._badge("durable", "#1565c0")
+    assert value(ca["job"]) == f"<b>{a.id}</b> <i>tick</i> " + cells.badge("durable", "#1565c0")
     assert "once" in value(cb["job"]) and "durable" not in value(cb["job"])
     assert "<code>@every 10s</code>" in value(ca["schedule"]) and "Every 10 seconds" in value(ca["schedule"])
     assert ">import os …</code>" in value(cb["code"])
@@ -201,9 +203,9 @@ def test_an_error_turns_the_row_red_with_its_error(core, clock, bridge, tables) 
     tb = 'Traceback (most recent call last):\n  File "<cron job>", line 1\nZeroDivisionError: division by zero'
     fire(core, clock, 1, status="error", error=tb)
     c = t.cells(job.id)
-    assert ">error<" in value(c["state"]) and W.RED in value(c["state"])
-    assert "ZeroDivisionError: division by zero" in value(c["last"]) and W.RED in value(c["last"])
-    assert value(c["runs"]) == f"1/<span style='color:{W.RED}'>1</span>"
+    assert ">error<" in value(c["state"]) and cells.RED in value(c["state"])
+    assert "ZeroDivisionError: division by zero" in value(c["last"]) and cells.RED in value(c["last"])
+    assert value(c["runs"]) == f"1/<span style='color:{cells.RED}'>1</span>"
 
 
 def test_buttons_pause_resume_run_and_delete(core, clock, bridge, sent, tables) -> None:
@@ -273,17 +275,17 @@ def test_log_view_shows_history_and_appends_new_runs(core, clock, bridge, tables
     fire(core, clock, 1, status="error", error="ZeroDivisionError: division by zero")
     fire(core, clock, 1)
     t.buttons(job.id)["log"].click()
-    assert t._log_box.layout.display is None and len(t.log_runs) == 2
+    assert t._log.layout.display is None and len(t.log_runs) == 2
     streams = [(o["name"], o["text"]) for w in t.log_runs for o in w.get_state()["outputs"]]
     assert [name for name, _ in streams] == ["stdout", "stdout", "stderr", "stdout", "stdout"]
     assert streams[2][1] == "ZeroDivisionError: division by zero\n" and streams[1][1] == "boom\n"
-    assert "log of" in t._log_widgets[0].value and "runs 2, failures 1" in t._log_widgets[0].value
+    assert "log of" in t._log.title.value and "runs 2, failures 1" in t._log.title.value
     first = t.log_runs
     fire(core, clock, 1)
     assert t.log_runs[:2] == first and t.log_runs[-1].outputs[-1]["text"] == "ran\n"  # appended, not redrawn
-    assert "runs 3" in t._log_widgets[0].value
+    assert "runs 3" in t._log.title.value
     t.buttons(job.id)["log"].click()  # again: closes it, and frees its run widgets
-    assert t._log_box.layout.display == "none" and t.log_runs == []
+    assert t._log.layout.display == "none" and t.log_runs == []
     assert all(w.comm is None for w in first)
 
 
@@ -309,7 +311,7 @@ def test_log_view_is_bounded_and_sends_only_each_new_run(core, clock, bridge, ta
         clock.advance(1)
         for f in core.due():
             core.finish(f.job, Run(started_at=clock.now(), output=f"{i:04d}" + "x" * (one_run - 4)))
-    assert len(t.log_runs) == 20 and len(t._log_widgets[2].children) == 20
+    assert len(t.log_runs) == 20 and len(t._log.box.children) == 20
     texts = [w.outputs[-1]["text"] for w in t.log_runs]
     assert texts[0].startswith("0040") and texts[-1].startswith("0059")  # the latest 20
     assert len(opened) == 60 and max(opened) <= 2 * one_run, max(opened)

@@ -55,7 +55,7 @@ LAYERS = {
     "core": ["errors", "clock", "schedule", "figures", "job", "scheduler"],  # pure: schedules, jobs, decisions
     "store": ["atomic", "session", "lock", "journal", "store"],  # files; no IPython
     "kernel": ["activity", "capture", "stopper", "runner", "durable", "bridge", "config", "face"],  # the live kernel
-    "surfaces": ["render", "magics", "widget"],  # what the user sees and types
+    "surfaces": ["render", "cells", "logview", "magics", "widget"],  # what the user sees and types
     "wiring": ["_extension", "__init__", "cli"],  # puts it together
 }
 RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}

@@ -1,0 +1,134 @@
+"""The cells of the live table as HTML: pure functions of a job and the time (SPEC §7 widget).
+
+The table (widget.py) sends a cell only when its text here changed; the
+countdown's next change is predicted (``until_change``) so the table wakes only
+when some text would move.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import datetime
+
+from . import render
+from .job import CronJob, Run
+from .schedule import get_zone
+
+STATE_COLORS = {"active": "#2e7d32", "paused": "#757575", "running": "#1565c0", "error": "#c62828"}
+RED = "#c62828"
+_MUTED = "color:var(--jp-ui-font-color2, #666);font-size:90%"
+_LINES = "<div style='line-height:1.35'>{}</div>"  # the widget's line height is a whole input row
+
+
+# ------------------------------------------------------------------ countdowns
+
+
+def until_change(when: datetime, now: datetime) -> float | None:
+    """Seconds until ``render.countdown(when, now)`` shows another text (None: it says 'due')."""
+    r = (when - now).total_seconds()
+    if r <= 0:
+        return None
+    s = math.ceil(r)
+    if s <= 600:
+        start = s
+    elif s < 86400:
+        start = 60 * (s // 60)
+    else:
+        start = 3600 * (s // 3600)
+    # ceil(r) drops below `start` once r <= start - 1
+    return r - (start - 1) + 0.001
+
+
+# ------------------------------------------------------------------ cell texts
+def _when(t: datetime, tz: str, now: datetime) -> str:
+    zone = get_zone(tz)
+    lt = t.astimezone(zone)
+    fmt = "%H:%M:%S %Z" if lt.date() == now.astimezone(zone).date() else "%Y-%m-%d %H:%M:%S %Z"
+    return lt.strftime(fmt)
+
+
+def badge(text: str, color: str) -> str:
+    return (
+        f"<span style='background:{color};color:white;border-radius:3px;padding:0 5px;"
+        f"font-size:85%'>{html.escape(text)}</span>"
+    )
+
+
+def error_line(run: Run) -> str:
+    """The last line of a run's error: 'ZeroDivisionError: division by zero'."""
+    lines = [line for line in (run.error or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "error"
+
+
+def static_texts(job: CronJob) -> dict[str, str]:
+    """The cells that never change for a job."""
+    name = f" <i>{html.escape(job.name)}</i>" if job.name else ""
+    badges = (" " + badge("durable", "#1565c0") if job.durable else "") + (
+        "" if job.recurring else " " + badge("once", "#6a1b9a")
+    )
+    return {
+        "job": f"<b>{job.id}</b>{name}{badges}",
+        "schedule": _LINES.format(
+            f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
+        ),
+        "code": f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 24))}</code>",
+    }
+
+
+def next_cell(job: CronJob, now: datetime) -> str:
+    if job.paused or job.next_fire is None:
+        return "—"
+    countdown = render.countdown(job.next_fire, now)
+    return _LINES.format(f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>in {countdown}</span>")
+
+
+def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:
+    """The cells that events change: state, next fire, last run, counters."""
+    state = job.state
+    last = job.last_run
+    if last is None:
+        last_text = "—"
+    else:
+        status = last.status if last.status != "error" else f"<span style='color:{RED}'>error</span>"
+        took = f"<span style='{_MUTED}'>{last.duration * 1000:.0f} ms,</span>"
+        last_text = f"{_when(last.started_at, job.tz, now)}<br>{took} {status}"
+        if last.status == "error":
+            last_text += (
+                f"<br><span style='color:{RED};display:inline-block;max-width:14em;white-space:normal'>"
+                f"{html.escape(error_line(last))}</span>"
+            )
+        last_text = _LINES.format(last_text)
+    fails = f"<span style='color:{RED}'>{job.failures}</span>" if job.failures else "0"
+    return {
+        "state": badge(state, STATE_COLORS.get(state, "#757575")),
+        "next": next_cell(job, now),
+        "last": last_text,
+        "runs": f"{job.runs}/{fails}",
+    }
+
+
+def run_outputs(job: CronJob, run: Run) -> list[tuple[str, str]]:
+    """(stream, text) pieces of one history entry for the log view."""
+    head = f"--- {render.local(run.started_at, job.tz)}  {run.status}  {run.duration * 1000:.1f} ms  ({run.trigger})\n"
+    parts = [("stdout", head)]
+    text = run.output
+    if run.status == "error" and run.error and run.error in text:
+        cut = text.rfind(run.error)
+        printed, err = text[:cut], text[cut:]
+        if printed:
+            parts.append(("stdout", printed if printed.endswith("\n") else printed + "\n"))
+        parts.append(("stderr", err if err.endswith("\n") else err + "\n"))
+    elif text:
+        parts.append(("stdout", text if text.endswith("\n") else text + "\n"))
+    return parts
+
+
+def log_outputs(job: CronJob, run: Run) -> tuple[dict[str, object], ...]:
+    """One run as notebook outputs for the log view: its text, then the images it drew."""
+    streams = tuple({"output_type": "stream", "name": name, "text": text} for name, text in run_outputs(job, run))
+    images = tuple(
+        {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<figure>"}, "metadata": {}}
+        for png in run.images
+    )
+    return streams + images
