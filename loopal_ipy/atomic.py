@@ -11,10 +11,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def _write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to a fresh file at ``path`` and fsync it.
 
     A leftover at ``path`` is removed first and the file is created with O_EXCL:
@@ -23,7 +23,7 @@ def _write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
     """
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _NOFOLLOW, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)  # the umask may have taken bits away
         view = memoryview(data)
@@ -54,7 +54,7 @@ def write_atomic(
     data: bytes,
     *,
     fsync: bool = True,
-    write_bytes: Callable[[Path, bytes], None] = _write_file,
+    write_bytes: Callable[[Path, bytes], None] = write_file,
     mode: int | None = None,
 ) -> None:
     """Replace ``path`` with ``data`` all-or-nothing, via ``<path>.tmp`` in the same directory.
@@ -66,7 +66,7 @@ def write_atomic(
         if mode is None:
             write_bytes(tmp, data)
         else:
-            _write_file(tmp, data, mode)
+            write_file(tmp, data, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.isfile(tmp) and not os.path.islink(tmp):

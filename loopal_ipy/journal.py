@@ -148,3 +148,40 @@ def _valid_state(state: Any) -> bool:
     except (ValueError, TypeError, OverflowError):
         return False
     return True
+
+
+@dataclass(slots=True, eq=False)
+class Track:
+    """Which runs of one job's history the journal has: a save appends only the others."""
+
+    history: deque[Run]  # held, so that its id cannot be reused while we compare against it
+    length: int
+    last: Run | None
+    runs: dict[int, tuple[Run, int]]  # id(run) -> (run, bytes of its line); the runs are held too
+    new: list[bytes]  # lines not written yet
+    live: int  # bytes of the lines of the runs still in the history
+
+    @classmethod
+    def follow(cls, job: CronJob, old: Track | None) -> Track:
+        history = job.history
+        last = history[-1] if history else None
+        if old is not None and old.history is history and old.length == len(history) and old.last is last:
+            return cls(history, old.length, last, old.runs, [], old.live)
+        known = old.runs if old is not None else {}
+        runs: dict[int, tuple[Run, int]] = {}
+        new: list[bytes] = []
+        live = 0
+        for run in history:
+            got = known.get(id(run))
+            if got is None:
+                line = encode_line(run_record(job.id, run))
+                new.append(line)
+                got = (run, len(line))
+            runs[id(run)] = got
+            live += got[1]
+        return cls(history, len(history), last, runs, new, live)
+
+
+def definition(job: CronJob) -> tuple[Any, ...]:
+    """What cron.json holds beyond state: a change to any of it rewrites the file."""
+    return (job.name, job.schedule, job.code, job.tz, job.recurring, job.paused, job.created_at, job.timeout)

@@ -18,24 +18,42 @@ import json
 import os
 import stat
 import sys
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import _NOFOLLOW, _write_file, write_atomic
-from .job import CronJob, Run, to_rfc3339
-from .journal import JOURNAL_NAME, JournalRead, encode_line, read_journal, run_record, state_of, state_record
+from .atomic import NOFOLLOW, write_file, write_atomic
+from .job import CronJob, to_rfc3339
+from .journal import (
+    JOURNAL_NAME,
+    JournalRead,
+    Track,
+    definition,
+    encode_line,
+    read_journal,
+    run_record,
+    state_of,
+    state_record,
+)
+from .loadrules import (
+    FORMAT_VERSION,
+    LoadResult,
+    count_missed,
+    entry_label,
+    once_gone,
+    pause_stuck,
+    plural,
+    rebuild,
+    shape_problem,
+    short,
+)
 from .scheduler import Settings, check_stored, compile_check
 from .session import ensure_dir, session_dir
 
-FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 FILE_NAME = "cron.json"
 MAX_FILE_BYTES = 256 * 1024 * 1024  # cron.json: what a load reads, so what a save may write
 COMPACT_SLACK = 1 << 20  # the journal is rewritten once it exceeds twice its live runs plus this
-MISSED_CAP = 1000
 DEFAULTS = Settings()
 Warn = Callable[[str], None]
 
@@ -59,64 +77,6 @@ def _dump(doc: Any) -> bytes:
         else:
             parts.append(f"{enc(key)}: {enc(value)}")
     return ("{\n " + ",\n ".join(parts) + "\n}\n").encode("ascii")
-
-
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else many or word + 's'}"
-
-
-def _short(text: str, limit: int = 90) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass(slots=True, kw_only=True)
-class LoadResult:
-    """What rehydration found. Every warning here was also passed to the store's ``warn``.
-
-    ``untrusted`` holds the jobs of a file that failed the ownership/permission
-    check: parsed for display only (so the user can see what was refused),
-    never to be run; ``jobs`` is then empty.
-    """
-
-    session_id: str
-    jobs: list[CronJob] = field(default_factory=list)
-    dropped: list[tuple[str, str]] = field(default_factory=list)
-    missed: dict[str, int] = field(default_factory=dict)
-    quarantined: list[Path] = field(default_factory=list)
-    read_only: bool = False
-    warnings: list[str] = field(default_factory=list)
-    changed: bool = False
-    untrusted: list[CronJob] = field(default_factory=list)
-    stuck: list[str] = field(default_factory=list)  # labels of jobs paused: running when their kernel stopped
-
-    def summary(self) -> str:
-        """One line: restored, dropped, missed (and read-only, if latched)."""
-        n = len(self.jobs)
-        parts = [f"loopal_ipy: restored {_plural(n, 'durable job')} for session {self.session_id}"]
-        if self.dropped:
-            reasons = [reason for _, reason in self.dropped[:3]]
-            more = f"; and {len(self.dropped) - 3} more" if len(self.dropped) > 3 else ""
-            parts.append(f"dropped {len(self.dropped)} ({'; '.join(reasons)}{more})")
-        if self.missed:
-            labels = {j.id: j.label for j in self.jobs}
-            shown = ", ".join(
-                f"job {labels.get(i, i)}: {c}{'+' if c >= MISSED_CAP else ''}" for i, c in self.missed.items()
-            )
-            total = sum(self.missed.values())
-            plus = "+" if any(c >= MISSED_CAP for c in self.missed.values()) else ""
-            word = "occurrence" if total == 1 and not plus else "occurrences"
-            parts.append(f"{total}{plus} missed {word} not caught up ({shown})")
-        if self.stuck:
-            parts.append(
-                f"paused {', '.join(self.stuck)}: {'it was' if len(self.stuck) == 1 else 'they were'} running "
-                "when its kernel stopped (%cron resume ID restarts it)"
-            )
-        if self.untrusted:
-            parts.append(f"{_plural(len(self.untrusted), 'job')} not run: the store failed the safety check")
-        if self.read_only:
-            parts.append("the store is read-only for this session (see the warning)")
-        return "; ".join(parts)
 
 
 class Store:
@@ -153,11 +113,11 @@ class Store:
         self._journal_size = 0
         self._defs: dict[str, tuple[Any, ...]] = {}
         self._states: dict[str, tuple[Any, ...]] = {}
-        self._tracks: dict[str, _Track] = {}
+        self._tracks: dict[str, Track] = {}
         self._live = 0  # bytes of the run lines still in some job's history
         self.saves = {"full": 0, "definitions": 0, "appends": 0}  # for tests and benchmarks
         # Hooks for tests and odd platforms: the temp-file writer, and whose files we trust.
-        self._write_bytes: Callable[[Path, bytes], None] = _write_file
+        self._write_bytes: Callable[[Path, bytes], None] = write_file
         self._uid: int | None = os.getuid() if hasattr(os, "getuid") else None
 
     def __repr__(self) -> str:
@@ -199,8 +159,8 @@ class Store:
         return True
 
     def _save(self, jobs: list[CronJob], now: datetime, settled: bool) -> None:
-        defs = {job.id: _definition(job) for job in jobs}
-        tracks = {job.id: _Track.follow(job, None if self._full else self._tracks.get(job.id)) for job in jobs}
+        defs = {job.id: definition(job) for job in jobs}
+        tracks = {job.id: Track.follow(job, None if self._full else self._tracks.get(job.id)) for job in jobs}
         run_lines = [line for track in tracks.values() for line in track.new]
         live = sum(t.live for t in tracks.values())
         pending = sum(map(len, run_lines))
@@ -247,7 +207,7 @@ class Store:
     def _append(self, data: bytes, *, fsync: bool) -> None:
         if not data:
             return
-        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW)
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | NOFOLLOW)
         try:
             view = memoryview(data)
             while view:
@@ -334,7 +294,7 @@ class Store:
         untrusted = self._untrusted_folders()
         try:
             # O_NONBLOCK: a planted FIFO must not hang the kernel. O_NOFOLLOW: no symlinks.
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             return None, untrusted
         except OSError as e:
@@ -360,7 +320,7 @@ class Store:
     def _read_journal(self, result: LoadResult, generation: int, offset: int) -> tuple[JournalRead | None, str | None]:
         """Replay cron.journal (None if absent or unreadable) and why it is untrusted, if it is."""
         try:
-            fd = os.open(self.journal_path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+            fd = os.open(self.journal_path, os.O_RDONLY | os.O_CLOEXEC | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             if offset > 0:
                 self._warn(
@@ -394,14 +354,14 @@ class Store:
         that dies before that save finds it (and its good lines) again.
         """
         what = (
-            f"{_plural(journal.bad, 'line')} of {self.journal_path} could not be read "
+            f"{plural(journal.bad, 'line')} of {self.journal_path} could not be read "
             f"(the first is line {journal.first_bad})"
         )
         target = self._bad_path(now, JOURNAL_NAME)
         try:
             with open(self.journal_path, "rb") as f:
                 data = f.read()
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _NOFOLLOW, 0o600)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
@@ -431,7 +391,7 @@ class Store:
         try:
             doc = json.loads(raw.decode("utf-8-sig"))
         except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            return self._quarantine(result, now, f"is not valid JSON ({_short(e, 60)})", untrusted)
+            return self._quarantine(result, now, f"is not valid JSON ({short(e, 60)})", untrusted)
         version = doc.get("version") if isinstance(doc, dict) else None
         if type(version) is int and version > FORMAT_VERSION:
             self._latch(
@@ -441,7 +401,7 @@ class Store:
                 "upgrade loopal_ipy to use it — the file is left untouched",
             )
             return result
-        problem = _shape_problem(doc)
+        problem = shape_problem(doc)
         if problem:
             return self._quarantine(result, now, f"has the wrong shape ({problem})", untrusted)
         journal = None
@@ -483,7 +443,7 @@ class Store:
 
     def _try_job(self, entry: Any) -> CronJob | None:
         try:
-            return _rebuild(entry, self.history_size)
+            return rebuild(entry, self.history_size)
         except Exception:  # any bad value is a bad entry; the caller decides what to say
             return None
 
@@ -495,11 +455,11 @@ class Store:
         seen: set[str] = set()
         names: set[str] = set()
         for i, entry in enumerate(entries):
-            label = _entry_label(entry, i)
+            label = entry_label(entry, i)
             if journal is not None and isinstance(entry, dict) and isinstance(entry.get("id"), str):
                 entry = {**entry, **journal.states.get(entry["id"], {})}  # the journal's state is newer
             try:
-                job = _rebuild(entry, self.history_size)
+                job = rebuild(entry, self.history_size)
                 if journal is not None and job.id in journal.runs:
                     runs = sorted([*job.history, *journal.runs[job.id]], key=lambda r: r.started_at)
                     job.history.clear()
@@ -507,22 +467,22 @@ class Store:
                 self.validate(job, names)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
-                elif len(result.jobs) >= self.max_jobs and _once_gone(job, now) is None:
+                elif len(result.jobs) >= self.max_jobs and once_gone(job, now) is None:
                     why = f"{job.label} is over the limit of {self.max_jobs} jobs (Cron.max_jobs)"
                 else:
                     why = None
                     seen.add(job.id)
                     if job.name:
                         names.add(job.name)
-                    gone = _once_gone(job, now)
+                    gone = once_gone(job, now)
                     if gone:  # a normal end, like a one-shot that ran: nothing to preserve
                         result.dropped.append((job.label, gone))
                         continue
                     self._rehydrate(result, job, now)
                     if entry.get("running") is True and job.id not in live_runs:
-                        _pause_stuck(result, job, now)
+                        pause_stuck(result, job, now)
             except Exception as e:  # a bad schedule, a missing field, an impossible time
-                why = f"{label} is not a valid job ({type(e).__name__}: {_short(e, 60)})"
+                why = f"{label} is not a valid job ({type(e).__name__}: {short(e, 60)})"
             if why is not None:
                 rejects.append({"index": i, "reason": why, "entry": entry})
                 labels.append(label)
@@ -540,12 +500,12 @@ class Store:
             job.durable = True  # it is in the durable file, so it is durable
             result.changed = True
         if not job.recurring:
-            if job.next_fire is None:  # _once_gone found its time still ahead
+            if job.next_fire is None:  # once_gone found its time still ahead
                 job.next_fire = job.compiled.next_after(job.created_at)
                 result.changed = True
             return
         if not job.paused:
-            missed = _count_missed(job, now)
+            missed = count_missed(job, now)
             if missed:
                 result.missed[job.id] = missed
         upcoming = job.compiled.next_after(now)
@@ -578,119 +538,7 @@ class Store:
         result.quarantined.append(target)
         self._warn(
             result,
-            f"loopal_ipy: {_plural(len(rejects), 'entry', 'entries')} of {self.path} could not be "
+            f"loopal_ipy: {plural(len(rejects), 'entry', 'entries')} of {self.path} could not be "
             f"loaded; kept verbatim in {target.name}",
         )
         return target.name
-
-
-@dataclass(slots=True, eq=False)
-class _Track:
-    """Which runs of one job's history the journal has: a save appends only the others."""
-
-    history: deque[Run]  # held, so that its id cannot be reused while we compare against it
-    length: int
-    last: Run | None
-    runs: dict[int, tuple[Run, int]]  # id(run) -> (run, bytes of its line); the runs are held too
-    new: list[bytes]  # lines not written yet
-    live: int  # bytes of the lines of the runs still in the history
-
-    @classmethod
-    def follow(cls, job: CronJob, old: _Track | None) -> _Track:
-        history = job.history
-        last = history[-1] if history else None
-        if old is not None and old.history is history and old.length == len(history) and old.last is last:
-            return cls(history, old.length, last, old.runs, [], old.live)
-        known = old.runs if old is not None else {}
-        runs: dict[int, tuple[Run, int]] = {}
-        new: list[bytes] = []
-        live = 0
-        for run in history:
-            got = known.get(id(run))
-            if got is None:
-                line = encode_line(run_record(job.id, run))
-                new.append(line)
-                got = (run, len(line))
-            runs[id(run)] = got
-            live += got[1]
-        return cls(history, len(history), last, runs, new, live)
-
-
-def _definition(job: CronJob) -> tuple[Any, ...]:
-    """What cron.json holds beyond state: a change to any of it rewrites the file."""
-    return (job.name, job.schedule, job.code, job.tz, job.recurring, job.paused, job.created_at, job.timeout)
-
-
-def _rebuild(entry: Any, history_size: int) -> CronJob:
-    """``CronJob.from_dict`` plus the checks it leaves out."""
-    job = CronJob.from_dict(entry, history_size)
-    if job.created_at is None:
-        # from_dict lets a null created_at through; the schedule would then be
-        # anchored on the wall clock and the job would change on every load.
-        raise ValueError("created_at is missing")
-    return job
-
-
-def _pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:
-    """A job whose run was going when its kernel died may be what killed it: back paused (SPEC §4)."""
-    why = (
-        f"{job.label} was running when its kernel stopped (a crash, a kill, or the restart of a stuck "
-        f"kernel); it is paused so that it cannot hang the kernel again — %cron resume {job.name or job.id} "
-        "restarts it"
-    )
-    job.paused = True
-    job.runs += 1
-    job.failures += 1
-    job.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=job.last_fired))
-    result.stuck.append(job.label)
-    result.changed = True
-
-
-def _shape_problem(doc: Any) -> str | None:
-    if not isinstance(doc, dict):
-        return f"expected an object, got {type(doc).__name__}"
-    version = doc.get("version")
-    if type(version) is not int or version < 1:
-        return f"'version' must be {FORMAT_VERSION}, got {_short(repr(version), 30)}"
-    if not isinstance(doc.get("jobs"), list):
-        return "'jobs' must be a list"
-    if "session" in doc and not isinstance(doc["session"], dict):
-        return "'session' must be an object"
-    journal = doc.get("journal")
-    if journal is not None and not (
-        isinstance(journal, dict)
-        and set(journal) == {"generation", "offset"}
-        and all(type(v) is int and v >= 0 for v in journal.values())
-    ):
-        return '\'journal\' must be {"generation": N, "offset": N}'
-    return None
-
-
-def _entry_label(entry: Any, index: int) -> str:
-    job_id = entry.get("id") if isinstance(entry, dict) else None
-    if isinstance(job_id, str) and job_id.isalnum() and len(job_id) <= 16:
-        return job_id
-    return f"entry {index}"
-
-
-def _once_gone(job: CronJob, now: datetime) -> str | None:
-    """Why a one-shot job must not come back (no catch-up), or None if it still has its time ahead."""
-    if job.recurring:
-        return None
-    if job.last_fired is not None:
-        return f"one-shot {job.label} already fired"
-    due = job.next_fire or job.compiled.next_after(job.created_at)
-    if due <= now:
-        return f"one-shot {job.label} missed its time while no kernel ran"
-    return None
-
-
-def _count_missed(job: CronJob, now: datetime) -> int:
-    """Occurrences that fell between the last saved state and ``now`` (at most MISSED_CAP)."""
-    if job.next_fire is not None:
-        if job.next_fire > now:
-            return 0
-        # the saved next_fire itself was missed; count the rest after it
-        return 1 + job.compiled.count_between(job.next_fire, now, cap=MISSED_CAP - 1)
-    after = job.last_fired or job.created_at - timedelta(microseconds=1)
-    return job.compiled.count_between(after, now, cap=MISSED_CAP)

@@ -1,0 +1,151 @@
+"""The load rules of the durable store (SPEC §6), as pure functions of an entry and the time.
+
+What a load found is a ``LoadResult``; whether an entry may come back, how many
+occurrences it missed, and what a job whose run was cut short becomes are
+decided here, so store.py is left with files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .job import CronJob, Run
+
+FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
+MISSED_CAP = 1000
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def short(text: str, limit: int = 90) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(slots=True, kw_only=True)
+class LoadResult:
+    """What rehydration found. Every warning here was also passed to the store's ``warn``.
+
+    ``untrusted`` holds the jobs of a file that failed the ownership/permission
+    check: parsed for display only (so the user can see what was refused),
+    never to be run; ``jobs`` is then empty.
+    """
+
+    session_id: str
+    jobs: list[CronJob] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    missed: dict[str, int] = field(default_factory=dict)
+    quarantined: list[Path] = field(default_factory=list)
+    read_only: bool = False
+    warnings: list[str] = field(default_factory=list)
+    changed: bool = False
+    untrusted: list[CronJob] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)  # labels of jobs paused: running when their kernel stopped
+
+    def summary(self) -> str:
+        """One line: restored, dropped, missed (and read-only, if latched)."""
+        n = len(self.jobs)
+        parts = [f"loopal_ipy: restored {plural(n, 'durable job')} for session {self.session_id}"]
+        if self.dropped:
+            reasons = [reason for _, reason in self.dropped[:3]]
+            more = f"; and {len(self.dropped) - 3} more" if len(self.dropped) > 3 else ""
+            parts.append(f"dropped {len(self.dropped)} ({'; '.join(reasons)}{more})")
+        if self.missed:
+            labels = {j.id: j.label for j in self.jobs}
+            shown = ", ".join(
+                f"job {labels.get(i, i)}: {c}{'+' if c >= MISSED_CAP else ''}" for i, c in self.missed.items()
+            )
+            total = sum(self.missed.values())
+            plus = "+" if any(c >= MISSED_CAP for c in self.missed.values()) else ""
+            word = "occurrence" if total == 1 and not plus else "occurrences"
+            parts.append(f"{total}{plus} missed {word} not caught up ({shown})")
+        if self.stuck:
+            parts.append(
+                f"paused {', '.join(self.stuck)}: {'it was' if len(self.stuck) == 1 else 'they were'} running "
+                "when its kernel stopped (%cron resume ID restarts it)"
+            )
+        if self.untrusted:
+            parts.append(f"{plural(len(self.untrusted), 'job')} not run: the store failed the safety check")
+        if self.read_only:
+            parts.append("the store is read-only for this session (see the warning)")
+        return "; ".join(parts)
+
+
+def rebuild(entry: Any, history_size: int) -> CronJob:
+    """``CronJob.from_dict`` plus the checks it leaves out."""
+    job = CronJob.from_dict(entry, history_size)
+    if job.created_at is None:
+        # from_dict lets a null created_at through; the schedule would then be
+        # anchored on the wall clock and the job would change on every load.
+        raise ValueError("created_at is missing")
+    return job
+
+
+def pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:
+    """A job whose run was going when its kernel died may be what killed it: back paused (SPEC §4)."""
+    why = (
+        f"{job.label} was running when its kernel stopped (a crash, a kill, or the restart of a stuck "
+        f"kernel); it is paused so that it cannot hang the kernel again — %cron resume {job.name or job.id} "
+        "restarts it"
+    )
+    job.paused = True
+    job.runs += 1
+    job.failures += 1
+    job.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=job.last_fired))
+    result.stuck.append(job.label)
+    result.changed = True
+
+
+def shape_problem(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return f"expected an object, got {type(doc).__name__}"
+    version = doc.get("version")
+    if type(version) is not int or version < 1:
+        return f"'version' must be {FORMAT_VERSION}, got {short(repr(version), 30)}"
+    if not isinstance(doc.get("jobs"), list):
+        return "'jobs' must be a list"
+    if "session" in doc and not isinstance(doc["session"], dict):
+        return "'session' must be an object"
+    journal = doc.get("journal")
+    if journal is not None and not (
+        isinstance(journal, dict)
+        and set(journal) == {"generation", "offset"}
+        and all(type(v) is int and v >= 0 for v in journal.values())
+    ):
+        return '\'journal\' must be {"generation": N, "offset": N}'
+    return None
+
+
+def entry_label(entry: Any, index: int) -> str:
+    job_id = entry.get("id") if isinstance(entry, dict) else None
+    if isinstance(job_id, str) and job_id.isalnum() and len(job_id) <= 16:
+        return job_id
+    return f"entry {index}"
+
+
+def once_gone(job: CronJob, now: datetime) -> str | None:
+    """Why a one-shot job must not come back (no catch-up), or None if it still has its time ahead."""
+    if job.recurring:
+        return None
+    if job.last_fired is not None:
+        return f"one-shot {job.label} already fired"
+    due = job.next_fire or job.compiled.next_after(job.created_at)
+    if due <= now:
+        return f"one-shot {job.label} missed its time while no kernel ran"
+    return None
+
+
+def count_missed(job: CronJob, now: datetime) -> int:
+    """Occurrences that fell between the last saved state and ``now`` (at most MISSED_CAP)."""
+    if job.next_fire is not None:
+        if job.next_fire > now:
+            return 0
+        # the saved next_fire itself was missed; count the rest after it
+        return 1 + job.compiled.count_between(job.next_fire, now, cap=MISSED_CAP - 1)
+    after = job.last_fired or job.created_at - timedelta(microseconds=1)
+    return job.compiled.count_between(after, now, cap=MISSED_CAP)
