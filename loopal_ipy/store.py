@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import NOFOLLOW, write_file, write_atomic
+from .atomic import NOFOLLOW, write_atomic, write_file
 from .job import CronJob, to_rfc3339
 from .journal import (
     JOURNAL_NAME,
