@@ -26,6 +26,9 @@ c.IPKernelApp.extensions.append("loopal_ipy")
 """
 
 
+CREATED = "c = get_config()  # noqa: this file was created by `loopal-ipy enable`\n"
+
+
 def config_path(profile: str = "default", ipython_dir: str | None = None) -> Path:
     from IPython.paths import get_ipython_dir
 
@@ -41,7 +44,7 @@ def enable(path: Path) -> str:
     if is_enabled(path):
         return f"already enabled in {path}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text(encoding="utf-8") if path.exists() else "c = get_config()  # noqa\n"
+    text = path.read_text(encoding="utf-8") if path.exists() else CREATED
     _rewrite(path, (text.rstrip("\n") + "\n\n" + BLOCK).encode())
     return f"enabled: every new or restarted kernel of this profile loads loopal_ipy ({path})"
 
@@ -58,7 +61,13 @@ def disable(path: Path) -> str:
         return f"not enabled in {path}; nothing to do"
     text = path.read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    _rewrite(path, (text[:start].rstrip("\n") + "\n" + text[end:].lstrip("\n")).lstrip("\n").encode())
+    rest = (text[:start].rstrip("\n") + "\n" + text[end:].lstrip("\n")).lstrip("\n")
+    if rest == CREATED:  # enable made the file: leave no file behind (a symlink's target goes too)
+        os.unlink(os.path.realpath(path))
+        if os.path.islink(path):
+            os.unlink(path)
+    else:
+        _rewrite(path, rest.encode())
     return f"disabled: kernels no longer load loopal_ipy at start ({path})"
 
 

@@ -123,7 +123,7 @@ class DurableSession:
             renamed = self._free_name(job)
             self.core.add(job)
             self.core.emit(
-                "restored",
+                Kind.RESTORED,
                 job,
                 (
                     "paused for review (Cron.rehydrate = 'paused')"
@@ -132,6 +132,8 @@ class DurableSession:
                 )
                 + renamed,
             )
+            if renamed:  # not routine: the table's footer says it
+                self.core.emit(Kind.STORE, job, f"restored {job.id}{renamed}")
         for label, reason in result.dropped:
             self.core.emit(Kind.DROPPED, label.split()[0] if label else "-", f"{label} dropped at load: {reason}")
         for job_id, count in result.missed.items():
@@ -278,6 +280,8 @@ class DurableSession:
                 renamed = self._free_name(job)
                 self.core.add(job)
                 self.core.emit(Kind.RESTORED, job, f"adopted from session {other_id}{renamed}")
+                if renamed:
+                    self.core.emit(Kind.STORE, job, f"adopted {job.id}{renamed}")
             if not self.save(self.core.jobs()):
                 raise StoreError("adopted jobs could not be saved yet; they run and saving is retried")
             stamp = int(self.core.clock.now().timestamp() * 1000)

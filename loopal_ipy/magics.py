@@ -179,6 +179,11 @@ class CronMagics(Magics):
     def _bridge(self, what: str) -> SchedulerFace:
         bridge = self._get_bridge()
         if bridge is None:
+            if what == "session":  # it only shows information: say what there is to show
+                raise UsageError(
+                    "%cron session: terminal IPython keeps no jobs, so it has no session (sessions belong "
+                    "to Jupyter kernels); %cron next works here"
+                )
             raise UsageError(
                 f"%cron {what} needs a Jupyter kernel (ipykernel): terminal IPython runs no event loop "
                 "between prompts, so nothing could fire. %cron next works here."
@@ -239,7 +244,7 @@ class CronMagics(Magics):
         when = job.next_fire.astimezone(get_zone(job.tz))
         kind = "one-shot" if opts["once"] else ("durable" if opts["durable"] else "job")
         return Text(
-            f"created {kind} {job.label}: {job.description.lower()}; next fire {when:%Y-%m-%d %H:%M:%S %Z} "
+            f"created {kind} {job.label} — {job.description}; next fire {when:%Y-%m-%d %H:%M:%S %Z} "
             f"(in {render.countdown(job.next_fire, bridge.now())})"
         )
 

@@ -105,3 +105,26 @@ def test_a_jobs_html_display_is_logged_as_its_words(kshell) -> None:
     )
     sched.run_now(job.id)
     assert job.history[-1].output == "up & running\n**md** text\n", job.history[-1].output
+
+
+def test_create_says_the_description_as_the_table_does(kshell) -> None:
+    """Issue 12: create echoed "at 09:00, monday through friday"; the table says "At 09:00, Monday through Friday"."""
+    out = str(kshell.run_line_magic("cron", 'create --tz UTC "0 9 * * MON-FRI" pass'))
+    assert " — At 09:00, Monday through Friday; next fire " in out, out
+
+
+def test_a_routine_restore_is_no_footer_warning_but_a_rename_is(tmp_path) -> None:
+    """Issue 12: every restored job showed in the table's footer as a warning."""
+    from datetime import UTC, datetime
+
+    from loopal_ipy.render import footer_lines
+    from loopal_ipy.scheduler import Event, Kind
+
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    events = [
+        Event(now, Kind.RESTORED, "abcd1234", "next fire 2026-01-05T00:01:00+00:00"),
+        Event(now, Kind.STORE, "abcd1234", "restored abcd1234; renamed 'poll' to 'poll-2'"),
+    ]
+    assert [line.split(" ", 1)[1] for line in footer_lines(events)] == [
+        "store abcd1234: restored abcd1234; renamed 'poll' to 'poll-2'"
+    ]

@@ -13,6 +13,9 @@ def test_terminal_ipython_refuses_clearly_and_previews_work(shell) -> None:
     out = shell.run_line_magic("cron", 'next "30 2 * * *" -n 2 --tz America/New_York --from 2026-03-07T12:00')
     assert "2026-03-08 03:00:00 EDT" in out and "DST" in out
     assert "x" not in shell.user_ns
+    # %cron session only shows information: it says there is none, not that "nothing could fire" (issue 12)
+    with pytest.raises(UsageError, match=r"^%cron session: terminal IPython keeps no jobs, so it has no session"):
+        shell.run_line_magic("cron", "session")
 
 
 def test_help_lists_every_subcommand_once(shell) -> None:

@@ -38,3 +38,15 @@ def test_console_script_runs(tmp_path) -> None:
         check=True,
     )
     assert status.stdout.startswith("enabled")
+
+
+def test_disable_removes_a_file_that_enable_created(tmp_path) -> None:
+    """Issue 12: disable used to leave a profile file holding only `c = get_config()`."""
+    path = cli.config_path("default", str(tmp_path))
+    assert cli.enable(path).startswith("enabled") and path.exists()
+    assert cli.disable(path).startswith("disabled")
+    assert not path.exists()
+    path.write_text("c = get_config()\n")  # a file of the user's own stays, even a bare one
+    cli.enable(path)
+    cli.disable(path)
+    assert path.read_text() == "c = get_config()\n"
