@@ -397,7 +397,11 @@ class KernelScheduler:
         return job
 
     def delete(self, key: str) -> CronJob:
+        """Delete a job; a run of it still going (an async one) is cancelled and logged as such."""
         job = self.core.delete(key)
+        for task, owner in list(self._tasks.items()):
+            if owner is job and not task.done():
+                task.cancel("cancelled by %cron delete")
         self._request_save()
         return job
 

@@ -275,7 +275,14 @@ class CronMagics(Magics):
             for job in jobs:
                 bridge.delete(job.id)
             return Text(f"deleted {len(jobs)} job(s)")
-        return self._apply("delete", rest, bridge.delete, "deleted")
+        ids = self._ids("delete", rest)
+        jobs = list({job.id: job for job in map(bridge.get, ids)}.values())  # all first: a bad id changes nothing
+        said = []
+        for job in jobs:
+            running = job.running
+            bridge.delete(job.id)
+            said.append(f"deleted {job.label}" + ("; its run still going was cancelled" if running else ""))
+        return Text("\n".join(said))
 
     def _pause(self, rest: str) -> Text:
         return self._apply("pause", rest, self._bridge("pause").pause, "paused")

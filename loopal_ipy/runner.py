@@ -229,7 +229,8 @@ class Runner:
                 if hasattr(task, "uncancel"):
                     task.uncancel()  # the cancel was ours and is handled: the task ends normally
             elif isinstance(e, asyncio.CancelledError):
-                error = f"{type(e).__name__}: the job was cancelled"
+                said = e.args[0] if e.args and isinstance(e.args[0], str) else "the job was cancelled"
+                error = f"{type(e).__name__}: {said}"
             else:
                 error = _format_error(e)
         finally:

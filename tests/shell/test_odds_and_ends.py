@@ -128,3 +128,21 @@ def test_a_routine_restore_is_no_footer_warning_but_a_rename_is(tmp_path) -> Non
     assert [line.split(" ", 1)[1] for line in footer_lines(events)] == [
         "store abcd1234: restored abcd1234; renamed 'poll' to 'poll-2'"
     ]
+
+
+def test_delete_cancels_a_running_async_run_and_says_so(kshell) -> None:
+    """Issue 12: %cron delete of a running async job left the run going, logged on a job that was gone."""
+    import asyncio
+
+    sched = loopal_ipy.get_scheduler()
+    kshell.user_ns["asyncio"] = asyncio
+    job = sched.create("@hourly", "print('start')\nawait asyncio.sleep(60)\nprint('never')", name="longrun")
+    sched.run_now("longrun")
+    sched.loop.run_until_complete(asyncio.sleep(0.1))
+    assert job.running
+    out = str(kshell.run_line_magic("cron", f"delete longrun {job.id}"))
+    assert out == f"deleted {job.label}; its run still going was cancelled"
+    sched.loop.run_until_complete(asyncio.sleep(0.1))
+    run = job.history[-1]
+    assert run.status == "error" and run.error == "CancelledError: cancelled by %cron delete", run
+    assert "start" in run.output and "never" not in run.output and not job.running
