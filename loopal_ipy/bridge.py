@@ -35,9 +35,10 @@ from typing import Any
 
 from .activity import Activity
 from .errors import CronError, StoreError
+from .hooks import HookEvent, Hooks
 from .job import CronJob, Run
 from .runner import Runner
-from .scheduler import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Scheduler, Settings
+from .scheduler import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind, Scheduler, Settings
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
@@ -65,6 +66,7 @@ class KernelScheduler:
         self._openers = 0  # cells waiting for jobs (%cron wait): while > 0, jobs may fire mid-cell
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: datetime | None = None
+        self.hooks = Hooks(self.find, self._soon, lambda job_id, said: self.core.emit(Kind.HOOK, job_id, said))
         self._tasks: dict[asyncio.Task[Any], CronJob] = {}
         self._dirty = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -317,6 +319,22 @@ class KernelScheduler:
             self._request_save()  # a durable run's end ("not running") reaches the disk soon
         if event.kind in REARM:
             self._arm()
+        self.hooks.dispatch(event)
+
+    def _soon(self, call: Callable[[], None]) -> None:
+        """After the current step, on the loop (at once when no loop runs: a test, or exit)."""
+        if self.started and self.loop.is_running():
+            self.loop.call_soon(call)
+        else:
+            call()
+
+    def on(self, name: str, callback: Callable[[HookEvent], Any]) -> Callable[[], None]:
+        """Call ``callback(event)`` after each fired / finished / failed / skipped / expired / missed event.
+
+        Returns the function that unsubscribes it. Hooks live with this scheduler: register
+        them again after %reload_ext. See hooks.py for where their output and errors go.
+        """
+        return self.hooks.on(name, callback)
 
     def displaying_cell(self) -> tuple[str | None, str | None]:
         """(which cell, which run of it) is executing: the frontend's cellId, else the cell's code.

@@ -66,6 +66,7 @@ class Kind(StrEnum):
     DROPPED = "dropped"
     MISSED = "missed"
     STORE = "store"  # about the durable store, not one job
+    HOOK = "hook"  # a hook's callback raised
 
 
 # Which events change what is on disk, when the timer must be set again, what a waiting
@@ -88,7 +89,9 @@ SAVE_SOON = frozenset({Kind.FINISHED, Kind.SKIPPED})  # a run's end ("not runnin
 REARM = frozenset({Kind.CREATED, Kind.DELETED, Kind.PAUSED, Kind.RESUMED, Kind.REMOVED})
 WAKE_WAITERS = frozenset({Kind.FINISHED, Kind.PAUSED, Kind.DELETED, Kind.REMOVED})
 # A routine restore is no warning (the load summary says it); a renamed one is said as STORE.
-FOOTER = frozenset({Kind.EXPIRED, Kind.DROPPED, Kind.MISSED, Kind.SKIPPED, Kind.COALESCED, Kind.REMOVED, Kind.STORE})
+FOOTER = frozenset(
+    {Kind.EXPIRED, Kind.DROPPED, Kind.MISSED, Kind.SKIPPED, Kind.COALESCED, Kind.REMOVED, Kind.STORE, Kind.HOOK}
+)
 
 
 @dataclass(frozen=True, slots=True)

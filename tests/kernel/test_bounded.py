@@ -119,3 +119,22 @@ def test_a_callback_a_job_scheduled_prints_after_the_run_instead_of_into_a_void(
     msgs = kernel.drain_iopub(quiet=0.5)
     streams = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
     assert "late hello" in streams, msgs
+
+
+def test_a_hooks_prints_and_errors_never_reach_a_cell(kernel: Kernel) -> None:
+    """Issue 14: hook callbacks run outside cells; what they print goes to the kernel's stderr, not a page."""
+    ok(
+        kernel,
+        "calls = []\ndef h(ev):\n    calls.append(ev.name)\n    print('HOOK PRINT')\n    raise ValueError('HOOK BOOM')",
+    )
+    ok(kernel, "off = loopal_ipy.get_scheduler().on('failed', h)")
+    ok(kernel, '%cron create --name boom "@every 1s" 1/0')
+    ok(kernel, "%cron wait boom --runs 4", timeout=30)
+    r = ok(kernel, "print(calls, [e.message for e in loopal_ipy.get_scheduler().core.events if e.kind == 'hook'][-1])")
+    assert r.stdout.startswith("['failed', 'failed', 'failed']") and "unsubscribed after 3 errors" in r.stdout
+    r = ok(kernel, "print(sum('HOOK PRINT' in line for line in loopal_ipy.get_scheduler().hooks.log))")
+    assert r.stdout.strip() == "3"  # what the hook printed is in the hooks' log
+    msgs = kernel.drain_iopub(quiet=0.3)
+    leaked = [m for m in msgs if m["msg_type"] == "stream" and "HOOK PRINT" in m["content"]["text"]]
+    leaked += [m for m in msgs if m["msg_type"] == "error" and m["content"]["evalue"] == "HOOK BOOM"]
+    assert leaked == [], leaked

@@ -54,7 +54,17 @@ def test_package_import_is_light() -> None:
 LAYERS = {
     "core": ["errors", "clock", "schedule", "figures", "job", "scheduler"],  # pure: schedules, jobs, decisions
     "store": ["atomic", "session", "lock", "journal", "loadrules", "store"],  # files; no IPython
-    "kernel": ["activity", "capture", "stopper", "runner", "durable", "bridge", "config", "face"],  # the live kernel
+    "kernel": [
+        "activity",
+        "capture",
+        "stopper",
+        "runner",
+        "durable",
+        "bridge",
+        "config",
+        "face",
+        "hooks",
+    ],  # the live kernel
     "surfaces": ["render", "cells", "logview", "magics", "widget"],  # what the user sees and types
     "wiring": ["_extension", "__init__", "cli"],  # puts it together
 }
