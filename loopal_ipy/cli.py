@@ -9,12 +9,15 @@ cannot fire jobs anyway), and removes exactly that block again.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 from .atomic import write_atomic
+from .job import to_rfc3339
 
 BEGIN = "# >>> loopal_ipy enable >>>"
 END = "# <<< loopal_ipy enable <<<"
@@ -71,12 +74,83 @@ def disable(path: Path) -> str:
     return f"disabled: kernels no longer load loopal_ipy at start ({path})"
 
 
+def jobs_overview(home: Path) -> list[dict[str, Any]]:
+    """Every session's durable jobs under ``home``, read without a lock and without writing anything."""
+    from .lock import SessionLock
+    from .session import is_safe_session_id
+    from .store import Store
+
+    sessions = home / "sessions"
+    out: list[dict[str, Any]] = []
+    names = sorted(p.name for p in sessions.iterdir()) if sessions.is_dir() and not sessions.is_symlink() else []
+    for name in names:
+        folder = sessions / name
+        if not is_safe_session_id(name) or folder.is_symlink() or not folder.is_dir():
+            out.append({"session": name, "status": "not a session folder (skipped)", "owner": None, "jobs": []})
+            continue
+        status, jobs = Store(home, name, warn=lambda _message: None).peek()
+        owner = SessionLock(folder).owner()
+        out.append(
+            {
+                "session": name,
+                "notebook": (owner or {}).get("label"),
+                "owner": None if owner is None else {"pid": owner.get("pid"), "hostname": owner.get("hostname")},
+                "status": status,
+                "jobs": [_job_row(job) for job in jobs],
+            }
+        )
+    return out
+
+
+def _job_row(job: Any) -> dict[str, Any]:
+    last = job.last_run
+    return {
+        "id": job.id,
+        "name": job.name,
+        "schedule": job.schedule,
+        "tz": job.tz,
+        "paused": job.paused,
+        "next_fire": to_rfc3339(job.next_fire),
+        "last_run": None if last is None else to_rfc3339(last.started_at),
+        "last_status": None if last is None else last.status,
+        "runs": job.runs,
+        "failures": job.failures,
+    }
+
+
+def _jobs_text(overview: list[dict[str, Any]], home: Path) -> str:
+    if not overview:
+        return f"no sessions under {home / 'sessions'}"
+    lines = []
+    for s in overview:
+        owner = (
+            "no live owner" if s["owner"] is None else f"owned by pid {s['owner']['pid']} on {s['owner']['hostname']}"
+        )
+        notebook = f", notebook {s['notebook']}" if s.get("notebook") else ""
+        lines.append(f"session {s['session']}{notebook}: {s['status']}, {owner}")
+        for j in s["jobs"]:
+            label = f"{j['id']} ({j['name']})" if j["name"] else j["id"]
+            state = "paused" if j["paused"] else f"next {j['next_fire']}"
+            last = f"last {j['last_run']} {j['last_status']}" if j["last_run"] else "never ran"
+            lines.append(f"  {label}  {j['schedule']} [{j['tz']}]  {state}  {last}  runs {j['runs']}/{j['failures']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loopal-ipy", description="Set up loopal_ipy for Jupyter kernels.")
-    parser.add_argument("command", choices=["enable", "disable", "status"])
+    parser.add_argument("command", choices=["enable", "disable", "status", "jobs"])
     parser.add_argument("--profile", default="default", help="IPython profile (default: default)")
     parser.add_argument("--ipython-dir", default=None, help="IPython dir (default: $IPYTHONDIR or ~/.ipython)")
+    parser.add_argument("--home", default=None, help="jobs: the store (default: $LOOPAL_HOME, else ~/.loopal)")
+    parser.add_argument("--json", action="store_true", help="jobs: print JSON (schema in the README)")
     args = parser.parse_args(argv)
+    if args.command == "jobs":
+        home = Path(args.home or os.environ.get("LOOPAL_HOME") or "~/.loopal").expanduser()
+        overview = jobs_overview(home)
+        print(
+            json.dumps({"home": str(home), "sessions": overview}, indent=1) if args.json else _jobs_text(overview, home)
+        )
+        return 0
     path = config_path(args.profile, args.ipython_dir)
     if args.command == "enable":
         print(enable(path))

@@ -376,6 +376,48 @@ class Store:
             f"loopal_ipy: {what}; kept a copy as {target.name} (bytes untouched) and loaded the rest of it",
         )
 
+    def peek(self) -> tuple[str, list[CronJob]]:
+        """What the files hold, for ``loopal-ipy jobs``: (status, jobs), reading only.
+
+        No lock, no write, no rename: a corrupt, untrusted or newer store is reported,
+        never repaired; jobs are rebuilt to be shown, never run. Status is "ok", "empty",
+        or one line saying what is wrong.
+        """
+        result = LoadResult(session_id=self.session_id)
+        raw, untrusted = self._read(result)
+        if raw is None:
+            return (f"unreadable: {result.warnings[-1]}" if result.warnings else untrusted or "empty"), []
+        try:
+            doc = json.loads(raw.decode("utf-8-sig"))
+        except (ValueError, RecursionError) as e:
+            return f"corrupt: not valid JSON ({short(e, 60)})", []
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if type(version) is int and version > FORMAT_VERSION:
+            return f"written by a newer loopal_ipy (format {version}; this one reads {FORMAT_VERSION})", []
+        problem = shape_problem(doc)
+        if problem:
+            return f"corrupt: {problem}", []
+        entries = doc["jobs"]
+        if doc["version"] >= 2:
+            info = doc.get("journal") or {"generation": 0, "offset": 0}
+            journal, why = self._read_journal(result, info["generation"], info["offset"])
+            untrusted = untrusted or why
+            if journal is not None:
+                entries = [
+                    {
+                        **e,
+                        **journal.states.get(e.get("id"), {}),
+                        "history": [r.to_dict() for r in journal.runs.get(e.get("id"), ())],
+                    }
+                    if isinstance(e, dict) and isinstance(e.get("id"), str)
+                    else e
+                    for e in entries
+                ]
+        jobs = [j for j in map(self._try_job, entries) if j is not None]
+        bad = len(entries) - len(jobs)
+        status = f"untrusted: {untrusted} (shown, never run)" if untrusted else "ok"
+        return status + (f"; {plural(bad, 'entry', 'entries')} not valid" if bad else ""), jobs
+
     def load(self, now: datetime, live_runs: Iterable[str] = ()) -> LoadResult:
         """Rehydrate by every rule of SPEC §6; rewrites the file only if loading changed it.
 
