@@ -190,7 +190,7 @@ assert loopal_ipy.get_scheduler().jobs() == []
 
 * `%cron help` lists every subcommand.
 * [durable.ipynb](durable.ipynb): jobs that come back after a kernel restart.
-* [recipes.ipynb](recipes.ipynb): a live display, a folder watcher, an alert, an `await`-based job.
+* [recipes.ipynb](recipes.ipynb): a live display, a folder watcher, an alert, an `await` job, a failure webhook.
 """),
 ]
 
@@ -365,13 +365,14 @@ RECIPES = [
     md("""
 # Recipes
 
-Four realistic jobs that run offline, each checked with `%cron wait` and an
+Five realistic jobs that run offline, each checked with `%cron wait` and an
 `assert` so that a broken schedule fails the run:
 
 1. refresh a live display every few seconds,
 2. watch a folder and react to new files,
 3. check a condition and raise an alert,
-4. an `await`-based job.
+4. an `await`-based job,
+5. a webhook alert when a job fails (a hook).
 
 The schedules are one second long so the notebook runs in about 20 seconds;
 in real use you'd pick `"@every 30s"`, `"*/5 * * * *"` or `@hourly`.
@@ -574,6 +575,66 @@ assert len(fetched) >= 2 and len(ok_runs) >= 2, (fetched, list(job.history))
 assert all(r.duration >= 1.4 for r in ok_runs), [r.duration for r in ok_runs]
 assert job.skips >= 1, "an occurrence due during a run must be skipped, not overlap"
 fetched
+"""),
+    md("""
+## 5. A webhook alert when a job fails
+
+`scheduler.on("failed", callback)` calls `callback` after every run that ends
+in an error, with the job, the run and its error. Here it posts a Slack-style
+JSON message to a webhook. So that the notebook runs offline, a tiny HTTP
+server on 127.0.0.1 stands in for Slack; set `LOOPAL_WEBHOOK_URL` to a real
+incoming-webhook URL to get the message for real. A callback runs on the
+kernel's loop right after the run, outside your cells: keep it short (a
+timeout on the request), or hand slow work to a thread.
+"""),
+    code("""
+import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+received = []
+
+
+class Inbox(BaseHTTPRequestHandler):  # stands in for Slack / Teams / your alerting endpoint
+    def do_POST(self):
+        received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):  # keep the notebook quiet
+        pass
+
+
+inbox_server = HTTPServer(("127.0.0.1", 0), Inbox)
+threading.Thread(target=inbox_server.serve_forever, daemon=True).start()
+WEBHOOK_URL = os.environ.get("LOOPAL_WEBHOOK_URL") or f"http://127.0.0.1:{inbox_server.server_port}/alert"
+"""),
+    code("""
+def post_alert(event):
+    \"\"\"Send one line to the webhook: which job failed, and its error's last line.\"\"\"
+    error = (event.error or "error").strip().splitlines()[-1]
+    body = json.dumps({"text": f"loopal_ipy: job {event.job.label} failed: {error}"}).encode()
+    request = urllib.request.Request(WEBHOOK_URL, data=body, headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+stop_alerts = scheduler.on("failed", post_alert)
+"""),
+    code("""
+%cron create --name flaky "@every 1s" raise ConnectionError("upstream timed out")
+%cron wait flaky --runs 1 --timeout 30
+for _ in range(50):  # the callback runs right after the run: give it a moment
+    if received:
+        break
+    await asyncio.sleep(0.1)
+assert received and "flaky" in received[0]["text"] and "ConnectionError" in received[0]["text"], received
+received[0]
+"""),
+    code("""
+stop_alerts()
+%cron delete flaky
+inbox_server.shutdown()
 """),
     md("""
 ## Clean up
