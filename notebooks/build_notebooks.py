@@ -176,15 +176,21 @@ Its output goes to the log, like every run.
     md("""
 ## Delete
 
-`%cron delete ID...` removes jobs; `%cron delete --all` removes every job of
-this kernel. Jobs that are not `--durable` also go away when the kernel
-stops, and expire on their own after 3 days (`Cron.max_age`).
+`%cron delete ID...` removes jobs. Jobs that are not `--durable` also go away
+when the kernel stops, and expire on their own after 3 days (`Cron.max_age`).
 """),
-    code("%cron delete tick"),
     code("""
-%cron delete --all
-assert loopal_ipy.get_scheduler().jobs() == []
+%cron delete report
+assert [j.name for j in loopal_ipy.get_scheduler().jobs()] == ["tick"]
 """),
+    md("""
+## Still ticking
+
+*Run All* stops here with `tick` alive: the table below keeps counting while
+you read. When you are done, `%cron delete --all` removes every job of this
+kernel (left out of *Run All* on purpose).
+"""),
+    code("%cron list"),
     md("""
 ## Next
 
@@ -344,19 +350,19 @@ assert loopal_ipy.get_scheduler().get("heartbeat").paused
 %cron resume heartbeat
 """),
     code("%cron wait heartbeat --runs 1 --timeout 30"),
-    md("""
-## Clean up
-
-Deleting a durable job removes it from the file as well. Back to the default
-`rehydrate` setting, too.
-"""),
     code("""
-%cron delete --all
 %config Cron.rehydrate = "run"
 """),
+    md("""
+## Still beating
+
+*Run All* stops here with `heartbeat` alive (and saved: it comes back after a
+restart). When you are done, `%cron delete heartbeat` removes it, from the
+session's file too (left out of *Run All* on purpose).
+"""),
     code("""
-# the file was rewritten as soon as the cell above finished
-assert json.loads(store_file.read_text(encoding="utf-8"))["jobs"] == []
+assert [j["name"] for j in json.loads(store_file.read_text(encoding="utf-8"))["jobs"]] == ["heartbeat"]
+%cron list
 """),
 ]
 
@@ -454,7 +460,8 @@ clock_updates += 1
     code("""
 %cron wait clock --runs 2 --timeout 30
 assert clock_updates >= 2
-%cron delete refresh clock
+# `refresh` keeps going: the chart above moves while you read on
+%cron delete clock
 """),
     md("""
 ## 2. Watch a folder and react to new files
@@ -576,6 +583,7 @@ assert all(r.duration >= 1.4 for r in ok_runs), [r.duration for r in ok_runs]
 assert job.skips >= 1, "an occurrence due during a run must be skipped, not overlap"
 fetched
 """),
+    code("%cron delete fetch"),
     md("""
 ## 5. A webhook alert when a job fails
 
@@ -637,13 +645,15 @@ stop_alerts()
 inbox_server.shutdown()
 """),
     md("""
-## Clean up
+## Still running
 
-`%cron delete --all` removes every job of this kernel.
+*Run All* stops here with the live display of recipe 1 (`refresh`) still
+updating its chart. When you are done, `%cron delete --all` removes every job
+of this kernel (left out of *Run All* on purpose).
 """),
     code("""
-%cron delete --all
-assert scheduler.jobs() == []
+assert [j.name for j in scheduler.jobs()] == ["refresh"], scheduler.jobs()
+%cron list
 """),
 ]
 
