@@ -658,11 +658,74 @@ assert [j.name for j in scheduler.jobs()] == ["refresh"], scheduler.jobs()
 ]
 
 
+# ------------------------------------------------------------------------- dashboard
+DASHBOARD = [
+    md("""
+# A live dashboard
+
+Serve this notebook as a page with [Voila](https://voila.readthedocs.io):
+
+```bash
+pip install voila
+voila notebooks/dashboard.ipynb
+```
+
+Voila runs the cells in a kernel of its own and shows their outputs, and the
+kernel lives as long as the page is open. Two `%cron` jobs keep the page moving:
+one samples a (made-up) sensor every second and redraws the value and its
+chart, one counts the minutes the page has been up. The job table at the bottom
+ticks too. Nothing polls from the browser: the jobs change widget values in the
+kernel, and the widgets send the change to the page.
+"""),
+    code("""
+%load_ext loopal_ipy
+import math
+import random
+import time
+
+import ipywidgets as widgets
+
+import loopal_ipy
+
+readings = [50.0]
+value = widgets.HTML(_dom_classes=["dash-value"])
+chart = widgets.HTML(_dom_classes=["dash-chart"])
+uptime = widgets.HTML(_dom_classes=["dash-uptime"])
+started = time.time()
+
+
+def sparkline(values, width=360, height=70):
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    step = width / max(len(values) - 1, 1)
+    points = " ".join(f"{i * step:.1f},{height - (v - lo) / span * (height - 4) - 2:.1f}" for i, v in enumerate(values))
+    return f"<svg width='{width}' height='{height}'><polyline points='{points}' fill='none' stroke='#1565c0'/></svg>"
+
+
+display(widgets.VBox([value, chart, uptime]))
+"""),
+    code("""
+%%cron create --name sample "@every 1s"
+readings.append(readings[-1] + random.uniform(-2, 2) + 0.3 * math.sin(time.time() / 7))
+del readings[:-120]  # the last two minutes
+value.value = f"<h2 style='margin:0'>{readings[-1]:.1f} °C</h2><small>{len(readings)} samples</small>"
+chart.value = sparkline(readings)
+"""),
+    code("""
+%%cron create --name uptime "@every 1s"
+uptime.value = f"<small>page up for {time.time() - started:.0f} s</small>"
+"""),
+    code("%cron wait sample --runs 1 --timeout 30"),
+    code("%cron list"),
+]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Write the notebooks here, or into ``--out DIR`` (the test compares the two)."""
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[args.index("--out") + 1]) if "--out" in args else HERE
-    for name, cells in (("quickstart.ipynb", QUICKSTART), ("durable.ipynb", DURABLE), ("recipes.ipynb", RECIPES)):
+    notebooks = (("quickstart.ipynb", QUICKSTART), ("durable.ipynb", DURABLE), ("recipes.ipynb", RECIPES))
+    for name, cells in (*notebooks, ("dashboard.ipynb", DASHBOARD)):
         print("wrote", write(name, cells, out))
 
 

@@ -1,0 +1,98 @@
+"""The dashboard notebook served by Voila, in Debian's chromium (issue 12).
+
+Voila runs the notebook in a kernel of its own and keeps it while the page is
+open; the notebook's ``%cron`` jobs change widget values there and the page
+follows, with nothing polling from the browser. Two reads 5 s apart must show
+the value and the job table's counters moving.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "dashboard.ipynb"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _read(page) -> tuple[str, int]:
+    value = page.locator(".dash-value").first.inner_text()
+    runs = page.locator(".loopal-cron .loopal-cell-runs").first.inner_text()
+    return value, int(runs.split("/")[0])
+
+
+def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the browser test never skips)")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "dashboard.ipynb").write_bytes(NOTEBOOK.read_bytes())
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "LOOPAL_HOME": str(tmp_path / "loopal"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop("LOOPAL_SESSION_ID", None)
+    log = tmp_path / "voila.log"
+    cmd = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+           f"--token={token}", str(root / "dashboard.ipynb")]  # fmt: skip
+    url = f"http://127.0.0.1:{port}/?token={token}"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"voila exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()  # Voila has no /api/status
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"voila not ready in 60 s:\n{log.read_text()[-3000:]}")
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url, timeout=90_000)
+                page.wait_for_selector(".dash-value h2", timeout=90_000)
+                page.wait_for_selector(".loopal-cron .loopal-cell-runs", timeout=60_000)
+                first = _read(page)
+                page.wait_for_timeout(5000)
+                second = _read(page)
+                assert second[0] != first[0], (first, second)  # the value and its sample count moved
+                assert second[1] >= first[1] + 3, (first, second)  # the table's run counter too
+                assert "Error displaying widget" not in page.content()
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
