@@ -106,6 +106,15 @@ MANY_CELLS = [
 ]
 
 
+PLOT_CELLS = [
+    "%load_ext loopal_ipy",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport loopal_ipy",
+    '%cron create --name plotter "@every 1s" plt.plot([1, 3, 2]); plt.title("from the job")',
+    "%cron wait plotter --runs 1 --timeout 30",
+    "t = loopal_ipy.table()\nt.show_log('plotter')\nt",
+]
+
+
 def _notebook(cells: list[str] = CELLS) -> dict:
     return {
         "nbformat": 4,
@@ -130,6 +139,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     root.mkdir()
     (root / "cron.ipynb").write_text(json.dumps(_notebook()))
     (root / "many.ipynb").write_text(json.dumps(_notebook(MANY_CELLS)))
+    (root / "plot.ipynb").write_text(json.dumps(_notebook(PLOT_CELLS)))
     settings = conf / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
@@ -345,6 +355,28 @@ def test_a_table_cell_run_16_times_still_shows_after_a_reload(lab: Lab) -> None:
             _wait(page, _IDLE, timeout=90)
             _wait(page, rows, timeout=60)  # the table is drawn again from the live kernel
             assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("lab", ["lab"], indirect=True)
+def test_a_jobs_figure_shows_in_the_log_view_and_not_under_a_cell(lab: Lab) -> None:
+    """Issue 12 item 4 / issue 15 item 5: a job's plot is kept as a PNG in its run and drawn in the log view."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            _open_and_run_all(page, lab, "plot.ipynb")
+            img = page.wait_for_selector(".loopal-cron-log img", timeout=90_000)
+            assert (img.get_attribute("src") or "").startswith("data:image/png"), img.get_attribute("src")[:40]
+            _wait(page, "() => !document.querySelector('.jp-Notebook .jp-mod-running')")
+            # no cell shows the job's figure: the only images on the page are in the log view
+            outside = page.eval_on_selector_all(
+                ".jp-OutputArea-output img", "els => els.filter(e => !e.closest('.loopal-cron-log')).length"
+            )
+            assert outside == 0, outside
         finally:
             browser.close()
 
