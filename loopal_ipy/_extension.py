@@ -103,7 +103,27 @@ def load(shell: Any) -> KernelScheduler | None:
         shell.input_transformers_post.append(wait_transformer)
     table = _make_table if bridge is not None else None  # the live widget needs a kernel's comms
     setattr(shell, _ATTR, {"bridge": bridge, "config": config, "magics": magics, "table": table})
+    _quiet_second_load(shell)
     return bridge
+
+
+def _quiet_second_load(shell: Any) -> None:
+    """A notebook's ``%load_ext loopal_ipy`` after the profile loaded it (loopal-ipy enable) says nothing.
+
+    IPython prints "already loaded ... use %reload_ext" for it; loading is idempotent here,
+    so the notebook's own line is simply fine. Other extensions keep IPython's message.
+    """
+    manager = getattr(shell, "extension_manager", None)
+    if manager is None or getattr(manager.load_extension, "_loopal_quiet", False):
+        return
+    original = manager.load_extension
+
+    def load_extension(module_str: str) -> Any:
+        result = original(module_str)
+        return None if result == "already loaded" and module_str == "loopal_ipy" else result
+
+    load_extension._loopal_quiet = True  # type: ignore[attr-defined]
+    manager.load_extension = load_extension
 
 
 def _make_table(bridge: KernelScheduler) -> Any:

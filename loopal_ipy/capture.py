@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from .figures import MAX_IMAGE_CHARS, MAX_IMAGES
+from .figures import MAX_HTML, MAX_HTML_CHARS, MAX_IMAGE_CHARS, MAX_IMAGES
 from .job import tail_text
 
 _capture: ContextVar[Buffer | None] = ContextVar("loopal_ipy_capture", default=None)
@@ -50,6 +50,7 @@ class Buffer:
         self.limit = limit
         self.fd_file: _FdFile | None = None
         self.images: list[str] = []  # base64 PNGs the run displayed
+        self.html: list[str] = []  # HTML it displayed
         # The run ended. A callback it scheduled (loop.call_later copies the context, buffer
         # and all) may still write: that goes out like a thread's output, never into a void.
         self.closed = False
@@ -209,6 +210,9 @@ def _route_display(pub: Any) -> None:
         png = (data or {}).get("image/png")
         if isinstance(png, str) and len(buf.images) < MAX_IMAGES and len(png) <= MAX_IMAGE_CHARS:
             buf.images.append(png.replace("\n", ""))
+        markup = (data or {}).get("text/html")
+        if isinstance(markup, str) and len(buf.html) < MAX_HTML and len(markup) <= MAX_HTML_CHARS:
+            buf.html.append(markup)
         return None
 
     def routed_clear(*args: Any, **kwargs: Any) -> Any:

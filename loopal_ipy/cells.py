@@ -131,4 +131,8 @@ def log_outputs(job: CronJob, run: Run) -> tuple[dict[str, object], ...]:
         {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<figure>"}, "metadata": {}}
         for png in run.images
     )
-    return streams + images
+    markup = tuple(
+        {"output_type": "display_data", "data": {"text/html": h, "text/plain": "<html>"}, "metadata": {}}
+        for h in run.html
+    )
+    return streams + markup + images

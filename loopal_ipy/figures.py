@@ -22,6 +22,8 @@ from typing import Any
 MAX_IMAGES = 5  # per run; more are counted, not kept
 MAX_IMAGE_BYTES = 1 << 20  # a PNG bigger than this is not kept (the run's log says so)
 MAX_IMAGE_CHARS = 4 * ((MAX_IMAGE_BYTES + 2) // 3)  # the same, in base64
+MAX_HTML = 5  # HTML displays kept per run (a DataFrame, a status card)
+MAX_HTML_CHARS = 100_000  # each; a bigger one is kept as its words only
 
 
 def _gcf() -> Any:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .figures import MAX_IMAGE_CHARS, MAX_IMAGES
+from .figures import MAX_HTML, MAX_HTML_CHARS, MAX_IMAGE_CHARS, MAX_IMAGES
 from .schedule import Schedule, parse_schedule
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -93,6 +93,7 @@ class Run:
     # Why the runner stopped the code ("interrupted" or "timeout"); the bridge acts on it. Not saved.
     stopped: str | None = None
     images: tuple[str, ...] = ()  # base64 PNGs the run drew (pyplot figures, displayed images)
+    html: tuple[str, ...] = ()  # HTML the run displayed (a DataFrame, a status card), shown in the log view
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -106,6 +107,8 @@ class Run:
         }
         if self.images:
             d["images"] = list(self.images)
+        if self.html:
+            d["html"] = list(self.html)
         return d
 
     @classmethod
@@ -122,6 +125,7 @@ class Run:
             occurrence=from_rfc3339(d.get("occurrence")),
             trigger=str(d.get("trigger", "schedule")),
             images=_images(d.get("images")),
+            html=_html(d.get("html")),
         )
 
 
@@ -258,6 +262,16 @@ def _images(value: Any) -> tuple[str, ...]:
         if not isinstance(item, str) or len(item) > MAX_IMAGE_CHARS or not _BASE64.match(item):
             raise TypeError("images must be base64 PNGs of at most 1 MiB")
     return tuple(value)
+
+
+def _html(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_HTML:
+        raise TypeError(f"html must be a list of at most {MAX_HTML} strings")
+    if not all(isinstance(item, str) and len(item) <= MAX_HTML_CHARS for item in value):
+        raise TypeError(f"html must be strings of at most {MAX_HTML_CHARS:,} characters")
+    return tuple(clean_text(item) for item in value)
 
 
 def _seconds(d: dict[str, Any], key: str) -> float | None:

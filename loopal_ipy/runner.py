@@ -268,6 +268,7 @@ class Runner:
             trigger=trigger,
             stopped=stopped,
             images=tuple(images[:MAX_IMAGES]),
+            html=tuple(buf.html),
         )
 
 

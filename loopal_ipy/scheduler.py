@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from .clock import Clock
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
-from .job import CronJob, Run, new_id, tail_text
+from .job import CronJob, Run, clean_text, new_id, tail_text
 from .schedule import local_zone_name, parse_schedule
 
 MAX_TIMEOUT = 7 * 86400.0
@@ -444,7 +444,7 @@ class Scheduler:
             job.failures += 1
         limit = self.settings.output_limit
         error = tail_text(run.error, limit) if run.error else None
-        run = replace(run, output=tail_text(run.output, limit), error=error)
+        run = replace(run, output=tail_text(run.output, limit), error=error, html=tuple(map(clean_text, run.html)))
         self._record(job, run)
         self.emit(Kind.FINISHED, job, run.status)
         if not job.recurring and run.trigger == "schedule" and job.id in self._jobs:

@@ -104,7 +104,14 @@ def test_a_jobs_html_display_is_logged_as_its_words(kshell) -> None:
         "display(HTML('<b>up</b> &amp; <i>running</i>'))\ndisplay(Markdown('**md** text'))",
     )
     sched.run_now(job.id)
-    assert job.history[-1].output == "up & running\n**md** text\n", job.history[-1].output
+    run = job.history[-1]
+    assert run.output == "up & running\n**md** text\n", run.output
+    # and the HTML itself is kept, for the table's log view (issue 12)
+    assert run.html == ("<b>up</b> &amp; <i>running</i>",), run.html
+    from loopal_ipy.cells import log_outputs
+
+    shown = [o["data"]["text/html"] for o in log_outputs(job, run) if o["output_type"] == "display_data"]
+    assert shown == ["<b>up</b> &amp; <i>running</i>"]
 
 
 def test_create_says_the_description_as_the_table_does(kshell) -> None:

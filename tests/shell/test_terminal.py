@@ -31,6 +31,17 @@ def test_unknown_subcommand(shell) -> None:
         shell.run_line_magic("cron", "frobnicate")
 
 
+def test_a_second_load_ext_says_nothing(shell, capsys) -> None:
+    """Issue 12: after `loopal-ipy enable`, every notebook's own %load_ext printed "already loaded"."""
+    shell.run_cell("%load_ext loopal_ipy")
+    capsys.readouterr()
+    shell.run_cell("%load_ext loopal_ipy")
+    assert capsys.readouterr().out == ""
+    shell.run_cell("%load_ext autoreload")
+    shell.run_cell("%load_ext autoreload")  # other extensions: IPython's message as before
+    assert "The autoreload extension is already loaded" in capsys.readouterr().out
+
+
 def test_load_twice_and_unload_are_symmetric(shell) -> None:
     before_post = list(shell.input_transformers_post)
     before_conf = list(shell.configurables)

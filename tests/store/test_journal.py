@@ -287,9 +287,10 @@ def test_a_runs_images_are_kept_and_bad_ones_refused(make_store, sched) -> None:
     assert store.save([job], sched.clock.now())
     sched.clock.advance(1)
     [_fire] = sched.due()
-    sched.finish(job, Run(started_at=sched.clock.now(), output="drew", images=(png,)))
+    sched.finish(job, Run(started_at=sched.clock.now(), output="drew", images=(png,), html=("<b>hi</b>",)))
     assert store.save([job], sched.clock.now())
-    assert make_store().load(sched.clock.now()).jobs[0].history[-1].images == (png,)
+    back = make_store().load(sched.clock.now()).jobs[0].history[-1]
+    assert back.images == (png,) and back.html == ("<b>hi</b>",)
     for bad in (["not base64!"], [png] * 6, [123], "x"):
         with pytest.raises(TypeError, match="images must be"):
             Run.from_dict({**Run(started_at=sched.clock.now()).to_dict(), "images": bad})
