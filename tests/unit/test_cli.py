@@ -50,3 +50,19 @@ def test_disable_removes_a_file_that_enable_created(tmp_path) -> None:
     cli.enable(path)
     cli.disable(path)
     assert path.read_text() == "c = get_config()\n"
+
+
+def test_jupyter_checkpoints_are_ignored_by_git() -> None:
+    """Issue 12: opening the notebooks in Jupyter left .ipynb_checkpoints/ for `git status` to show."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        lines = (root / ".gitignore").read_text().splitlines()
+        assert ".ipynb_checkpoints/" in lines
+        return
+    out = subprocess.run(
+        ["git", "check-ignore", "-q", "notebooks/.ipynb_checkpoints/quickstart-checkpoint.ipynb"], cwd=root
+    )
+    assert out.returncode == 0
