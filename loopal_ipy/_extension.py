@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from .alerts import Alerts
 from .bridge import KernelScheduler
 from .clock import SystemClock
 from .config import Cron
@@ -95,6 +96,7 @@ def load(shell: Any) -> KernelScheduler | None:
 
         config.observe(apply, names=list(config.settings()))
         bridge.start(cells=stash["cells"])
+        alerts = Alerts(bridge, lambda: (config.notify, config.notify_every), _open_log)
     magics = CronMagics(
         shell, lambda: getattr(shell, _ATTR, {}).get("bridge"), lambda: getattr(shell, _ATTR, {}).get("table")
     )
@@ -102,7 +104,9 @@ def load(shell: Any) -> KernelScheduler | None:
     if wait_transformer not in shell.input_transformers_post:
         shell.input_transformers_post.append(wait_transformer)
     table = _make_table if bridge is not None else None  # the live widget needs a kernel's comms
-    setattr(shell, _ATTR, {"bridge": bridge, "config": config, "magics": magics, "table": table})
+    state = {"bridge": bridge, "config": config, "magics": magics, "table": table}
+    state["alerts"] = alerts if bridge is not None else None
+    setattr(shell, _ATTR, state)
     _quiet_second_load(shell)
     return bridge
 
@@ -126,6 +130,17 @@ def _quiet_second_load(shell: Any) -> None:
     manager.load_extension = load_extension
 
 
+def _open_log(job_id: str) -> bool:
+    """A notification's *Show log*: the job's log in the newest live table, if one is on a page."""
+    from .widget import live_tables
+
+    tables = live_tables()
+    if not tables or not job_id:
+        return False
+    tables[-1].show_log(job_id)
+    return True
+
+
 def _make_table(bridge: KernelScheduler) -> Any:
     """``%cron list`` in a kernel: the live table (magics must not import the widget layer)."""
     from .widget import CronTable
@@ -139,6 +154,8 @@ def unload(shell: Any) -> None:
     if state is None:
         return
     bridge = state["bridge"]
+    if state.get("alerts") is not None:
+        state["alerts"].close()
     if bridge is not None:
         bridge.stop()
         atexit.unregister(bridge.at_exit)

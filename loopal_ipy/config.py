@@ -22,6 +22,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "history_size": (1, 1_000, " runs"),
     "output_limit": (1, 1_000_000, " characters"),
     "job_timeout": (0, MAX_TIMEOUT, " seconds (0 = no limit)"),
+    "notify_every": (1, 10_000, " failures"),
 }
 SETTING_NAMES = tuple(f.name for f in fields(Settings))  # what the core scheduler is told
 _D = Settings()  # the defaults, declared once in the core
@@ -49,6 +50,16 @@ class Cron(Configurable):
         "its code, an async run is cancelled) and recorded as timed out; 0 means no limit. A job's own "
         "--timeout wins.",
     ).tag(config=True)
+    notify = CaselessStrEnum(
+        ["failures", "all", "off"],
+        "failures",
+        help='Frontend notifications (needs the alerts extra, ipylab): "failures" when a job goes from ok '
+        'to failing and every notify_every failures in a row after that; "all" every failure and every '
+        'recovery; "off" none.',
+    ).tag(config=True)
+    notify_every = Int(10, help="With notify = 'failures': notify again after this many more failures in a row.").tag(
+        config=True
+    )
     rehydrate = CaselessStrEnum(
         ["run", "paused"],
         "run",

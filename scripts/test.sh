@@ -24,7 +24,7 @@ setup() {  # setup DIR EXTRA_PIP_ARGS...
   "$dir/bin/python" -c "import loopal_ipy, ipykernel, IPython; print('$dir: ipykernel', ipykernel.__version__, 'IPython', IPython.__version__)"
 }
 
-setup .venv7 "ipykernel>=7,<8" "jupyterlab>=4.2,<5" "notebook>=7,<8" "voila>=0.5,<0.6" "playwright>=1.45,<2" "apscheduler>=3.10,<4"
+setup .venv7 "ipykernel>=7,<8" "jupyterlab>=4.2,<5" "notebook>=7,<8" "voila>=0.5,<0.6" "ipylab>=1.1,<2" "playwright>=1.45,<2" "apscheduler>=3.10,<4"
 setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9"
 
 .venv7/bin/ruff check loopal_ipy tests benchmarks

@@ -10,6 +10,7 @@ fresh workspace; everything is stopped in `finally`, even on failure.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -115,6 +116,13 @@ PLOT_CELLS = [
 ]
 
 
+ALERT_CELLS = [
+    "%load_ext loopal_ipy",
+    "%cron list",
+    '%cron create --name flaky "@every 1s" 1/0',
+]
+
+
 def _notebook(cells: list[str] = CELLS) -> dict:
     return {
         "nbformat": 4,
@@ -140,12 +148,13 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     (root / "cron.ipynb").write_text(json.dumps(_notebook()))
     (root / "many.ipynb").write_text(json.dumps(_notebook(MANY_CELLS)))
     (root / "plot.ipynb").write_text(json.dumps(_notebook(PLOT_CELLS)))
+    (root / "alerts.ipynb").write_text(json.dumps(_notebook(ALERT_CELLS)))
     settings = conf / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
-    port, token = _free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(conf),
@@ -157,6 +166,36 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     }
     env.pop("LOOPAL_SESSION_ID", None)
     log = tmp_path / "lab.log"
+    # A free port can be taken between asking and binding (kernels of a suite running beside this
+    # one pick ports too): then the server exits, or another process answers; try a new port.
+    for _attempt in range(3):
+        proc, server = _start_server(frontend, root, token, env, log)
+        if proc is not None:
+            break
+    else:
+        pytest.fail(f"{frontend.module} could not start on a free port:\n{log.read_text()[-3000:]}")
+    try:
+        yield server
+    finally:
+        # Closing the browser does not stop kernels: end the sessions and kernels, then the server.
+        for kind in ("sessions", "kernels"):
+            try:
+                for item in server.api("GET", f"/api/{kind}") or []:
+                    server.api("DELETE", f"/api/{kind}/{item['id']}")
+            except (OSError, urllib.error.URLError, ValueError):
+                pass
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _start_server(
+    frontend: Frontend, root: Path, token: str, env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen | None, Lab]:
+    port = _free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -174,33 +213,23 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
     server = Lab(f"http://127.0.0.1:{port}", token, root, log, frontend)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{frontend.module} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                server.api("GET", "/api/status")
-                break
-            except (OSError, urllib.error.URLError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{frontend.module} not ready in 60 s:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-        yield server
-    finally:
-        # Closing the browser does not stop kernels: end the sessions and kernels, then the server.
-        for kind in ("sessions", "kernels"):
-            try:
-                for item in server.api("GET", f"/api/{kind}") or []:
-                    server.api("DELETE", f"/api/{kind}/{item['id']}")
-            except (OSError, urllib.error.URLError, ValueError):
-                pass
-        proc.terminate()
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            if b"already in use" in log.read_bytes() or b"Address already in use" in log.read_bytes():
+                return None, server
+            pytest.fail(f"{frontend.module} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
+            server.api("GET", "/api/status")
+            return proc, server
+        except http.client.HTTPException:  # something else answers on that port
+            proc.terminate()
             proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            return None, server
+        except (OSError, urllib.error.URLError):
+            if time.monotonic() > deadline:
+                pytest.fail(f"{frontend.module} not ready in 60 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
 
 
 def _wait(page, js: str, arg: object = None, timeout: float = 30) -> object:
@@ -377,6 +406,46 @@ def test_a_jobs_figure_shows_in_the_log_view_and_not_under_a_cell(lab: Lab) -> N
                 ".jp-OutputArea-output img", "els => els.filter(e => !e.closest('.loopal-cron-log')).length"
             )
             assert outside == 0, outside
+        finally:
+            browser.close()
+
+
+def _toasts(page, text: str) -> int:
+    return page.evaluate(
+        "(t) => [...document.querySelectorAll('.Toastify__toast')].filter(e => e.innerText.includes(t)).length", text
+    )
+
+
+def test_a_failing_job_raises_one_notification_whose_action_opens_its_log(lab: Lab) -> None:
+    """Issue 14 (SPEC §11): one toast when a job starts failing, none for the next failures, none when off."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            _open_and_run_all(page, lab, "alerts.ipynb")
+            page.wait_for_selector(".loopal-cron .loopal-cell-job", timeout=60_000)
+            job_id = _text(page, ".loopal-cron .loopal-cell-job").split()[0]
+            said = f"job {job_id} (flaky) failed: ZeroDivisionError: division by zero"
+            _wait(page, "(t) => document.body.innerText.includes(t)", said, timeout=30)
+            page.wait_for_timeout(3500)  # three more failures in a row: no second toast
+            assert _toasts(page, "(flaky) failed") == 1
+            assert _runs(page, job_id) >= 4
+            page.locator(".Toastify__toast", has_text="(flaky) failed").get_by_text("Show log").click()
+            _wait(
+                page,
+                "(t) => (document.querySelector('.loopal-cron-log') || {}).innerText?.includes(t)",
+                f"log of {job_id} (flaky)",
+            )
+            # Cron.notify = "off": a new failing job says nothing
+            page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.requestExecute("
+                '{code: \'%config Cron.notify = "off"\\n%cron create --name quiet "@every 1s" 1/0\'})'
+            )
+            page.wait_for_timeout(3500)
+            assert _toasts(page, "(quiet) failed") == 0
+            assert "quiet" in page.locator(".loopal-cron").first.inner_text()  # it exists, and fails
         finally:
             browser.close()
 

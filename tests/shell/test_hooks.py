@@ -72,3 +72,39 @@ def test_bad_hook_names_and_callbacks_are_refused(kshell) -> None:
         sched.on("failure", print)
     with pytest.raises(TypeError, match="must be callable"):
         sched.on("failed", "not a function")
+
+
+def test_notifications_say_a_job_started_failing_then_every_tenth_failure_in_a_row(kshell) -> None:
+    """Issue 14 (SPEC §11): what the frontend is asked to show; the toast itself is tested in the browser."""
+    from loopal_ipy._extension import _ATTR
+
+    sched = loopal_ipy.get_scheduler()
+    alerts = getattr(kshell, _ATTR)["alerts"]
+    conf = next(c for c in kshell.configurables if type(c).__name__ == "Cron")
+    kshell.user_ns["fail"] = True
+    job = sched.create("@hourly", "if fail: raise KeyError('gone')", name="flaky")
+
+    def run(times: int) -> list[str]:
+        before = len(alerts.sent)
+        for _ in range(times):
+            sched.run_now(job.id)
+            drain(sched)
+        return [a["message"] for a in alerts.sent[before:]]
+
+    assert run(1) == [f"job {job.label} failed: KeyError: 'gone'"]
+    assert run(9) == []  # failures 2..10: quiet
+    assert run(1) == [f"job {job.label} failed (11 failures in a row): KeyError: 'gone'"]
+    kshell.user_ns["fail"] = False
+    assert run(1) == []  # a recovery is no alarm in "failures" mode, but resets the streak
+    kshell.user_ns["fail"] = True
+    assert len(run(1)) == 1 and alerts.sent[-1]["options"]["actions"][0]["args"] == {"job": job.id}
+    conf.notify = "off"
+    assert run(3) == []
+    conf.notify = "all"
+    kshell.user_ns["fail"] = False
+    assert run(1) == [f"job {job.label} works again"]
+    kshell.user_ns["fail"] = True
+    assert len(run(2)) == 2
+    conf.notify = "failures"
+    with pytest.raises(Exception, match="notify"):
+        conf.notify = "sometimes"

@@ -65,7 +65,7 @@ LAYERS = {
         "face",
         "hooks",
     ],  # the live kernel
-    "surfaces": ["render", "cells", "logview", "magics", "widget"],  # what the user sees and types
+    "surfaces": ["render", "cells", "logview", "magics", "widget", "alerts"],  # what the user sees and types
     "wiring": ["_extension", "__init__", "cli"],  # puts it together
 }
 RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
