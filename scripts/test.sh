@@ -31,12 +31,13 @@ setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9"
 # The two suites run side by side (kernel tests mostly wait on timers), which also runs
 # each of them on a loaded machine; .venv6's output follows .venv7's.
 log6=$(mktemp)
-.venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit \
+# The file store's tests (pure Python, no Jupyter) and the notebooks under papermill and
+# nbconvert (marker "clients") run in the .venv6 leg only: it is the shorter one, so the two
+# legs end together.
+.venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit tests/store \
   --ignore=tests/unit/test_binder.py > "$log6" 2>&1 &
 pid6=$!
-# The notebooks under papermill and nbconvert (marker "clients") run in the .venv6 leg only:
-# it is the shorter one, so the two legs end together.
-rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" tests || rc7=$?
+rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" --ignore=tests/store tests || rc7=$?
 rc6=0; wait "$pid6" || rc6=$?
 echo "--- .venv6 (ipykernel 6, IPython 8):"; cat "$log6"; rm -f "$log6"
 [ "$rc7" = 0 ] && [ "$rc6" = 0 ] || { echo "tests failed: .venv7 rc=$rc7, .venv6 rc=$rc6"; exit 1; }

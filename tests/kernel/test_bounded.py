@@ -38,17 +38,17 @@ def test_twenty_chatty_durable_jobs_write_little_more_than_their_output(tmp_path
 
 
 def counts(k: Kernel) -> dict[str, int]:
-    return json.loads(ok(k, COUNT_MODELS).stdout)
+    return json.loads(ok(k, COUNT_MODELS, timeout=120).stdout)
 
 
 def test_a_cell_run_again_replaces_the_tables_it_showed(kernel: Kernel) -> None:
     ok(kernel, "for _i in range(10): loopal_ipy.get_scheduler().create('@every 1h', 'pass')")
     base = counts(kernel)
     cell = "from IPython.display import display\nfor _ in range(5): display(loopal_ipy.table())"
-    ok(kernel, cell, cell_id="five-tables")
+    ok(kernel, cell, cell_id="five-tables", timeout=120)  # ~0.5 s on a quiet machine; CI is not quiet
     one = counts(kernel)
     for _ in range(19):
-        ok(kernel, cell, cell_id="five-tables")
+        ok(kernel, cell, cell_id="five-tables", timeout=120)
     after = counts(kernel)
     assert after["tables"] == 5, after
     assert after["models"] - base["models"] <= 2 * (one["models"] - base["models"]), (base, one, after)
@@ -56,7 +56,7 @@ def test_a_cell_run_again_replaces_the_tables_it_showed(kernel: Kernel) -> None:
     # With no cellId (nbclient, papermill), the same code is the same cell; other cells are left alone.
     ok(kernel, "t_other = loopal_ipy.table(); display(t_other)")
     for _ in range(20):
-        ok(kernel, "%cron list")
+        ok(kernel, "%cron list", timeout=120)
     final = counts(kernel)
     assert final["tables"] <= 5 + 2, final
     assert ok(kernel, "print(t_other._closed)").stdout.strip() in ("False", "True")
