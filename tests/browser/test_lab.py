@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browserutil import CHROMIUM, free_port, server_env, stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -94,12 +93,6 @@ class Lab:
         return json.loads(body) if body else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 MANY_CELLS = [
     "%load_ext loopal_ipy",
     "import loopal_ipy\nfor i in range(50): loopal_ipy.get_scheduler().create('@every 1h', f'x{i} = 1')",
@@ -155,16 +148,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
     token = secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(conf),
-        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "IPYTHONDIR": str(tmp_path / "ipython"),
-        "LOOPAL_HOME": str(tmp_path / "loopal"),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    env.pop("LOOPAL_SESSION_ID", None)
+    env = server_env(tmp_path, conf)
     log = tmp_path / "lab.log"
     # A free port can be taken between asking and binding (kernels of a suite running beside this
     # one pick ports too): then the server exits, or another process answers; try a new port.
@@ -184,18 +168,13 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
                     server.api("DELETE", f"/api/{kind}/{item['id']}")
             except (OSError, urllib.error.URLError, ValueError):
                 pass
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def _start_server(
     frontend: Frontend, root: Path, token: str, env: dict[str, str], log: Path
 ) -> tuple[subprocess.Popen | None, Lab]:
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",

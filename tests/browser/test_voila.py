@@ -17,18 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from browserutil import CHROMIUM, free_port, server_env, stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "dashboard.ipynb"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _read(page) -> tuple[str, int]:
@@ -45,17 +39,8 @@ def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     (root / "dashboard.ipynb").write_bytes(NOTEBOOK.read_bytes())
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "IPYTHONDIR": str(tmp_path / "ipython"),
-        "LOOPAL_HOME": str(tmp_path / "loopal"),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    env.pop("LOOPAL_SESSION_ID", None)
+    port, token = free_port(), secrets.token_hex(16)
+    env = server_env(tmp_path, tmp_path / "config")
     log = tmp_path / "voila.log"
     cmd = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
            f"--token={token}", str(root / "dashboard.ipynb")]  # fmt: skip
@@ -90,9 +75,4 @@ def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
             finally:
                 browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)

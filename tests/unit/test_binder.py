@@ -193,6 +193,8 @@ def test_committed_notebooks_are_what_the_build_script_writes(tmp_path: Path) ->
         check=True,
         capture_output=True,
     )
-    for built in sorted(tmp_path.glob("*.ipynb")):
-        assert built.read_text() == (root / "notebooks" / built.name).read_text(), built.name
-    assert len(list(tmp_path.glob("*.ipynb"))) == 3
+    built = sorted(p.name for p in tmp_path.glob("*.ipynb"))
+    assert built == sorted(p.name for p in (root / "notebooks").glob("*.ipynb"))  # none missing, none extra
+    for name in built:
+        assert (tmp_path / name).read_text() == (root / "notebooks" / name).read_text(), name
+    assert len(built) == 4
