@@ -12,6 +12,7 @@ and the log still say it all.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .hooks import HookEvent
 
 COMMAND = "loopal-ipy:show-log"
+SENT_KEPT = 100
 NOTIFY_MODES = ("failures", "all", "off")
 
 
@@ -36,7 +38,8 @@ class Alerts:
     ) -> None:
         self._settings, self._open_log = settings, open_log
         self._streak: dict[str, int] = {}  # job id -> failures in a row
-        self.sent: list[dict[str, Any]] = []
+        # What was asked for, newest last: bounded, a job may fail every second for weeks.
+        self.sent: deque[dict[str, Any]] = deque(maxlen=SENT_KEPT)
         self._pending: list[dict[str, Any]] = []
         self._ready = False
         self._app: Any = self._frontend()

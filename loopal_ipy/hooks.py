@@ -91,13 +91,12 @@ class Hooks:
 
     def dispatch(self, event: Event) -> None:
         """Called for every scheduler event: queue the matching callbacks (cheap when there are none)."""
-        if not self._hooks:
-            return
+        hooks = [hook for hook in self._hooks if HOOK_EVENTS[hook.name] == event.kind]
+        if not hooks:
+            return  # most events (started, created, ...) have none: no lookup on the firing path
         job = self._find(event.job_id)
         run = job.history[-1] if job is not None and event.kind == Kind.FINISHED and job.history else None
-        for hook in list(self._hooks):
-            if HOOK_EVENTS[hook.name] != event.kind:
-                continue
+        for hook in hooks:
             if hook.name == "failed" and (run is None or run.status != "error"):
                 continue
             given = HookEvent(hook.name, event.job_id, job, event.at, event.message, run)

@@ -85,11 +85,11 @@ def test_notifications_say_a_job_started_failing_then_every_tenth_failure_in_a_r
     job = sched.create("@hourly", "if fail: raise KeyError('gone')", name="flaky")
 
     def run(times: int) -> list[str]:
-        before = len(alerts.sent)
+        alerts.sent.clear()
         for _ in range(times):
             sched.run_now(job.id)
             drain(sched)
-        return [a["message"] for a in alerts.sent[before:]]
+        return [a["message"] for a in alerts.sent]
 
     assert run(1) == [f"job {job.label} failed: KeyError: 'gone'"]
     assert run(9) == []  # failures 2..10: quiet
@@ -108,3 +108,22 @@ def test_notifications_say_a_job_started_failing_then_every_tenth_failure_in_a_r
     conf.notify = "failures"
     with pytest.raises(Exception, match="notify"):
         conf.notify = "sometimes"
+
+
+def test_what_alerts_keep_is_bounded(kshell) -> None:
+    """A job failing every second for weeks must not grow the kernel: the record of alerts is capped."""
+    from loopal_ipy._extension import _ATTR
+    from loopal_ipy.alerts import SENT_KEPT
+
+    sched = loopal_ipy.get_scheduler()
+    alerts = getattr(kshell, _ATTR)["alerts"]
+    conf = next(c for c in kshell.configurables if type(c).__name__ == "Cron")
+    conf.notify = "all"
+    try:
+        job = sched.create("@hourly", "1/0", name="always")
+        for _ in range(SENT_KEPT + 30):
+            sched.run_now(job.id)
+            drain(sched)
+        assert len(alerts.sent) == SENT_KEPT and job.failures == SENT_KEPT + 30
+    finally:
+        conf.notify = "failures"
