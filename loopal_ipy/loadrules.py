@@ -7,6 +7,7 @@ decided here, so store.py is left with files.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -99,6 +100,19 @@ def pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:
     job.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=job.last_fired))
     result.stuck.append(job.label)
     result.changed = True
+
+
+def parse_document(raw: bytes) -> tuple[Any, str, str]:
+    """(doc, kind, why) of cron.json's bytes: kind is "" when usable, else "json", "newer" or "shape"."""
+    try:
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None, "json", short(e, 60)
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if type(version) is int and version > FORMAT_VERSION:
+        return doc, "newer", str(version)
+    problem = shape_problem(doc)
+    return doc, ("shape" if problem else ""), problem or ""
 
 
 def shape_problem(doc: Any) -> str | None:

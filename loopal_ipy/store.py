@@ -42,10 +42,10 @@ from .loadrules import (
     count_missed,
     entry_label,
     once_gone,
+    parse_document,
     pause_stuck,
     plural,
     rebuild,
-    shape_problem,
     short,
 )
 from .scheduler import Settings, check_stored, compile_check
@@ -387,16 +387,13 @@ class Store:
         raw, untrusted = self._read(result)
         if raw is None:
             return (f"unreadable: {result.warnings[-1]}" if result.warnings else untrusted or "empty"), []
-        try:
-            doc = json.loads(raw.decode("utf-8-sig"))
-        except (ValueError, RecursionError) as e:
-            return f"corrupt: not valid JSON ({short(e, 60)})", []
-        version = doc.get("version") if isinstance(doc, dict) else None
-        if type(version) is int and version > FORMAT_VERSION:
-            return f"written by a newer loopal_ipy (format {version}; this one reads {FORMAT_VERSION})", []
-        problem = shape_problem(doc)
-        if problem:
-            return f"corrupt: {problem}", []
+        doc, kind, why = parse_document(raw)
+        if kind == "json":
+            return f"corrupt: not valid JSON ({why})", []
+        if kind == "newer":
+            return f"written by a newer loopal_ipy (format {why}; this one reads {FORMAT_VERSION})", []
+        if kind == "shape":
+            return f"corrupt: {why}", []
         entries = doc["jobs"]
         if doc["version"] >= 2:
             info = doc.get("journal") or {"generation": 0, "offset": 0}
@@ -430,22 +427,19 @@ class Store:
             self._latch(result, f"{untrusted}, so its durable jobs are NOT run")
         if raw is None:
             return result
-        try:
-            doc = json.loads(raw.decode("utf-8-sig"))
-        except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            return self._quarantine(result, now, f"is not valid JSON ({short(e, 60)})", untrusted)
-        version = doc.get("version") if isinstance(doc, dict) else None
-        if type(version) is int and version > FORMAT_VERSION:
+        doc, kind, why = parse_document(raw)
+        if kind == "json":
+            return self._quarantine(result, now, f"is not valid JSON ({why})", untrusted)
+        if kind == "newer":
             self._latch(
                 result,
-                f"{self.path} has format version {version}, but this loopal_ipy reads "
+                f"{self.path} has format version {why}, but this loopal_ipy reads "
                 f"version {FORMAT_VERSION} (it was written by a newer loopal_ipy); "
                 "upgrade loopal_ipy to use it — the file is left untouched",
             )
             return result
-        problem = shape_problem(doc)
-        if problem:
-            return self._quarantine(result, now, f"has the wrong shape ({problem})", untrusted)
+        if kind == "shape":
+            return self._quarantine(result, now, f"has the wrong shape ({why})", untrusted)
         journal = None
         if doc["version"] >= 2:
             info = doc.get("journal") or {"generation": 0, "offset": 0}
