@@ -224,7 +224,11 @@ def _runs(page, job_id: str) -> int:
 
 
 def _prompts(page) -> list[str]:
-    return page.eval_on_selector_all(".jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.innerText.trim())")
+    """Each code cell's prompt, from the models (JupyterLab 4 detaches cells out of view from the DOM)."""
+    return page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets"
+        ".filter(w => w.model.type === 'code').map(w => `[${w.model.executionCount ?? ' '}]:`)"
+    )
 
 
 _IDLE = """() => {
@@ -349,10 +353,11 @@ def test_a_table_cell_run_16_times_still_shows_after_a_reload(lab: Lab) -> None:
                     "() => { const nb = window.jupyterapp.shell.currentWidget.content;"
                     " nb.activeCellIndex = 2; window.jupyterapp.commands.execute('notebook:run-cell'); }"
                 )
+                # The count is read from the cell's model: JupyterLab 4 detaches cells scrolled out
+                # of view from the DOM, so the third prompt in the page need not be this cell's.
                 _wait(
                     page,
-                    "(n) => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
-                    ".map(e => e.innerText.trim()); return p[2] === `[${n}]:`; }",
+                    "(n) => window.jupyterapp.shell.currentWidget.content.widgets[2].model.executionCount === n",
                     n + 4,
                     timeout=60,
                 )
