@@ -28,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .activity import Activity
 from .errors import CronError, StoreError
@@ -39,6 +41,9 @@ from .hooks import HookEvent, Hooks
 from .job import CronJob, Run
 from .runner import Runner
 from .scheduler import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind, Scheduler, Settings
+
+if TYPE_CHECKING:
+    from .export import Exported
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
@@ -446,6 +451,22 @@ class KernelScheduler:
     def adopt_session(self, other: str) -> str:
         """Move another session's durable jobs into this one (a renamed or moved notebook)."""
         return self._session_change(lambda store: store.adopt(other, self.core.jobs()))
+
+    def export(
+        self, key: str, *, to: str | None = None, directory: str | None = None, setup: str = "notebook"
+    ) -> Exported:
+        """Hand a job to jupyter-scheduler or a papermill bundle (SPEC §10); the live job is unchanged."""
+        from .graduate import KernelSide, export_job
+
+        job = self.core.get(key)
+        raw = list(getattr(getattr(self.shell, "history_manager", None), "input_hist_raw", None) or [])
+        side = KernelSide(
+            env=dict(os.environ),
+            user_ns=self.shell.user_ns,
+            history=raw[1:-1],  # [0] is empty; the last is the cell running this export
+            cwd=Path.cwd(),
+        )
+        return export_job(job, side, to=to, directory=directory, setup=setup)
 
     def _session_change(self, change: Callable[[Any], str]) -> str:
         if self.store is None:

@@ -37,3 +37,7 @@ class NameTaken(CronError, ValueError):
 
 class StoreError(CronError, OSError):
     """The durable store cannot do what was asked (no session, read-only, not owner)."""
+
+
+class ExportError(CronError, ValueError):
+    """A job cannot graduate as asked (SPEC §10); nothing was written."""

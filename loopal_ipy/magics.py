@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from . import render
 from .errors import CronError
@@ -152,10 +152,16 @@ class CronMagics(Magics):
             "session": Command(
                 self._session, "session [NAME] | --adopt OTHER", "show (or switch) the session id, store path and owner"
             ),
+            "export": Command(
+                self._export,
+                "export ID [--to jupyter-scheduler|papermill] [--dir DIR] [--setup notebook|history|none]",
+                "hand the job to an engine that runs without this kernel (SPEC §10)",
+            ),
             "help": Command(self._help, "help", "this list"),
         }
 
     # ------------------------------------------------------------ routing
+    @no_var_expand  # CODE is verbatim (SPEC §7): IPython would expand $x and {x} before we see it
     @line_cell_magic
     def cron(self, line: str, cell: str | None = None) -> Any:
         """Schedule code in this kernel: %cron create "*/5 * * * *" refresh() — see %cron help."""
@@ -372,6 +378,16 @@ class CronMagics(Magics):
         if len(words) == 1 and not words[0].startswith("-"):
             return Text(bridge.switch_session(words[0]))
         raise UsageError(f"%cron session: unexpected {_short(' '.join(words), 40)}; {usage}")
+
+    def _export(self, rest: str) -> Text:
+        bridge = self._bridge("export")
+        p = self._parser("export")
+        p.add_argument("id")
+        p.add_argument("--to", choices=("jupyter-scheduler", "papermill"), default=None)
+        p.add_argument("--dir", dest="directory", default=None)
+        p.add_argument("--setup", choices=("notebook", "history", "none"), default="notebook")
+        args = p.parse_args(_words(rest))
+        return Text(str(bridge.export(args.id, to=args.to, directory=args.directory, setup=args.setup)))
 
     async def wait_line(self, args: str) -> Text:
         """What a top-level ``%cron wait ARGS`` line becomes (see wait_transformer)."""

@@ -1,9 +1,9 @@
 """Schedules are functions of time: ``next_after(instant) -> instant`` (SPEC §2).
 
-This is the only module that imports croniter. croniter walks *wall-clock*
-times; turning a wall time into an instant is done here, with the classic cron
-DST rules that croniter alone gets wrong (it fires a fixed-time job twice on a
-fall-back night):
+Cron is read and walked here, by the man page, in *wall-clock* time (no
+croniter: its releases disagree with cron and with each other; 7.0 reads
+``5-5`` as ``*``, 1.4 skips March 1st for ``*/5`` in the day field). Turning a
+wall time into an instant is done here too, with the classic cron DST rules:
 
 * a *fixed-time* job (no ``*`` at the start of its minute or hour field, like
   Vixie cron) whose wall time falls in a spring-forward gap runs once, at the
@@ -16,6 +16,8 @@ fall-back night):
 
 from __future__ import annotations
 
+import bisect
+import calendar
 import os
 import re
 from abc import ABC, abstractmethod
@@ -23,8 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from .errors import ScheduleError
 
@@ -42,10 +42,12 @@ MACROS: dict[str, str] = {
     "@hourly": "0 * * * *",
 }
 _FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
-_NAMES = {
-    "month": {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"},
-    "day-of-week": {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"},
+_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # weekday 7 is read as 0, Sunday
+_NAME_ORDER = {
+    "month": ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+    "day-of-week": ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"),
 }
+_NAMES = {field: set(words) for field, words in _NAME_ORDER.items()}
 _FIELD_CHARS = re.compile(r"^[0-9A-Za-z*,/-]+$")
 _NUMBER_STEP = re.compile(r"(?:^|,)(\d+|[A-Za-z]{3})/\d+")
 MAX_EVERY_DAYS = 3650
@@ -183,14 +185,14 @@ class CronSchedule(Schedule):
     tz: ZoneInfo
     fixed_time: bool
     day_or: bool
+    values: tuple[frozenset[int], ...]  # minute, hour, day of month, month, weekday (0 = Sunday)
 
     def _walls(self, start: datetime):
-        # One croniter per schedule, rewound for each walk: building one costs ~100 µs of
-        # field expansion, rewinding ~25. Walks never interleave (single-threaded, finite).
-        it = _iterator(self.expr, self.day_or)
-        it.set_current(start, force=True)
+        """Matching wall times (naive, whole minutes) strictly after ``start``, in order."""
+        wall = start
         while True:
-            yield it.get_next(datetime)
+            wall = _next_wall(self, wall)
+            yield wall
 
     def _instants(self, wall: datetime) -> list[datetime]:
         """The instants a matching wall time stands for (0, 1 or 2 of them)."""
@@ -231,7 +233,7 @@ class CronSchedule(Schedule):
                         best = i
                 if best is not None and wall > best.astimezone(self.tz).replace(tzinfo=None) + _MAX_SHIFT:
                     return best
-        except CroniterBadDateError:
+        except _NeverError:
             raise ScheduleError(f"{self.text!r} never matches a real date; {_ACCEPTED}") from None
         raise AssertionError("unreachable")  # pragma: no cover - generators are endless
 
@@ -256,14 +258,56 @@ class CronSchedule(Schedule):
         return describe_cron(self.expr)
 
 
-@lru_cache(maxsize=1024)
-def _iterator(expr: str, day_or: bool) -> croniter:
-    return croniter(expr, datetime(2000, 1, 1), day_or=day_or)
+class _NeverError(Exception):
+    """No wall time matches within 400 years (the Gregorian calendar's whole cycle)."""
+
+
+_CYCLE_MONTHS = 400 * 12
+
+
+def _next_wall(sched: CronSchedule, after: datetime) -> datetime:
+    """The first matching wall minute strictly after ``after`` (naive)."""
+    minutes, hours = _sorted(sched.values[0]), _sorted(sched.values[1])
+    days, months, weekdays = sched.values[2], sched.values[3], sched.values[4]
+    t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    year, month, day, hour, minute = t.year, t.month, t.day, t.hour, t.minute
+    for _ in range(_CYCLE_MONTHS):
+        if month in months:
+            last = calendar.monthrange(year, month)[1]
+            weekday = (calendar.weekday(year, month, day) + 1) % 7  # cron counts from Sunday = 0
+            while day <= last:
+                on_day, on_weekday = day in days, weekday in weekdays
+                if (on_day or on_weekday) if sched.day_or else (on_day and on_weekday):
+                    at = _first_time(hours, minutes, hour, minute)
+                    if at is not None:
+                        return datetime(year, month, day, *at)
+                day, weekday, hour, minute = day + 1, (weekday + 1) % 7, 0, 0
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        day, hour, minute = 1, 0, 0
+        if year > 9999:
+            raise OverflowError("past the year 9999")
+    raise _NeverError
+
+
+def _first_time(hours: tuple[int, ...], minutes: tuple[int, ...], hour: int, minute: int) -> tuple[int, int] | None:
+    """The first (hour, minute) of the schedule at or after ``hour:minute`` on one day."""
+    i = bisect.bisect_left(hours, hour)
+    if i < len(hours) and hours[i] == hour:
+        j = bisect.bisect_left(minutes, minute)
+        if j < len(minutes):
+            return hour, minutes[j]
+        i += 1
+    return (hours[i], minutes[0]) if i < len(hours) else None
+
+
+@lru_cache(maxsize=4096)
+def _sorted(values: frozenset[int]) -> tuple[int, ...]:
+    return tuple(sorted(values))
 
 
 @lru_cache(maxsize=4096)
 def _cron_next(sched: CronSchedule, t: datetime) -> datetime:
-    # Rehydrating many jobs asks the same (schedule, now) again and again: croniter is the slow part.
+    # Rehydrating many jobs asks the same (schedule, now) again and again.
     return sched._next_after(t)
 
 
@@ -272,9 +316,65 @@ def _cron_count(sched: CronSchedule, after: datetime, upto: datetime, cap: int) 
     return Schedule.count_between(sched, after, upto, cap)
 
 
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29 happens, in leap years
+
+
+def _expand_field(index: int, field: str, text: str) -> frozenset[int]:
+    """One field's values, by the man page (ranges, lists, steps, names; weekday 7 is Sunday).
+
+    Ours, not croniter's: croniter 7.0 reads ``5-5`` as ``*`` and 1.4 ANDs ``2 * 0,*/1``.
+    """
+    name = _FIELDS[index]
+    low, high = _FIELD_RANGES[index]
+    top = 7 if index == 4 else high
+    names = {w: i + low for i, w in enumerate(_NAME_ORDER.get(name, ()))}
+
+    def bad(why: str) -> ScheduleError:
+        return ScheduleError(f"invalid cron expression {text!r}: {name} field {field!r}: {why}; {_ACCEPTED}")
+
+    def value(word: str) -> int:
+        v = names.get(word.upper()) if not word.isdigit() else int(word)
+        if v is None:
+            raise bad(f"{word!r} is not a value")
+        if not low <= v <= top:
+            raise bad(f"{v} is out of range {low}-{top}")
+        return v
+
+    out: set[int] = set()
+    for part in field.split(","):
+        body, slash, step_text = part.partition("/")
+        step = 1
+        if slash:
+            if not step_text.isdigit() or not 0 < int(step_text) <= top - low + 1:
+                raise bad(f"step {step_text!r} must be a whole number from 1 to {top - low + 1}")
+            step = int(step_text)
+        if body == "*":
+            a, b = low, high
+        elif "-" in body:
+            first, _, last = body.partition("-")
+            a, b = value(first), value(last)
+            if a > b:
+                raise bad(f"range {body} runs backwards; write it as two ranges ({first}-{top},{low}-{last})")
+        else:
+            a = b = value(body)
+        out.update(v % 7 if index == 4 else v for v in range(a, b + 1, step))
+    return frozenset(out)
+
+
+def _a_date_exists(values: tuple[frozenset[int], ...]) -> bool:
+    """Whether some month of the expression has one of its days (``0 0 30 2 *`` never fires)."""
+    return any(d <= _MONTH_DAYS[m - 1] for m in values[3] for d in values[2])
+
+
 def _matches(sched: CronSchedule, local: datetime) -> bool:
-    wall = local.replace(tzinfo=None, second=0, microsecond=0)
-    return croniter.match(sched.expr, wall, day_or=sched.day_or)
+    minutes, hours, days, months, weekdays = sched.values
+    day, weekday = local.day in days, (local.isoweekday() % 7) in weekdays
+    return (
+        local.minute in minutes
+        and local.hour in hours
+        and local.month in months
+        and ((day or weekday) if sched.day_or else (day and weekday))
+    )
 
 
 def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
@@ -290,7 +390,6 @@ def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
     return datetime.fromtimestamp(hi_s, UTC)
 
 
-_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute, hour, day of month, month, weekday
 _STAR_STEP = re.compile(r"^\*/(\d+)$")
 
 
@@ -424,19 +523,16 @@ def _parse_cron(text: str, zone: ZoneInfo) -> CronSchedule:
     _check_cron_fields(fields, text)
     expr = " ".join(fields)
     dom, dow = fields[2], fields[4]
+    values = tuple(_expand_field(i, f, text) for i, f in enumerate(fields))
     # Vixie: if either day field starts with '*', the two are ANDed; else ORed.
     day_or = not (dom.startswith("*") or dow.startswith("*"))
-    try:
-        _iterator(expr, day_or)  # raises with croniter's reason; cached for the walks
-        if not day_or and dom != "*" and not croniter.is_valid(expr, strict=True):
-            raise ScheduleError(
-                f"{text!r} never matches a real date (day-of-month {dom} does not occur in month "
-                f"{fields[3]}); pick a day that exists, e.g. 28 for February"
-            )
-    except CroniterBadCronError as e:
-        raise ScheduleError(f"invalid cron expression {text!r}: {e}; {_ACCEPTED}") from None
+    if not day_or and dom != "*" and not _a_date_exists(values):
+        raise ScheduleError(
+            f"{text!r} never matches a real date (day-of-month {dom} does not occur in month "
+            f"{fields[3]}); pick a day that exists, e.g. 28 for February"
+        )
     fixed = not (fields[0].startswith("*") or fields[1].startswith("*"))
-    sched = CronSchedule(text=text, expr=expr, tz=zone, fixed_time=fixed, day_or=day_or)
+    sched = CronSchedule(text=text, expr=expr, tz=zone, fixed_time=fixed, day_or=day_or, values=values)
     sched.next_after(datetime(2000, 1, 1, tzinfo=UTC))  # impossible dates raise here
     return sched
 
@@ -458,7 +554,7 @@ def next_fires(schedule: str, n: int = 5, tz: str | None = None, start: datetime
             if t > _LAST:
                 raise OverflowError
             out.append(t.astimezone(zone))
-    except (OverflowError, ValueError, CroniterBadDateError):
+    except (OverflowError, ValueError, _NeverError):
         if not out:
             raise ScheduleError(
                 f"{_clip(schedule)} has no occurrence after {start.isoformat(timespec='minutes')} before the "

@@ -25,7 +25,10 @@ setup() {  # setup DIR EXTRA_PIP_ARGS...
 }
 
 setup .venv7 "ipykernel>=7,<8" "jupyterlab>=4.2,<5" "notebook>=7,<8" "voila>=0.5,<0.6" "ipylab>=1.1,<2" "playwright>=1.45,<2" "apscheduler>=3.10,<4"
-setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9"
+# .venv6 also holds jupyter-scheduler (with the croniter 1.4 it pins) and papermill: the export
+# tests (tests/server/test_export.py) run there, and `pip check` proves the two install together.
+setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9" "jupyter-scheduler>=2.12,<3"
+.venv6/bin/python -m pip check
 
 .venv7/bin/ruff check loopal_ipy tests benchmarks
 # The two suites run side by side (kernel tests mostly wait on timers), which also runs
@@ -35,9 +38,10 @@ log6=$(mktemp)
 # nbconvert (marker "clients") run in the .venv6 leg only: it is the shorter one, so the two
 # legs end together.
 .venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit tests/store \
-  --ignore=tests/unit/test_binder.py > "$log6" 2>&1 &
+  tests/server/test_export.py --ignore=tests/unit/test_binder.py > "$log6" 2>&1 &
 pid6=$!
-rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" --ignore=tests/store tests || rc7=$?
+rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" --ignore=tests/store \
+  --ignore=tests/server/test_export.py tests || rc7=$?
 rc6=0; wait "$pid6" || rc6=$?
 echo "--- .venv6 (ipykernel 6, IPython 8):"; cat "$log6"; rm -f "$log6"
 [ "$rc7" = 0 ] && [ "$rc6" = 0 ] || { echo "tests failed: .venv7 rc=$rc7, .venv6 rc=$rc6"; exit 1; }

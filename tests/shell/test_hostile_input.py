@@ -156,3 +156,12 @@ def test_lone_surrogates_in_output_never_break_list_log_or_the_store(kshell) -> 
     lines = sched.store.store.journal_path.read_bytes().decode("utf-8").splitlines()  # strict UTF-8
     [run] = [json.loads(line)["run"] for line in lines if '"run"' in line and job.id in line]
     assert run["output"] == job.history[-1].output
+
+
+def test_code_is_kept_verbatim_not_expanded_by_ipython(kshell) -> None:
+    """SPEC §7: CODE is the rest of the line verbatim. IPython expands ``$x`` and ``{x}`` in a line
+    magic's arguments unless the magic opts out: ``print(f"{x}")`` was scheduled as ``print(f"41")``."""
+    kshell.user_ns["x"] = 41
+    kshell.run_line_magic("cron", 'create --name verbatim "@daily" print(f"{x}", "$x", "$$")')
+    assert loopal_ipy.get_scheduler().get("verbatim").code == 'print(f"{x}", "$x", "$$")'
+    kshell.run_line_magic("cron", "delete verbatim")

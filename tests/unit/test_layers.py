@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2]
-LOWER = ["errors", "clock", "schedule", "job", "scheduler", "atomic", "store", "session", "lock"]
+LOWER = ["errors", "clock", "schedule", "job", "scheduler", "atomic", "store", "session", "lock", "export"]
 FORBIDDEN = ("IPython", "ipykernel", "ipywidgets", "traitlets")
 
 
@@ -53,7 +53,7 @@ def test_package_import_is_light() -> None:
 
 LAYERS = {
     "core": ["errors", "clock", "schedule", "figures", "job", "scheduler"],  # pure: schedules, jobs, decisions
-    "store": ["atomic", "session", "lock", "journal", "loadrules", "store"],  # files; no IPython
+    "store": ["atomic", "session", "lock", "journal", "loadrules", "store", "export"],  # files; no IPython
     "kernel": [
         "activity",
         "capture",
@@ -64,6 +64,7 @@ LAYERS = {
         "config",
         "face",
         "hooks",
+        "graduate",
     ],  # the live kernel
     "surfaces": ["render", "cells", "logview", "magics", "widget", "alerts"],  # what the user sees and types
     "wiring": ["_extension", "__init__", "cli"],  # puts it together

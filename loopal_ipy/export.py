@@ -1,0 +1,228 @@
+"""Graduating a job (SPEC §10): what the standalone notebook, the papermill bundle and the engine's
+schedule are. Pure: no IPython, no network; ``graduate`` finds the server and writes the files.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .errors import ExportError
+from .job import CronJob
+from .schedule import MACROS, CronSchedule, EverySchedule
+
+# A line that drives loopal_ipy: its extension, any %cron line (create, wait, export, ...).
+_DRIVES = re.compile(r"^\s*(?:%(?:load_ext|reload_ext|unload_ext)\s+loopal_ipy\b|%cron\b)")
+_CELL_MAGIC = re.compile(r"^%%cron\b")
+_IMPORT = re.compile(r"^\s*(?:import\s+loopal_ipy\b|from\s+loopal_ipy\b)")
+JOB_TAG = "loopal-job"
+
+
+def strip_loopal(source: str) -> str:
+    """A setup cell without what drives loopal_ipy; "" when nothing else is left.
+
+    Magic lines go by their text; Python statements go whole, by the names they use (a
+    multi-line ``get_scheduler().create(...)`` call leaves no half behind). A cell that is not
+    Python once its magics are out (other magics, shell escapes) keeps its other lines as they are.
+    """
+    if _CELL_MAGIC.match(source.lstrip()):
+        return ""
+    lines = [line for line in source.splitlines() if not _DRIVES.match(line)]
+    text = "\n".join(lines)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        kept = [line for line in lines if not _IMPORT.match(line) and "loopal_ipy." not in line]
+        return "\n".join(kept).strip("\n") if any(line.strip() for line in kept) else ""
+    bound = {"loopal_ipy"}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "loopal_ipy":
+            bound.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            bound.update(
+                (alias.asname or alias.name).split(".")[0]
+                for alias in node.names
+                if alias.name.startswith("loopal_ipy")
+            )
+    drop: set[int] = set()
+    for node in tree.body:
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if _imports_loopal(node) or names & bound:
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    kept = [line for i, line in enumerate(lines, 1) if i not in drop]
+    return "\n".join(kept).strip("\n") if any(line.strip() for line in kept) else ""
+
+
+def _imports_loopal(node: ast.stmt) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "loopal_ipy"
+    return isinstance(node, ast.Import) and any(a.name.split(".")[0] == "loopal_ipy" for a in node.names)
+
+
+def setup_cells(sources: list[str]) -> list[str]:
+    return [cell for cell in map(strip_loopal, sources) if cell.strip()]
+
+
+def notebook_code_cells(document: object, path: str) -> tuple[list[str], dict | None, dict | None]:
+    """The code cells of a saved notebook, its kernelspec and language_info; ExportError if it is not one."""
+    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(cells, list):
+        raise ExportError(
+            f"{path} is not a notebook this can read (no cells list); use --setup history or --setup none"
+        )
+    sources = []
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            sources.append("".join(source) if isinstance(source, list) else str(source))
+    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    spec = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else None
+    info = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else None
+    return sources, spec, info
+
+
+def job_notebook(
+    setup: list[str], job: CronJob, *, origin: str, kernelspec: dict, language_info: dict | None = None
+) -> dict:
+    """The standalone notebook: a note, the setup cells, then the job's code tagged ``loopal-job``."""
+    note = (
+        f"# {job.name or job.id}\n\nExported by loopal_ipy from {origin} on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. In the kernel it ran on `{job.schedule}` ({job.tz}).\n"
+        f"The cells before the last are its setup; the last cell (tagged `{JOB_TAG}`) is the job."
+    )
+    cells = [_cell("markdown", note, 0)]
+    cells += [_cell("code", source, i) for i, source in enumerate(setup, 1)]
+    job_cell = _cell("code", job.code, len(cells))
+    job_cell["metadata"] = {"tags": [JOB_TAG]}
+    cells.append(job_cell)
+    metadata: dict = {"kernelspec": kernelspec, "loopal_ipy": {"job": job.id, "name": job.name, "from": origin}}
+    if language_info:
+        metadata["language_info"] = language_info
+    return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _cell(kind: str, source: str, index: int) -> dict:
+    cell: dict = {"cell_type": kind, "id": f"loopal-{index}", "metadata": {}, "source": source}
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell
+
+
+def notebook_bytes(notebook: dict) -> bytes:
+    return (json.dumps(notebook, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def cron_fields(job: CronJob) -> str:
+    """The job's schedule as five cron fields (macros spelled out), for engines that read cron."""
+    sched = job.compiled
+    if isinstance(sched, EverySchedule):
+        return _every_as_cron(sched.interval, job.schedule)
+    assert isinstance(sched, CronSchedule)
+    return MACROS.get(sched.expr.lower(), sched.expr)
+
+
+def _every_as_cron(interval: timedelta, text: str) -> str:
+    """``@every 5m`` → ``*/5 * * * *`` where cron can say it (a step that divides the hour or day)."""
+    seconds = int(interval.total_seconds())
+    minutes, hours = seconds // 60, seconds // 3600
+    if seconds % 60 == 0 and minutes < 60 and 60 % minutes == 0:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    if seconds % 3600 == 0 and hours < 24 and 24 % hours == 0:
+        return f"0 {'*' if hours == 1 else f'*/{hours}'} * * *"
+    if seconds == 86400:
+        return "0 0 * * *"
+    why = "cron's smallest step is a minute" if seconds < 60 else "a cron step restarts every hour and day"
+    raise ExportError(
+        f"{text} has no crontab form ({why}); re-create the job with a cron schedule such as "
+        '"*/5 * * * *" or an @every that divides an hour or a day (@every 5m, @every 2h)'
+    )
+
+
+def engine_schedule(job: CronJob) -> str:
+    """The schedule jupyter-scheduler gets; ExportError for what it would read differently.
+
+    jupyter-scheduler takes cron text and reads it with its croniter (1.4, day fields ORed):
+    ``@every`` has no cron text, and a schedule that ANDs restricted day fields cannot be said.
+    """
+    if isinstance(job.compiled, EverySchedule):
+        raise ExportError(
+            f"jupyter-scheduler takes cron schedules, not {job.schedule!r}; use --to papermill (its crontab "
+            'line), or re-create the job with cron, e.g. "*/5 * * * *"'
+        )
+    expr = cron_fields(job)
+    fields = expr.split()
+    sched = job.compiled
+    assert isinstance(sched, CronSchedule)
+    dom_all, dow_all = len(sched.values[2]) == 31, len(sched.values[4]) == 7
+    if not sched.day_or and not dom_all and not dow_all:
+        raise ExportError(
+            f"{job.schedule!r} fires on days matching both day-of-month {fields[2]} and day-of-week {fields[4]} "
+            "(one starts with *), but jupyter-scheduler's croniter fires on either; "
+            "use --to papermill, whose cron reads it as here"
+        )
+    _check_engine_reading(expr, sched)
+    return expr
+
+
+def _check_engine_reading(expr: str, sched: CronSchedule) -> None:
+    """Where croniter is importable here (jupyter-scheduler installed beside us), walk it and us."""
+    try:
+        from croniter import croniter
+    except ImportError:
+        return
+    utc = CronSchedule(
+        text=sched.text, expr=sched.expr, tz=UTC, fixed_time=sched.fixed_time, day_or=sched.day_or, values=sched.values
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    theirs = croniter(expr, start.replace(tzinfo=None))
+    ours = start
+    for _ in range(400):
+        ours = utc.next_after(ours)
+        other = theirs.get_next(datetime)
+        if other != ours.replace(tzinfo=None):
+            raise ExportError(
+                f"jupyter-scheduler's croniter reads {expr!r} differently from cron: it would run at "
+                f"{other:%Y-%m-%d %H:%M}, cron at {ours:%Y-%m-%d %H:%M}; write the schedule another way "
+                "(list the days) or use --to papermill"
+            )
+
+
+def run_script(notebook: str, python: str, kernel: str, job: CronJob) -> str:
+    """``run.sh``: one papermill run of the notebook into a dated output, next to it."""
+    stem = notebook.removesuffix(".ipynb")
+    return f"""#!/bin/sh
+# {job.name or job.id}: exported by loopal_ipy (job {job.id}, "{job.schedule}" in {job.tz}).
+# Runs the notebook once with papermill; each run leaves outputs/{stem}-<UTC time>.ipynb.
+set -eu
+cd "$(dirname "$0")"
+mkdir -p outputs
+exec {shlex.quote(python)} -m papermill {shlex.quote(notebook)} \\
+  "outputs/{stem}-$(date -u +%Y%m%dT%H%M%SZ).ipynb" -k {shlex.quote(kernel)} "$@"
+"""
+
+
+def crontab_line(expr: str, tz: str, run_sh: str) -> str:
+    """The crontab entry: ``CRON_TZ`` names the job's zone (cronie, systemd-cron; Vixie uses the host's)."""
+    log = run_sh.rsplit("/", 1)[0] + "/outputs/cron.log"
+    return f"CRON_TZ={tz}\n{expr} {shlex.quote(run_sh)} >> {shlex.quote(log)} 2>&1\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """What an export made: printed by ``%cron export``, returned by ``get_scheduler().export``."""
+
+    to: str  # "jupyter-scheduler" | "papermill"
+    notebook: str  # the written notebook's path
+    files: tuple[str, ...]
+    message: str
+    definition_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _repr_pretty_(self, p: object, cycle: bool) -> None:
+        p.text(self.message)  # type: ignore[attr-defined]

@@ -1,0 +1,120 @@
+"""What an export builds (SPEC §10), without a kernel: setup cleaning, cron text for engines, the bundle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loopal_ipy.errors import ExportError
+from loopal_ipy.export import (
+    cron_fields,
+    crontab_line,
+    engine_schedule,
+    job_notebook,
+    run_script,
+    setup_cells,
+    strip_loopal,
+)
+from loopal_ipy.job import CronJob
+
+
+def _job(schedule: str, code: str = "refresh()", tz: str = "UTC", name: str | None = "poll") -> CronJob:
+    return CronJob(
+        id="abcd1234", schedule=schedule, code=code, tz=tz, created_at=datetime(2026, 1, 1, tzinfo=UTC), name=name
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "kept"),
+    [
+        ("x = 41", "x = 41"),
+        ("%load_ext loopal_ipy", ""),
+        ("%reload_ext loopal_ipy\nimport pandas as pd", "import pandas as pd"),
+        ('%cron create "*/5 * * * *" refresh()', ""),
+        ("%cron wait answer --runs 1 --timeout 3", ""),
+        ('%%cron create "@hourly"\nrefresh()', ""),
+        ("import loopal_ipy\nx = 1", "x = 1"),
+        ("from loopal_ipy import get_scheduler\nsched = get_scheduler()\nx = 2", "x = 2"),
+        ('loopal_ipy.get_scheduler().create(\n    "@daily",\n    "refresh()",\n)\ny = 3', "y = 3"),
+        ("import loopal_ipy as lp\nlp.table()\nz = 4", "z = 4"),
+        ("%matplotlib inline\n%cron list\nimport loopal_ipy\nw = 5", "%matplotlib inline\nw = 5"),
+        ("!pip list\n%cron list", "!pip list"),
+        ("# %cron create in a comment stays\nv = 6", "# %cron create in a comment stays\nv = 6"),
+        ("%load_ext autoreload", "%load_ext autoreload"),
+        ("def f():\n    return 1\n", "def f():\n    return 1"),
+    ],
+)
+def test_setup_cells_lose_what_drives_loopal_and_keep_the_rest(cell: str, kept: str) -> None:
+    assert strip_loopal(cell) == kept
+
+
+def test_cells_left_empty_are_dropped() -> None:
+    assert setup_cells(["x = 1", "%load_ext loopal_ipy", "   ", '%cron create "@daily" f()', "y = 2"]) == [
+        "x = 1",
+        "y = 2",
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("%cron load_ext loopal_ipy import from =()\n\t\"'#!x1")), max_size=200))
+def test_any_cell_text_is_cleaned_without_an_error(cell: str) -> None:
+    kept = strip_loopal(cell)
+    assert isinstance(kept, str)
+    assert not any(line.lstrip().startswith(("%cron", "%%cron")) for line in kept.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("schedule", "fields"),
+    [
+        ("*/5 * * * *", "*/5 * * * *"),
+        ("@hourly", "0 * * * *"),
+        ("@DAILY", "0 0 * * *"),
+        ("@every 1m", "* * * * *"),
+        ("@every 15m", "*/15 * * * *"),
+        ("@every 1h", "0 * * * *"),
+        ("@every 6h", "0 */6 * * *"),
+        ("@every 1d", "0 0 * * *"),
+    ],
+)
+def test_cron_fields_for_engines(schedule: str, fields: str) -> None:
+    assert cron_fields(_job(schedule)) == fields
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [("@every 10s", "smallest step is a minute"), ("@every 7m", "restarts every hour"), ("@every 5h", "restarts")],
+)
+def test_every_that_cron_cannot_say_is_refused(schedule: str, message: str) -> None:
+    with pytest.raises(ExportError, match=message):
+        cron_fields(_job(schedule))
+
+
+def test_jupyter_scheduler_gets_cron_and_refuses_what_its_croniter_reads_otherwise() -> None:
+    assert engine_schedule(_job("*/5 * * * *")) == "*/5 * * * *"
+    assert engine_schedule(_job("0 9 * * MON-FRI", tz="Europe/Berlin")) == "0 9 * * MON-FRI"
+    assert engine_schedule(_job("0 0 13 * FRI")) == "0 0 13 * FRI"  # both ORed, there and here
+    with pytest.raises(ExportError, match=r"takes cron schedules, not '@every 5m'"):
+        engine_schedule(_job("@every 5m"))
+    with pytest.raises(ExportError, match="fires on days matching both day-of-month"):
+        engine_schedule(_job("0 0 */2 * MON"))  # Vixie ANDs (a field starts with *), croniter ORs
+
+
+def test_the_notebook_is_setup_then_the_tagged_job_with_the_kernelspec() -> None:
+    spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = job_notebook(["x = 41"], _job("@hourly", 'print("answer", x + 1)'), origin="a.ipynb", kernelspec=spec)
+    kinds = [(c["cell_type"], c["source"]) for c in nb["cells"]]
+    assert kinds[1:] == [("code", "x = 41"), ("code", 'print("answer", x + 1)')]
+    assert nb["cells"][-1]["metadata"]["tags"] == ["loopal-job"]
+    assert nb["metadata"]["kernelspec"] == spec and nb["nbformat"] == 4
+    assert len({c["id"] for c in nb["cells"]}) == len(nb["cells"])
+
+
+def test_run_script_and_crontab_quote_what_they_name() -> None:
+    script = run_script("poll.ipynb", "/opt/my env/bin/python", "python3", _job("@hourly"))
+    assert "exec '/opt/my env/bin/python' -m papermill poll.ipynb" in script
+    assert '"outputs/poll-$(date -u +%Y%m%dT%H%M%SZ).ipynb" -k python3' in script
+    line = crontab_line("0 * * * *", "Europe/Berlin", "/srv/my jobs/run.sh")
+    assert line == "CRON_TZ=Europe/Berlin\n0 * * * * '/srv/my jobs/run.sh' >> '/srv/my jobs/outputs/cron.log' 2>&1\n"
