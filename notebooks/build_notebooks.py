@@ -645,6 +645,40 @@ stop_alerts()
 inbox_server.shutdown()
 """),
     md("""
+## 6. When a job must outlive the kernel: export it
+
+A job here lives as long as this kernel. When it must run while the laptop is
+closed, or on a cluster, hand it to an engine: `%cron export ID` writes a
+standalone notebook (the setup cells of this notebook as saved, minus every
+loopal_ipy line, then the job's code as the last cell) and gives it to
+**jupyter-scheduler** when the Jupyter server running this kernel has it (it
+then shows in JupyterLab's *Jobs* panel), or writes a **papermill bundle**:
+the notebook, `run.sh` and the `crontab` line, for system cron or Airflow's
+`PapermillOperator`. The job here is unchanged. This recipe writes a bundle
+into a temporary folder, with no setup (the job is self-contained):
+"""),
+    code("""
+%%cron create --name disk_report "0 6 * * MON-FRI"
+import shutil
+total, used, free = shutil.disk_usage("/")
+print(f"disk: {used / total:.0%} used, {free / 2**30:.1f} GiB free")
+"""),
+    code("""
+import tempfile
+
+export_dir = tempfile.mkdtemp(prefix="loopal-export-")
+exported = scheduler.export("disk_report", to="papermill", directory=export_dir, setup="none")
+print(exported)
+print(open(f"{export_dir}/crontab").read())
+assert sorted(os.listdir(export_dir)) == ["crontab", "disk_report.ipynb", "run.sh"]
+"""),
+    md("""
+In JupyterLab with `pip install jupyter-scheduler`, `%cron export disk_report`
+creates the job definition instead; `--setup history` takes the setup from the
+code this kernel ran rather than from the saved notebook.
+"""),
+    code("%cron delete disk_report"),
+    md("""
 ## Still running
 
 *Run All* stops here with the live display of recipe 1 (`refresh`) still
