@@ -130,3 +130,19 @@ def test_surfaces_never_reach_the_core_behind_the_face(module: str) -> None:
     tree = ast.parse((SRC / "loopal_ipy" / f"{module}.py").read_text())
     reached = sorted({n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in ("core", "_core")})
     assert reached == [], f"{module}.py reaches .core at lines {reached}"
+
+
+def test_no_module_imports_croniter_and_the_package_does_not_require_it() -> None:
+    """Cron semantics are the package's own (schedule.py): no croniter version can change what a schedule
+    means, and loopal-ipy installs beside jupyter-scheduler, which pins croniter 1.4."""
+    for path in sorted((SRC / "loopal_ipy").glob("*.py")):
+        if path.name == "export.py":  # asks jupyter-scheduler's croniter, when it is installed, how it reads a job
+            assert "except ImportError:" in path.read_text()
+            continue
+        tree = ast.parse(path.read_text())
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not any(name.split(".")[0] == "croniter" for name in names), path.name
+    pyproject = (SRC / "pyproject.toml").read_text()
+    dependencies = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
+    assert "croniter" not in dependencies
