@@ -5,6 +5,8 @@ schedule are. Pure: no IPython, no network; ``graduate`` finds the server and wr
 from __future__ import annotations
 
 import ast
+import calendar
+import itertools
 import json
 import re
 import shlex
@@ -177,18 +179,27 @@ def _check_engine_reading(expr: str, sched: CronSchedule) -> None:
     utc = CronSchedule(
         text=sched.text, expr=sched.expr, tz=UTC, fixed_time=sched.fixed_time, day_or=sched.day_or, values=sched.values
     )
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    theirs = croniter(expr, start.replace(tzinfo=None))
-    ours = start
-    for _ in range(400):
-        ours = utc.next_after(ours)
-        other = theirs.get_next(datetime)
-        if other != ours.replace(tzinfo=None):
-            raise ExportError(
-                f"jupyter-scheduler's croniter reads {expr!r} differently from cron: it would run at "
-                f"{other:%Y-%m-%d %H:%M}, cron at {ours:%Y-%m-%d %H:%M}; write the schedule another way "
-                "(list the days) or use --to papermill"
-            )
+    # From New Year, then across every month's end of four years (a leap year among them).
+    starts = [(datetime(2026, 1, 1, tzinfo=UTC), 400)]
+    for year, month in itertools.product(range(2026, 2030), range(1, 13)):
+        last = calendar.monthrange(year, month)[1]
+        starts.append((datetime(year, month, last, 23, 50, tzinfo=UTC), 20))
+    for start, count in starts:
+        theirs = croniter(expr, start.replace(tzinfo=None))
+        ours = start
+        for _ in range(count):
+            ours = utc.next_after(ours)
+            other = theirs.get_next(datetime)
+            if other != ours.replace(tzinfo=None):
+                _differs(expr, other, ours)
+
+
+def _differs(expr: str, other: datetime, ours: datetime) -> None:
+    raise ExportError(
+        f"jupyter-scheduler's croniter reads {expr!r} differently from cron: it would run at "
+        f"{other:%Y-%m-%d %H:%M}, cron at {ours:%Y-%m-%d %H:%M}; write the schedule another way "
+        "(list the days) or use --to papermill"
+    )
 
 
 def run_script(notebook: str, python: str, kernel: str, job: CronJob) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 from datetime import UTC, datetime
 
 import pytest
@@ -118,3 +120,19 @@ def test_run_script_and_crontab_quote_what_they_name() -> None:
     assert '"outputs/poll-$(date -u +%Y%m%dT%H%M%SZ).ipynb" -k python3' in script
     line = crontab_line("0 * * * *", "Europe/Berlin", "/srv/my jobs/run.sh")
     assert line == "CRON_TZ=Europe/Berlin\n0 * * * * '/srv/my jobs/run.sh' >> '/srv/my jobs/outputs/cron.log' 2>&1\n"
+
+
+def test_a_schedule_the_engines_croniter_misreads_is_refused_where_that_croniter_is_installed() -> None:
+    """croniter 1.4.1 (jupyter-scheduler's pin, in the ipykernel-6 leg) skips March 1st for ``*/5`` in
+    the day field; where no croniter is installed (the other leg) there is nothing to ask, and cron
+    text that means the same everywhere goes through."""
+    job = _job("0 12 */5 * *")
+    if importlib.util.find_spec("croniter") is None:
+        assert engine_schedule(job) == "0 12 */5 * *"
+        return
+    if importlib.metadata.version("croniter").startswith("1."):
+        with pytest.raises(ExportError, match=r"reads '0 12 \*/5 \* \*' differently from cron: it would run at"):
+            engine_schedule(job)
+    else:
+        assert engine_schedule(job) == "0 12 */5 * *"
+    assert engine_schedule(_job("30 6 * * 1-5")) == "30 6 * * 1-5"  # what most jobs look like passes
