@@ -146,3 +146,9 @@ def test_no_module_imports_croniter_and_the_package_does_not_require_it() -> Non
     pyproject = (SRC / "pyproject.toml").read_text()
     dependencies = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
     assert "croniter" not in dependencies
+
+
+def test_test_files_have_unique_names() -> None:
+    """pytest imports test modules by base name here (no packages): two of one name stop the whole run."""
+    names = [p.name for p in (SRC / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
