@@ -13,9 +13,10 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from .cronfields import MACROS
 from .errors import ExportError
 from .job import CronJob
-from .schedule import MACROS, CronSchedule, EverySchedule
+from .schedule import CronSchedule, EverySchedule
 
 # A line that drives loopal_ipy: its extension, any %cron line (create, wait, export, ...).
 _DRIVES = re.compile(r"^\s*(?:%(?:load_ext|reload_ext|unload_ext)\s+loopal_ipy\b|%cron\b)")

@@ -16,7 +16,19 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2]
-LOWER = ["errors", "clock", "schedule", "job", "scheduler", "atomic", "store", "session", "lock", "export"]
+LOWER = [
+    "errors",
+    "clock",
+    "cronfields",
+    "schedule",
+    "job",
+    "scheduler",
+    "atomic",
+    "store",
+    "session",
+    "lock",
+    "export",
+]
 FORBIDDEN = ("IPython", "ipykernel", "ipywidgets", "traitlets")
 
 
@@ -52,7 +64,15 @@ def test_package_import_is_light() -> None:
 
 
 LAYERS = {
-    "core": ["errors", "clock", "schedule", "figures", "job", "scheduler"],  # pure: schedules, jobs, decisions
+    "core": [
+        "errors",
+        "clock",
+        "cronfields",
+        "schedule",
+        "figures",
+        "job",
+        "scheduler",
+    ],  # pure: schedules, jobs, decisions
     "store": ["atomic", "session", "lock", "journal", "loadrules", "store", "export"],  # files; no IPython
     "kernel": [
         "activity",
