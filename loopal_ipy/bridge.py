@@ -33,14 +33,25 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from .activity import Activity
 from .errors import CronError, StoreError
 from .hooks import HookEvent, Hooks
 from .job import CronJob, Run
-from .runner import Runner
-from .scheduler import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind, Scheduler, Settings
+from .runner import Attempt, Runner
+from .scheduler import (
+    PERSISTED,
+    REARM,
+    SAVE_SOON,
+    WAKE_WAITERS,
+    CreateOptions,
+    Event,
+    Fire,
+    Kind,
+    Scheduler,
+    Settings,
+)
 
 if TYPE_CHECKING:
     from .export import Exported
@@ -237,15 +248,19 @@ class KernelScheduler:
         else:
             self._run_sync(job, fire.occurrence, "schedule")
 
-    def _run_sync(self, job: CronJob, occurrence: datetime | None, trigger: str) -> None:
-        entered: list[bool] = []
+    def _attempt(self, job: CronJob, occurrence: datetime | None, trigger: str, entered: list[bool]) -> Attempt:
+        """The runner's order; ``entered`` records that the code started (the kernel shows activity)."""
 
         def on_start() -> None:
             entered.append(True)
             self._activity.enter(self._cells)
 
+        return Attempt(job, occurrence, trigger, self.core.timeout_of(job), on_start)
+
+    def _run_sync(self, job: CronJob, occurrence: datetime | None, trigger: str) -> None:
+        entered: list[bool] = []
         try:
-            run = self.runner.run_sync(job, occurrence, trigger, self.core.timeout_of(job), on_start=on_start)
+            run = self.runner.run_sync(self._attempt(job, occurrence, trigger, entered))
         except BaseException as e:  # the runner never raises; if it ever does, the job must not stay running
             run = _failed(
                 self.core.clock.now(), f"loopal_ipy could not run the job: {type(e).__name__}: {e}", occurrence, trigger
@@ -257,14 +272,7 @@ class KernelScheduler:
 
     def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
         entered: list[bool] = []
-
-        def on_start() -> None:
-            entered.append(True)
-            self._activity.enter(self._cells)
-
-        task = self.loop.create_task(
-            self.runner.run_async(job, occurrence, trigger, self.core.timeout_of(job), on_start=on_start)
-        )
+        task = self.loop.create_task(self.runner.run_async(self._attempt(job, occurrence, trigger, entered)))
         self._tasks[task] = job
 
         def done(t: asyncio.Task[Run]) -> None:
@@ -396,26 +404,17 @@ class KernelScheduler:
         self._save_if_dirty(settled)
 
     # ------------------------------------------------------------ public API
-    def create(
-        self,
-        schedule: str,
-        code: str,
-        *,
-        once: bool = False,
-        durable: bool = False,
-        name: str | None = None,
-        tz: str | None = None,
-        timeout: float | None = None,
-    ) -> CronJob:
+    def create(self, schedule: str, code: str, **options: Unpack[CreateOptions]) -> CronJob:
         """Schedule ``code``; raises a CronError subclass (and creates nothing) on bad input.
 
-        ``timeout``: seconds a run may last before it is stopped (0: no limit; None: Cron.job_timeout).
+        Options: ``once``, ``durable``, ``name``, ``tz`` and ``timeout`` (seconds a run may last
+        before it is stopped; 0: no limit; None: Cron.job_timeout).
         """
-        if durable:
+        if options.get("durable"):
             if self.store is None:
                 raise StoreError("durable jobs need a session store, and this kernel has none")
             self.store.check_can_create()
-        job = self.core.create(schedule, code, once=once, durable=durable, name=name, tz=tz, timeout=timeout)
+        job = self.core.create(schedule, code, **options)
         self._request_save()
         return job
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, Unpack
 
 from .export import Exported
 from .hooks import HookEvent
 from .job import CronJob
-from .scheduler import Event, Settings
+from .scheduler import CreateOptions, Event, Settings
 
 
 class SchedulerFace(Protocol):
@@ -39,17 +39,7 @@ class SchedulerFace(Protocol):
     def displaying_cell(self) -> tuple[str | None, str | None]: ...
 
     # what the user may do
-    def create(
-        self,
-        schedule: str,
-        code: str,
-        *,
-        once: bool = False,
-        durable: bool = False,
-        name: str | None = None,
-        tz: str | None = None,
-        timeout: float | None = None,
-    ) -> CronJob: ...
+    def create(self, schedule: str, code: str, **options: Unpack[CreateOptions]) -> CronJob: ...
     def delete(self, key: str) -> CronJob: ...
     def pause(self, key: str) -> CronJob: ...
     def resume(self, key: str) -> CronJob: ...

@@ -50,6 +50,21 @@ def _nothing() -> None:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run to make: the job, the occurrence it is for, why, its time limit (0: none), and
+    ``on_start``, called just before the code starts."""
+
+    job: CronJob
+    occurrence: datetime | None
+    trigger: str = "schedule"
+    timeout: float = 0.0
+    on_start: Callable[[], None] = _nothing
+
+    def fields(self) -> tuple[CronJob, datetime | None, str, float, Callable[[], None]]:
+        return self.job, self.occurrence, self.trigger, self.timeout, self.on_start
+
+
 class _Stepped:
     """Await a job's coroutine one step at a time, each step run like a sync job (captured, stoppable)."""
 
@@ -140,15 +155,9 @@ class Runner:
             return False
 
     # ---------------------------------------------------------------- run
-    def run_sync(
-        self,
-        job: CronJob,
-        occurrence: datetime | None,
-        trigger: str = "schedule",
-        timeout: float = 0.0,
-        on_start: Callable[[], None] = _nothing,
-    ) -> Run:
-        """Run synchronous code now; the output goes to the job's log only. ``on_start``: just before the code."""
+    def run_sync(self, attempt: Attempt) -> Run:
+        """Run synchronous code now; the output goes to the job's log only."""
+        job, occurrence, trigger, timeout, on_start = attempt.fields()
         started, t0 = self.clock.now(), time.perf_counter()
         buf = capture.Buffer(self.output_limit)
         figs = JobFigures()
@@ -176,19 +185,13 @@ class Runner:
             self.live.pop(job.id, None)
         return self._run(started, t0, buf, figs, error, occurrence, trigger, stopped)
 
-    async def run_async(
-        self,
-        job: CronJob,
-        occurrence: datetime | None,
-        trigger: str = "schedule",
-        timeout: float = 0.0,
-        on_start: Callable[[], None] = _nothing,
-    ) -> Run:
+    async def run_async(self, attempt: Attempt) -> Run:
         """Run code that awaits, as a task on the kernel's loop; a timeout cancels it.
 
         Each step of the code (from one ``await`` to the next) runs stoppable like a
         sync run, so a job that spins between awaits cannot take the kernel either.
         """
+        job, occurrence, trigger, timeout, on_start = attempt.fields()
         on_start()
         started, t0 = self.clock.now(), time.perf_counter()
         buf = capture.Buffer(self.output_limit)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypedDict
 
 from .clock import Clock
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
@@ -24,6 +25,16 @@ from .schedule import local_zone_name, parse_schedule
 
 MAX_TIMEOUT = 7 * 86400.0
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+class CreateOptions(TypedDict, total=False):
+    """``create``'s keyword options, said once: the bridge and the surfaces' face pass them on."""
+
+    once: bool
+    durable: bool
+    name: str | None
+    tz: str | None
+    timeout: float | None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
