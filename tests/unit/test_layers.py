@@ -85,6 +85,7 @@ LAYERS = {
         "face",
         "hooks",
         "graduate",
+        "commands",
     ],  # the live kernel
     "surfaces": ["render", "cells", "logview", "magics", "widget", "alerts"],  # what the user sees and types
     "wiring": ["_extension", "__init__", "cli"],  # puts it together

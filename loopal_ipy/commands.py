@@ -1,0 +1,281 @@
+"""What ``loopal_ipy.get_scheduler()`` offers (SPEC §7): the commands on top of the kernel bridge.
+
+``KernelScheduler`` (bridge.py) is the machine: one timer, busy depth, runs, saves. This is
+its public face: create, delete, pause, resume, run now, wait, sessions, export, hooks,
+and what the surfaces read. Everything here changes jobs through the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Unpack
+
+from .errors import CronError, StoreError
+from .hooks import HookEvent, Hooks
+from .job import CronJob
+from .runner import Runner
+from .scheduler import CreateOptions, Event, Scheduler, Settings
+
+if TYPE_CHECKING:
+    from .export import Exported
+    from .store import Store
+
+
+class Commands:
+    """The public API; the bridge inherits it and supplies the machine parts declared here."""
+
+    core: Scheduler
+    store: Store | None
+    runner: Runner
+    loop: asyncio.AbstractEventLoop
+    hooks: Hooks
+    shell: Any
+    _tasks: dict[asyncio.Task[Any], CronJob]
+    _openers: int
+    _waiters: list[asyncio.Future[None]]
+    _dirty: bool
+
+    # the machine (bridge.py)
+    @property
+    def busy(self) -> bool:
+        raise NotImplementedError
+
+    def _request_save(self) -> None:
+        raise NotImplementedError
+
+    def _save_if_dirty(self, settled: bool = False) -> None:
+        raise NotImplementedError
+
+    def flush(self, settled: bool = False) -> None:
+        raise NotImplementedError
+
+    def _arm(self, soon: bool = False) -> None:
+        raise NotImplementedError
+
+    def _cancel_timer(self) -> None:
+        raise NotImplementedError
+
+    def _may_fire(self) -> bool:
+        raise NotImplementedError
+
+    def _run_sync(self, job: CronJob, occurrence: datetime | None, trigger: str) -> None:
+        raise NotImplementedError
+
+    def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    # the commands
+    def on(self, name: str, callback: Callable[[HookEvent], Any]) -> Callable[[], None]:
+        """Call ``callback(event)`` after each fired / finished / failed / skipped / expired / missed event.
+
+        Returns the function that unsubscribes it. Hooks live with this scheduler: register
+        them again after %reload_ext. See hooks.py for where their output and errors go.
+        """
+        return self.hooks.on(name, callback)
+
+    def find(self, key: str) -> CronJob | None:
+        """A live job (by id or name), else a removed one still remembered (its log), else None."""
+        job = self.core.live(key)
+        if job is None:
+            try:
+                job = self.core.get(key)
+            except CronError:
+                job = self.core.find_removed(key)
+        return job
+
+    def create(self, schedule: str, code: str, **options: Unpack[CreateOptions]) -> CronJob:
+        """Schedule ``code``; raises a CronError subclass (and creates nothing) on bad input.
+
+        Options: ``once``, ``durable``, ``name``, ``tz`` and ``timeout`` (seconds a run may last
+        before it is stopped; 0: no limit; None: Cron.job_timeout).
+        """
+        if options.get("durable"):
+            if self.store is None:
+                raise StoreError("durable jobs need a session store, and this kernel has none")
+            self.store.check_can_create()
+        job = self.core.create(schedule, code, **options)
+        self._request_save()
+        return job
+
+    def delete(self, key: str) -> CronJob:
+        """Delete a job; a run of it still going (an async one) is cancelled and logged as such."""
+        job = self.core.delete(key)
+        for task, owner in list(self._tasks.items()):
+            if owner is job and not task.done():
+                task.cancel("cancelled by %cron delete")
+        self._request_save()
+        return job
+
+    def pause(self, key: str) -> CronJob:
+        job = self.core.pause(key)
+        self._request_save()
+        return job
+
+    def resume(self, key: str) -> CronJob:
+        job = self.core.resume(key)
+        self._request_save()
+        return job
+
+    def describe_session(self) -> str:
+        """Which session, where its store is, who owns it."""
+        if self.store is None:
+            return "session: none (durable jobs are off in this kernel)"
+        return self.store.describe()
+
+    def switch_session(self, name: str) -> str:
+        """Leave this session (its durable jobs stay on disk) and open ``name``."""
+        return self._session_change(lambda store: store.switch(name, self.core.jobs()))
+
+    def adopt_session(self, other: str) -> str:
+        """Move another session's durable jobs into this one (a renamed or moved notebook)."""
+        return self._session_change(lambda store: store.adopt(other, self.core.jobs()))
+
+    def export(
+        self, key: str, *, to: str | None = None, directory: str | None = None, setup: str = "notebook"
+    ) -> Exported:
+        """Hand a job to jupyter-scheduler or a papermill bundle (SPEC §10); the live job is unchanged."""
+        from .graduate import KernelSide, export_job
+
+        job = self.core.get(key)
+        raw = list(getattr(getattr(self.shell, "history_manager", None), "input_hist_raw", None) or [])
+        side = KernelSide(
+            env=dict(os.environ),
+            user_ns=self.shell.user_ns,
+            history=raw[1:-1],  # [0] is empty; the last is the cell running this export
+            cwd=Path.cwd(),
+        )
+        return export_job(job, side, to=to, directory=directory, setup=setup)
+
+    def _session_change(self, change: Callable[[Any], str]) -> str:
+        if self.store is None:
+            raise StoreError("durable jobs are off in this kernel: it has no session store")
+        self.flush()
+        text = change(self.store)
+        self._dirty = False
+        self._arm()
+        return text + "\n" + self.store.describe()
+
+    def jobs(self) -> list[CronJob]:
+        return self.core.jobs()
+
+    def running_ids(self) -> list[str]:
+        """Ids of jobs with a run in progress (also one whose job left and may come back)."""
+        return sorted(self.core.active)
+
+    def now(self) -> datetime:
+        return self.core.clock.now()
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self.core.events
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        return self.core.subscribe(listener)
+
+    def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
+        return self.runner.output_so_far(job_id)
+
+    def get(self, key: str) -> CronJob:
+        return self.core.get(key)
+
+    def run_now(self, key: str) -> CronJob:
+        """Run a job once now, outside its schedule; async code starts as a task."""
+        job = self.core.start_manual(key)
+        if self.runner.is_async(job):
+            self._spawn(job, None, "run-now")
+        else:
+            self._run_sync(job, None, "run-now")
+            self._save_if_dirty()
+        return job
+
+    async def wait(self, key: str | None = None, runs: int = 1, timeout: float | None = None) -> int:
+        """Let jobs fire while this (busy) cell waits, until ``key`` ran ``runs`` more times.
+
+        Without ``key``, waits for ``runs`` more finished runs of any job. Raises
+        TimeoutError with what was seen when ``timeout`` seconds pass. Only a cell
+        opens the window in which jobs fire; a job that waits just waits.
+        """
+        if runs < 1:
+            raise ValueError(f"runs must be at least 1, got {runs}")
+        if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
+            raise ValueError(f"--timeout must be a finite number of seconds, got {timeout}; e.g. --timeout 30")
+        job = self.core.get(key) if key is not None else None
+        if job is None and not self.core.jobs():
+            raise LookupError("there are no jobs to wait for; create one with %cron create")
+
+        def count() -> int:
+            return job.runs if job is not None else sum(j.runs for j in self.core.jobs()) + self._removed_runs()
+
+        goal = count() + runs
+        if timeout is None:
+            timeout = self._default_timeout(job, runs)
+        end = self.loop.time() + timeout
+        opens = self.busy and not self.runner.in_job()
+        if opens:
+            self._openers += 1
+        try:
+            self._arm(soon=True)
+            while count() < goal:
+                if job is not None and self.core.live(job.id) is not job and not job.running:
+                    raise LookupError(f"job {job.label} was removed while waiting ({job.runs} runs seen)")
+                if job is not None and job.paused and not job.running:
+                    why = next(
+                        (e.message for e in reversed(self.core.events) if e.job_id == job.id and e.kind == "paused"), ""
+                    )
+                    raise LookupError(
+                        f"job {job.label} is paused{f' ({why})' if why else ''}, {job.runs} runs seen; "
+                        f"%cron resume {job.name or job.id} first"
+                    )
+                left = end - self.loop.time()
+                if left <= 0:
+                    what = f"job {job.label}" if job else "jobs"
+                    raise TimeoutError(
+                        f"%cron wait gave up after {timeout:g} s: {what} ran {count() - goal + runs} of "
+                        f"{runs} time(s); pass --timeout S to wait longer"
+                    )
+                fut = self.loop.create_future()
+                self._waiters.append(fut)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(fut, left)
+        finally:
+            if opens:
+                self._openers -= 1
+                if not self._may_fire():
+                    self._cancel_timer()
+        return runs
+
+    def _removed_runs(self) -> int:
+        live = {j.id for j in self.core.jobs()}
+        return sum(j.runs for j in self.core.removed if j.id not in live)
+
+    def _default_timeout(self, job: CronJob | None, runs: int) -> float:
+        """Long enough for ``runs`` occurrences plus slack; a run-all must never hang forever.
+
+        Bounded work whatever ``runs`` is: past 100 steps the rest is extrapolated.
+        """
+        jobs = [job] if job is not None else [j for j in self.core.jobs() if not j.paused][:50]
+        now = self.core.clock.now()
+        spans = []
+        for j in jobs:
+            first = t = max(now, j.next_fire or now)
+            steps = min(runs - 1, 100)
+            try:
+                for _ in range(steps):
+                    t = j.compiled.next_after(t)
+                span = (t - now).total_seconds()
+                if steps < runs - 1:
+                    span += (t - first).total_seconds() / steps * (runs - 1 - steps)
+            except (OverflowError, ValueError):  # no occurrence before the year 9999
+                span = 7 * 86400.0
+            spans.append(min(span, 7 * 86400.0))
+        return min(spans) + 30.0 if spans else 60.0
