@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import StoreError
 from .job import CronJob, new_id
+from .loadrules import LoadResult
 from .lock import SessionLock
 from .scheduler import Kind, Scheduler, check_stored
 from .session import (
@@ -30,7 +31,7 @@ from .session import (
     sanitize_session_id,
     session_dir,
 )
-from .store import LoadResult, Store
+from .store import Store
 
 TAKEOVER_POLL = 2.0  # seconds between lock attempts by a kernel that does not own its session
 

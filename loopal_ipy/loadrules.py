@@ -163,3 +163,20 @@ def count_missed(job: CronJob, now: datetime) -> int:
         return 1 + job.compiled.count_between(job.next_fire, now, cap=MISSED_CAP - 1)
     after = job.last_fired or job.created_at - timedelta(microseconds=1)
     return job.compiled.count_between(after, now, cap=MISSED_CAP)
+
+
+def dump_json(doc: Any) -> bytes:
+    """JSON with one list item per line: readable, and fast (``indent=`` would force the pure-Python encoder)."""
+
+    def enc(value: Any) -> str:
+        # ASCII escapes keep the file valid UTF-8 even if code holds lone surrogates.
+        return json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
+
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list):
+            items = ",\n  ".join(enc(v) for v in value)
+            parts.append(f"{enc(key)}: [\n  {items}\n ]" if value else f"{enc(key)}: []")
+        else:
+            parts.append(f"{enc(key)}: {enc(value)}")
+    return ("{\n " + ",\n ".join(parts) + "\n}\n").encode("ascii")

@@ -14,9 +14,7 @@ run from memory only. Version 1 files (history inside ``cron.json``) load unchan
 from __future__ import annotations
 
 import errno
-import json
 import os
-import stat
 import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -27,59 +25,27 @@ from .atomic import NOFOLLOW, write_atomic, write_file
 from .job import CronJob, to_rfc3339
 from .journal import (
     JOURNAL_NAME,
-    JournalRead,
     Track,
     definition,
     encode_line,
-    read_journal,
     run_record,
     state_of,
     state_record,
 )
-from .loadrules import (
-    FORMAT_VERSION,
-    LoadResult,
-    count_missed,
-    entry_label,
-    once_gone,
-    parse_document,
-    pause_stuck,
-    plural,
-    rebuild,
-    short,
-)
+from .loadrules import FORMAT_VERSION, dump_json
 from .scheduler import Settings, check_stored, compile_check
 from .session import ensure_dir, session_dir
+from .storeread import FILE_NAME, MAX_FILE_BYTES, Reading, Warn
 
-FILE_NAME = "cron.json"
-MAX_FILE_BYTES = 256 * 1024 * 1024  # cron.json: what a load reads, so what a save may write
 COMPACT_SLACK = 1 << 20  # the journal is rewritten once it exceeds twice its live runs plus this
 DEFAULTS = Settings()
-Warn = Callable[[str], None]
 
 
 def _stderr_warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _dump(doc: Any) -> bytes:
-    """JSON with one list item per line: readable, and fast (``indent=`` would force the pure-Python encoder)."""
-
-    def enc(value: Any) -> str:
-        # ASCII escapes keep the file valid UTF-8 even if code holds lone surrogates.
-        return json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
-
-    parts = []
-    for key, value in doc.items():
-        if isinstance(value, list):
-            items = ",\n  ".join(enc(v) for v in value)
-            parts.append(f"{enc(key)}: [\n  {items}\n ]" if value else f"{enc(key)}: []")
-        else:
-            parts.append(f"{enc(key)}: {enc(value)}")
-    return ("{\n " + ",\n ".join(parts) + "\n}\n").encode("ascii")
-
-
-class Store:
+class Store(Reading):
     """The durable jobs of one session on disk. Never raises on load; save reports by return value."""
 
     def __init__(
@@ -96,7 +62,6 @@ class Store:
         self.session_id = session_id
         self.directory = session_dir(self.home, session_id)
         self.path = self.directory / FILE_NAME
-        self.tmp_path = self.directory / (FILE_NAME + ".tmp")
         self.journal_path = self.directory / JOURNAL_NAME
         self.history_size = history_size
         self.max_jobs = max_jobs
@@ -232,7 +197,7 @@ class Store:
             "journal": {"generation": self._generation, "offset": self._journal_size},
             "jobs": entries,
         }
-        data = _dump(doc)
+        data = dump_json(doc)
         if len(data) > MAX_FILE_BYTES:  # a load would refuse it: keep the old file
             raise OSError(
                 errno.EFBIG,
@@ -240,341 +205,3 @@ class Store:
                 f"{MAX_FILE_BYTES >> 20} MiB a load accepts (shorter code, or fewer durable jobs)",
             )
         write_atomic(self.path, data, write_bytes=self._write_bytes)
-
-    # --------------------------------------------------------------- loading
-    def _latch(self, result: LoadResult, message: str) -> None:
-        """Go read-only for this session: nothing will ever be written over the file."""
-        self.read_only = True
-        self.read_only_reason = message
-        result.read_only = True
-        self._warn(
-            result,
-            f"loopal_ipy: WARNING: {message}; the store is read-only for this session "
-            "(durable jobs run from memory and will not be saved)",
-        )
-
-    def _warn(self, result: LoadResult, message: str) -> None:
-        result.warnings.append(message)
-        self.warn(message)
-
-    def _unsafe(self, st: os.stat_result, what: Path) -> str | None:
-        if self._uid is None:
-            return None
-        if st.st_uid != self._uid:
-            return f"{what} is owned by uid {st.st_uid}, not by you (uid {self._uid})"
-        if st.st_mode & 0o022:
-            return f"{what} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
-        return None
-
-    def _untrusted_folders(self) -> str | None:
-        """Why $LOOPAL_HOME, sessions/ or the session folder cannot be trusted (SPEC §6), or None."""
-        for folder in (self.home, self.home / "sessions", self.directory):
-            try:
-                st = os.lstat(folder)
-            except FileNotFoundError:
-                continue
-            except OSError as e:
-                return f"{folder} cannot be checked ({e.strerror or e})"
-            if stat.S_ISLNK(st.st_mode):
-                return f"{folder} is a symbolic link"
-            problem = self._unsafe(st, folder)
-            if problem:
-                return problem
-        return None
-
-    def _bad_path(self, now: datetime, name: str = FILE_NAME) -> Path:
-        stem = f"{name}.bad-{int(now.timestamp() * 1000)}"
-        candidate, n = self.directory / stem, 1
-        while os.path.lexists(candidate):
-            candidate, n = self.directory / f"{stem}-{n}", n + 1
-        return candidate
-
-    def _read(self, result: LoadResult) -> tuple[bytes | None, str | None]:
-        """The file's bytes (None if absent or unusable) and why it is untrusted, if it is."""
-        untrusted = self._untrusted_folders()
-        try:
-            # O_NONBLOCK: a planted FIFO must not hang the kernel. O_NOFOLLOW: no symlinks.
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        except FileNotFoundError:
-            return None, untrusted
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                return None, untrusted or f"{self.path} is a symbolic link"
-            self._latch(result, f"cannot read {self.path}: {e.strerror or e}")
-            return None, untrusted
-        try:
-            st = os.fstat(fd)
-            untrusted = untrusted or self._unsafe(st, self.path)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
-                raise OSError(errno.EINVAL, f"not a regular file of at most {MAX_FILE_BYTES >> 20} MiB")
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            return b"".join(chunks), untrusted
-        except OSError as e:
-            self._latch(result, f"cannot read {self.path}: {e.strerror or e}")
-            return None, untrusted
-        finally:
-            os.close(fd)
-
-    def _read_journal(self, result: LoadResult, generation: int, offset: int) -> tuple[JournalRead | None, str | None]:
-        """Replay cron.journal (None if absent or unreadable) and why it is untrusted, if it is."""
-        try:
-            fd = os.open(self.journal_path, os.O_RDONLY | os.O_CLOEXEC | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        except FileNotFoundError:
-            if offset > 0:
-                self._warn(
-                    result,
-                    f"loopal_ipy: {self.journal_path} is missing: the durable jobs load without their run "
-                    "history, and the fire times they had before their last definition change",
-                )
-            return None, None
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                return None, f"{self.journal_path} is a symbolic link"
-            self._latch(result, f"cannot read {self.journal_path}: {e.strerror or e}")
-            return None, None
-        try:
-            st = os.fstat(fd)
-            untrusted = self._unsafe(st, self.journal_path)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(errno.EINVAL, "not a regular file")
-            with os.fdopen(os.dup(fd), "rb", buffering=1 << 20) as f:
-                return read_journal(f, generation=generation, offset=offset, history_size=self.history_size), untrusted
-        except OSError as e:
-            self._latch(result, f"cannot read {self.journal_path}: {e.strerror or e}")
-            return None, None
-        finally:
-            os.close(fd)
-
-    def _set_journal_aside(self, result: LoadResult, journal: JournalRead, now: datetime) -> None:
-        """Lines no save writes: keep a copy of the file's bytes, load what could be read.
-
-        A copy, not a rename: the journal stays until the next save replaces it, so a kernel
-        that dies before that save finds it (and its good lines) again.
-        """
-        what = (
-            f"{plural(journal.bad, 'line')} of {self.journal_path} could not be read "
-            f"(the first is line {journal.first_bad})"
-        )
-        target = self._bad_path(now, JOURNAL_NAME)
-        try:
-            with open(self.journal_path, "rb") as f:
-                data = f.read()
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as e:
-            self._latch(result, f"{what} and it could not be copied aside ({e.strerror or e})")
-            return
-        result.quarantined.append(target)
-        result.changed = True
-        self._warn(
-            result,
-            f"loopal_ipy: {what}; kept a copy as {target.name} (bytes untouched) and loaded the rest of it",
-        )
-
-    def peek(self) -> tuple[str, list[CronJob]]:
-        """What the files hold, for ``loopal-ipy jobs``: (status, jobs), reading only.
-
-        No lock, no write, no rename: a corrupt, untrusted or newer store is reported,
-        never repaired; jobs are rebuilt to be shown, never run. Status is "ok", "empty",
-        or one line saying what is wrong.
-        """
-        result = LoadResult(session_id=self.session_id)
-        raw, untrusted = self._read(result)
-        if raw is None:
-            return (f"unreadable: {result.warnings[-1]}" if result.warnings else untrusted or "empty"), []
-        doc, kind, why = parse_document(raw)
-        if kind == "json":
-            return f"corrupt: not valid JSON ({why})", []
-        if kind == "newer":
-            return f"written by a newer loopal_ipy (format {why}; this one reads {FORMAT_VERSION})", []
-        if kind == "shape":
-            return f"corrupt: {why}", []
-        entries = doc["jobs"]
-        if doc["version"] >= 2:
-            info = doc.get("journal") or {"generation": 0, "offset": 0}
-            journal, why = self._read_journal(result, info["generation"], info["offset"])
-            untrusted = untrusted or why
-            if journal is not None:
-                entries = [
-                    {
-                        **e,
-                        **journal.states.get(e.get("id"), {}),
-                        "history": [r.to_dict() for r in journal.runs.get(e.get("id"), ())],
-                    }
-                    if isinstance(e, dict) and isinstance(e.get("id"), str)
-                    else e
-                    for e in entries
-                ]
-        jobs = [j for j in map(self._try_job, entries) if j is not None]
-        bad = len(entries) - len(jobs)
-        status = f"untrusted: {untrusted} (shown, never run)" if untrusted else "ok"
-        return status + (f"; {plural(bad, 'entry', 'entries')} not valid" if bad else ""), jobs
-
-    def load(self, now: datetime, live_runs: Iterable[str] = ()) -> LoadResult:
-        """Rehydrate by every rule of SPEC §6; rewrites the file only if loading changed it.
-
-        ``live_runs``: ids whose run is still going in this very process (a reload or a
-        session switch back): their saved "running" mark is not a crash.
-        """
-        result = LoadResult(session_id=self.session_id)
-        raw, untrusted = self._read(result)
-        if untrusted is not None:
-            self._latch(result, f"{untrusted}, so its durable jobs are NOT run")
-        if raw is None:
-            return result
-        doc, kind, why = parse_document(raw)
-        if kind == "json":
-            return self._quarantine(result, now, f"is not valid JSON ({why})", untrusted)
-        if kind == "newer":
-            self._latch(
-                result,
-                f"{self.path} has format version {why}, but this loopal_ipy reads "
-                f"version {FORMAT_VERSION} (it was written by a newer loopal_ipy); "
-                "upgrade loopal_ipy to use it — the file is left untouched",
-            )
-            return result
-        if kind == "shape":
-            return self._quarantine(result, now, f"has the wrong shape ({why})", untrusted)
-        journal = None
-        if doc["version"] >= 2:
-            info = doc.get("journal") or {"generation": 0, "offset": 0}
-            journal, why = self._read_journal(result, info["generation"], info["offset"])
-            if why is not None and untrusted is None:
-                untrusted = why
-                self._latch(result, f"{why}, so its durable jobs are NOT run")
-            self._generation = max(info["generation"], (journal.generation or 0) if journal else 0)
-        if untrusted is not None:
-            result.untrusted = [j for j in map(self._try_job, doc["jobs"]) if j is not None]
-            return result
-        if journal is not None and journal.bad and not self.read_only:
-            self._set_journal_aside(result, journal, now)
-        self._apply_rules(result, doc["jobs"], now, set(live_runs), journal)
-        self._full = True  # the first save compacts what was loaded into a fresh journal
-        if result.changed and not self.read_only:
-            self.save(result.jobs, now)
-        return result
-
-    def _quarantine(self, result: LoadResult, now: datetime, why: str, untrusted: str | None) -> LoadResult:
-        if untrusted is not None or self.read_only:
-            return result  # never move files around in a store we do not trust
-        target = self._bad_path(now)
-        try:
-            os.rename(self.path, target)
-        except OSError as e:
-            self._latch(result, f"{self.path} {why} and could not be moved aside ({e.strerror or e})")
-            return result
-        result.quarantined.append(target)
-        result.changed = True
-        self._warn(
-            result,
-            f"loopal_ipy: {self.path} {why}; moved it to {target.name} (bytes untouched) "
-            "and started this session with no durable jobs",
-        )
-        return result
-
-    def _try_job(self, entry: Any) -> CronJob | None:
-        try:
-            return rebuild(entry, self.history_size)
-        except Exception:  # any bad value is a bad entry; the caller decides what to say
-            return None
-
-    def _apply_rules(
-        self, result: LoadResult, entries: list[Any], now: datetime, live_runs: set[str], journal: JournalRead | None
-    ) -> None:
-        rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
-        labels: list[str] = []
-        seen: set[str] = set()
-        names: set[str] = set()
-        for i, entry in enumerate(entries):
-            label = entry_label(entry, i)
-            if journal is not None and isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                entry = {**entry, **journal.states.get(entry["id"], {})}  # the journal's state is newer
-            try:
-                job = rebuild(entry, self.history_size)
-                if journal is not None and job.id in journal.runs:
-                    runs = sorted([*job.history, *journal.runs[job.id]], key=lambda r: r.started_at)
-                    job.history.clear()
-                    job.history.extend(runs)  # the deque keeps the last history_size
-                self.validate(job, names)
-                if job.id in seen:
-                    why = f"duplicate id {job.id} (entry {i})"
-                elif len(result.jobs) >= self.max_jobs and once_gone(job, now) is None:
-                    why = f"{job.label} is over the limit of {self.max_jobs} jobs (Cron.max_jobs)"
-                else:
-                    why = None
-                    seen.add(job.id)
-                    if job.name:
-                        names.add(job.name)
-                    gone = once_gone(job, now)
-                    if gone:  # a normal end, like a one-shot that ran: nothing to preserve
-                        result.dropped.append((job.label, gone))
-                        continue
-                    self._rehydrate(result, job, now)
-                    if entry.get("running") is True and job.id not in live_runs:
-                        pause_stuck(result, job, now)
-            except Exception as e:  # a bad schedule, a missing field, an impossible time
-                why = f"{label} is not a valid job ({type(e).__name__}: {short(e, 60)})"
-            if why is not None:
-                rejects.append({"index": i, "reason": why, "entry": entry})
-                labels.append(label)
-                continue
-            result.jobs.append(job)
-        if rejects:
-            kept_in = self._keep_rejects(result, rejects, now)
-            note = f"; kept in {kept_in}" if kept_in else ""
-            result.dropped.extend((lbl, r["reason"] + note) for lbl, r in zip(labels, rejects, strict=True))
-        result.changed = result.changed or bool(result.dropped)
-
-    def _rehydrate(self, result: LoadResult, job: CronJob, now: datetime) -> None:
-        """No catch-up: a recurring job's next fire is the first occurrence after ``now``."""
-        if not job.durable:
-            job.durable = True  # it is in the durable file, so it is durable
-            result.changed = True
-        if not job.recurring:
-            if job.next_fire is None:  # once_gone found its time still ahead
-                job.next_fire = job.compiled.next_after(job.created_at)
-                result.changed = True
-            return
-        if not job.paused:
-            missed = count_missed(job, now)
-            if missed:
-                result.missed[job.id] = missed
-        upcoming = job.compiled.next_after(now)
-        if job.next_fire != upcoming:
-            job.next_fire = upcoming
-            result.changed = True
-
-    def _keep_rejects(self, result: LoadResult, rejects: list[dict[str, Any]], now: datetime) -> str | None:
-        """Preserve rejected entries verbatim in a new ``.bad-`` file; latch read-only if that fails."""
-        doc = {
-            "version": FORMAT_VERSION,
-            "kind": "loopal_ipy rejected entries",
-            "source": FILE_NAME,
-            "rejected_at": to_rfc3339(now),
-            "entries": rejects,
-        }
-        try:
-            target = self._bad_path(now)  # free, and we own the session; O_EXCL still refuses to overwrite
-            with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as f:
-                f.write(_dump(doc))
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as e:
-            self._latch(
-                result,
-                f"{len(rejects)} bad entries in {self.path} could not be preserved "
-                f"({e.strerror or e}), so the file is not rewritten",
-            )
-            return None
-        result.quarantined.append(target)
-        self._warn(
-            result,
-            f"loopal_ipy: {plural(len(rejects), 'entry', 'entries')} of {self.path} could not be "
-            f"loaded; kept verbatim in {target.name}",
-        )
-        return target.name

@@ -64,7 +64,7 @@ def test_directories_0700_files_0600_even_with_open_umask(sched, clock, make_sto
     for d in (home, home / "sessions", store.directory):
         assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
-    assert not store.tmp_path.exists()
+    assert not store.path.with_name("cron.json.tmp").exists()
 
 
 def test_failing_writer_keeps_jobs_warns_once_per_streak_and_recovers(sched, clock, make_store, warned):
@@ -118,10 +118,10 @@ def test_read_only_directory_fault(sched, clock, make_store, warned):
 def test_blocked_temp_path_is_a_save_failure(sched, clock, make_store, warned):
     store = make_store()
     sched.create("@every 1m", "a = 1", durable=True)
-    store.tmp_path.mkdir(parents=True)  # a directory where the temp file must go: EISDIR
+    store.path.with_name("cron.json.tmp").mkdir(parents=True)  # a directory where the temp file must go: EISDIR
     assert store.save(sched.jobs(), clock.now()) is False
     assert "(EISDIR)" in warned[0] and not store.path.exists()
-    store.tmp_path.rmdir()
+    store.path.with_name("cron.json.tmp").rmdir()
     assert store.save(sched.jobs(), clock.now()) is True
 
 

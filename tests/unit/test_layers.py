@@ -73,7 +73,7 @@ LAYERS = {
         "job",
         "scheduler",
     ],  # pure: schedules, jobs, decisions
-    "store": ["atomic", "session", "lock", "journal", "loadrules", "store", "export"],  # files; no IPython
+    "store": ["atomic", "session", "lock", "journal", "loadrules", "storeread", "store", "export"],  # files; no IPython
     "kernel": [
         "activity",
         "capture",
