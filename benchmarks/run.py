@@ -59,7 +59,8 @@ from kernelutil import Kernel  # noqa: E402
 from loopal_ipy import next_fires  # noqa: E402
 from loopal_ipy.clock import FakeClock, SystemClock  # noqa: E402
 from loopal_ipy.job import CronJob, Run  # noqa: E402
-from loopal_ipy.scheduler import Scheduler, Settings  # noqa: E402
+from loopal_ipy.limits import Settings  # noqa: E402
+from loopal_ipy.scheduler import Scheduler  # noqa: E402
 from loopal_ipy.store import Store  # noqa: E402
 
 SECTIONS = ("lateness", "idle", "core", "durable", "soak")

@@ -18,10 +18,12 @@ from .clock import SystemClock
 from .config import Cron
 from .durable import DurableSession, connection_file_of
 from .errors import CodeError
+from .events import Kind
 from .job import CronJob
+from .limits import Settings, compile_check
 from .magics import CronMagics, wait_transformer
 from .runner import Runner
-from .scheduler import Kind, Scheduler, Settings, compile_check
+from .scheduler import Scheduler
 
 _ATTR = "_loopal_ipy"
 _STASH = "_loopal_ipy_stash"  # non-durable jobs handed from unload to the next load

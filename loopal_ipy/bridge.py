@@ -34,19 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from .activity import Activity
 from .commands import Commands
+from .events import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind
 from .hooks import Hooks
 from .job import CronJob, Run
 from .runner import Attempt, Runner
-from .scheduler import (
-    PERSISTED,
-    REARM,
-    SAVE_SOON,
-    WAKE_WAITERS,
-    Event,
-    Fire,
-    Kind,
-    Scheduler,
-)
+from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     pass

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .errors import CronError, StoreError
+from .events import Event
 from .hooks import HookEvent, Hooks
 from .job import CronJob
+from .limits import CreateOptions, Settings
 from .runner import Runner
-from .scheduler import CreateOptions, Event, Scheduler, Settings
+from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     from .export import Exported

@@ -11,8 +11,8 @@ from traitlets.config import Configurable
 
 from .errors import ScheduleError
 from .journal import HISTORY_CHARS_MAX
+from .limits import MAX_TIMEOUT, Settings
 from .schedule import get_zone
-from .scheduler import MAX_TIMEOUT, Settings
 
 # name: (lowest, highest, unit). Ranges a notebook can live with; beyond them a value is a typo.
 RANGES: dict[str, tuple[float, float, str]] = {

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
+from .events import Kind
 from .job import CronJob, new_id
+from .limits import check_stored
 from .loadrules import LoadResult
 from .lock import SessionLock
-from .scheduler import Kind, Scheduler, check_stored
+from .scheduler import Scheduler
 from .session import (
     THIS_KERNEL,
     SessionInfo,

@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, Unpack
 
+from .events import Event
 from .export import Exported
 from .hooks import HookEvent
 from .job import CronJob
-from .scheduler import CreateOptions, Event, Settings
+from .limits import CreateOptions, Settings
 
 
 class SchedulerFace(Protocol):

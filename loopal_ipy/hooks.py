@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from . import capture
+from .events import Event, Kind
 from .job import CronJob, Run
-from .scheduler import Event, Kind
 
 # hook name -> the scheduler events it stands for ("failed" is a "finished" whose run failed)
 HOOK_EVENTS = {

@@ -7,9 +7,9 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .events import FOOTER
 from .job import CronJob
 from .schedule import Schedule, get_zone
-from .scheduler import FOOTER
 
 if TYPE_CHECKING:
     from .face import SchedulerFace

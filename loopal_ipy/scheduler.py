@@ -7,166 +7,18 @@ never runs code, sleeps, or reads the time itself: the kernel bridge does that.
 
 from __future__ import annotations
 
-import ast
 import heapq
-import math
-import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import TypedDict
 
 from .clock import Clock
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
+from .events import Event, Fire, Kind, Listener
 from .job import CronJob, Run, clean_text, new_id, tail_text
+from .limits import Settings, check_name, check_timeout, compile_check
 from .schedule import local_zone_name, parse_schedule
-
-MAX_TIMEOUT = 7 * 86400.0
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-
-
-class CreateOptions(TypedDict, total=False):
-    """``create``'s keyword options, said once: the bridge and the surfaces' face pass them on."""
-
-    once: bool
-    durable: bool
-    name: str | None
-    tz: str | None
-    timeout: float | None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
-    """Limits and defaults (SPEC §8): declared here once; the ``Cron`` traits take their defaults from it."""
-
-    max_jobs: int = 50
-    max_age: float = 3 * 86400.0
-    max_code_chars: int = 65_536
-    timezone: str = ""
-    history_size: int = 20
-    output_limit: int = 10_000
-    job_timeout: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Fire:
-    """An order to run ``job`` for ``occurrence``; ``merged`` more occurrences collapsed into it."""
-
-    job: CronJob
-    occurrence: datetime
-    merged: int = 0
-
-
-class Kind(StrEnum):
-    """What an event says happened (a str: ``event.kind == "fired"`` holds)."""
-
-    CREATED = "created"
-    DELETED = "deleted"
-    PAUSED = "paused"
-    RESUMED = "resumed"
-    FIRED = "fired"
-    STARTED = "started"  # run now
-    FINISHED = "finished"
-    SKIPPED = "skipped"
-    COALESCED = "coalesced"
-    REMOVED = "removed"  # a one-shot that ran, or a job that left with its session
-    EXPIRED = "expired"
-    RESTORED = "restored"
-    DROPPED = "dropped"
-    MISSED = "missed"
-    STORE = "store"  # about the durable store, not one job
-    HOOK = "hook"  # a hook's callback raised
-
-
-# Which events change what is on disk, when the timer must be set again, what a waiting
-# cell looks at, and what the table's footer shows (nothing skipped or lost is silent).
-PERSISTED = frozenset(
-    {
-        Kind.CREATED,
-        Kind.DELETED,
-        Kind.PAUSED,
-        Kind.RESUMED,
-        Kind.FIRED,
-        Kind.FINISHED,
-        Kind.REMOVED,
-        Kind.EXPIRED,
-        Kind.SKIPPED,
-        Kind.COALESCED,
-    }
-)
-SAVE_SOON = frozenset({Kind.FINISHED, Kind.SKIPPED})  # a run's end ("not running") reaches the disk soon
-REARM = frozenset({Kind.CREATED, Kind.DELETED, Kind.PAUSED, Kind.RESUMED, Kind.REMOVED})
-WAKE_WAITERS = frozenset({Kind.FINISHED, Kind.PAUSED, Kind.DELETED, Kind.REMOVED})
-# A routine restore is no warning (the load summary says it); a renamed one is said as STORE.
-FOOTER = frozenset(
-    {Kind.EXPIRED, Kind.DROPPED, Kind.MISSED, Kind.SKIPPED, Kind.COALESCED, Kind.REMOVED, Kind.STORE, Kind.HOOK}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened, for logs, the table and its footer."""
-
-    at: datetime
-    kind: Kind
-    job_id: str
-    message: str
-
-
-Listener = Callable[[Event], None]
-
-
-def check_name(name: str) -> None:
-    """Raise NameTaken unless ``name`` is a valid job name (the syntax; uniqueness is the caller's)."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise NameTaken(
-            f"bad job name {name!r:.80}: use a letter then letters, digits, _ . - (at most 64), e.g. refresh_data"
-        )
-
-
-def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: Callable[[str], None]) -> None:
-    """A job read from a store passes exactly what a create checks (SPEC §6); ``names``: taken so far."""
-    if job.name is not None:
-        check_name(job.name)
-        if job.name in names:
-            raise NameTaken(f"name {job.name!r} is used by an earlier entry")
-    if not job.code.strip():
-        raise CodeError("no code")
-    if len(job.code) > settings.max_code_chars:
-        raise LimitError(f"code is {len(job.code):,} characters; the limit is {settings.max_code_chars:,}")
-    if job.timeout is not None:
-        check_timeout(job.timeout)
-    check_code(job.code)
-
-
-def check_timeout(timeout: float) -> None:
-    """Raise LimitError unless ``timeout`` is a usable number of seconds (0 = no limit)."""
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout):
-        raise LimitError(f"timeout must be a number of seconds, got {timeout!r}; e.g. --timeout 60 (0 = no limit)")
-    if not 0 <= timeout <= MAX_TIMEOUT:
-        raise LimitError(f"timeout {timeout:g} s is out of range: use 0 (no limit) up to {MAX_TIMEOUT:g} s (a week)")
-
-
-def compile_check(code: str) -> None:
-    """Raise CodeError unless ``code`` compiles (top-level ``await`` allowed)."""
-    try:
-        compile(code, "<cron job>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
-    except (SyntaxError, ValueError) as e:  # UnicodeEncodeError (lone surrogates) is a ValueError
-        where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
-        why = e.msg if isinstance(e, SyntaxError) else _one_line(e)
-        raise CodeError(f"code does not compile: {why}{where}; nothing was created") from None
-    except (RecursionError, MemoryError, OverflowError):
-        raise CodeError(
-            "code does not compile: it is nested too deeply for Python's compiler; put the work in a "
-            "function and schedule a call to it — nothing was created"
-        ) from None
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text if len(text) <= 160 else text[:159] + "…"
 
 
 class Scheduler:

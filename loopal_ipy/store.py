@@ -32,8 +32,8 @@ from .journal import (
     state_of,
     state_record,
 )
+from .limits import Settings, check_stored, compile_check
 from .loadrules import FORMAT_VERSION, dump_json
-from .scheduler import Settings, check_stored, compile_check
 from .session import ensure_dir, session_dir
 from .storeread import FILE_NAME, MAX_FILE_BYTES, Reading, Warn
 

@@ -23,9 +23,9 @@ from traitlets import observe
 
 from . import cells, render
 from .errors import CronError
+from .events import Event
 from .job import CronJob
 from .logview import LogView
-from .scheduler import Event
 
 if TYPE_CHECKING:
     from .face import SchedulerFace

@@ -10,8 +10,9 @@ def build_bridge(shell, home, session: str, warn=print):
     from loopal_ipy.bridge import KernelScheduler
     from loopal_ipy.clock import SystemClock
     from loopal_ipy.durable import DurableSession
+    from loopal_ipy.limits import Settings
     from loopal_ipy.runner import Runner
-    from loopal_ipy.scheduler import Scheduler, Settings
+    from loopal_ipy.scheduler import Scheduler
 
     loop = asyncio.new_event_loop()
     clock = SystemClock()

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loopal_ipy.bridge import MAX_SLEEP, KernelScheduler
+from loopal_ipy.limits import Settings
 from loopal_ipy.runner import Runner
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.scheduler import Scheduler
 
 START = datetime(2026, 3, 2, 9, 0, 0, 250_000, tzinfo=UTC)
 

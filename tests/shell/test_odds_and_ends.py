@@ -124,8 +124,8 @@ def test_a_routine_restore_is_no_footer_warning_but_a_rename_is(tmp_path) -> Non
     """Issue 12: every restored job showed in the table's footer as a warning."""
     from datetime import UTC, datetime
 
+    from loopal_ipy.events import Event, Kind
     from loopal_ipy.render import footer_lines
-    from loopal_ipy.scheduler import Event, Kind
 
     now = datetime(2026, 1, 5, tzinfo=UTC)
     events = [

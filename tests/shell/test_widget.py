@@ -23,10 +23,11 @@ from loopal_ipy.bridge import KernelScheduler
 from loopal_ipy.cells import until_change
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.job import Run
+from loopal_ipy.limits import Settings
 from loopal_ipy.magics import CronMagics
 from loopal_ipy.render import countdown as live_countdown
 from loopal_ipy.runner import Runner
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.scheduler import Scheduler
 from loopal_ipy.widget import CronTable
 
 SRC = Path(__file__).resolve().parents[2] / "loopal_ipy"

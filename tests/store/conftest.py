@@ -9,7 +9,8 @@ import pytest
 from storeutil import SID, Warnings
 
 from loopal_ipy.clock import FakeClock
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.limits import Settings
+from loopal_ipy.scheduler import Scheduler
 from loopal_ipy.store import Store
 
 

@@ -21,7 +21,8 @@ from storeutil import SID
 
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.job import CronJob
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.limits import Settings
+from loopal_ipy.scheduler import Scheduler
 from loopal_ipy.store import Store
 
 KILLS = 250

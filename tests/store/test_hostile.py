@@ -22,8 +22,9 @@ from storeutil import SID, Warnings, write_raw
 
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.job import Run
+from loopal_ipy.limits import Settings
 from loopal_ipy.loadrules import LoadResult
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.scheduler import Scheduler
 from loopal_ipy.store import Store
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

@@ -22,7 +22,8 @@ from storeutil import SID, write_raw
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.job import Run
 from loopal_ipy.journal import HISTORY_CHARS_MAX, JOURNAL_NAME, LINE_MAX
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.limits import Settings
+from loopal_ipy.scheduler import Scheduler
 from loopal_ipy.store import COMPACT_SLACK, Store
 
 

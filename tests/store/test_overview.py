@@ -13,7 +13,8 @@ from storeutil import child_env
 
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.job import Run
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.limits import Settings
+from loopal_ipy.scheduler import Scheduler
 from loopal_ipy.store import Store
 
 

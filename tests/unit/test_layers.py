@@ -22,6 +22,8 @@ LOWER = [
     "cronfields",
     "schedule",
     "job",
+    "events",
+    "limits",
     "scheduler",
     "atomic",
     "store",
@@ -71,6 +73,8 @@ LAYERS = {
         "schedule",
         "figures",
         "job",
+        "events",
+        "limits",
         "scheduler",
     ],  # pure: schedules, jobs, decisions
     "store": ["atomic", "session", "lock", "journal", "loadrules", "storeread", "store", "export"],  # files; no IPython

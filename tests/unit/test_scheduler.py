@@ -9,7 +9,8 @@ import pytest
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
 from loopal_ipy.job import CronJob, Run
-from loopal_ipy.scheduler import Scheduler, Settings
+from loopal_ipy.limits import Settings
+from loopal_ipy.scheduler import Scheduler
 
 
 @pytest.fixture

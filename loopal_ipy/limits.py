@@ -1,0 +1,91 @@
+"""The limits every job keeps (SPEC §3, §8): settings, create's options, and the checks a job
+passes whether it is created or read back from a store."""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypedDict
+
+from .errors import CodeError, LimitError, NameTaken
+from .job import CronJob
+
+MAX_TIMEOUT = 7 * 86400.0
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+class CreateOptions(TypedDict, total=False):
+    """``create``'s keyword options, said once: the bridge and the surfaces' face pass them on."""
+
+    once: bool
+    durable: bool
+    name: str | None
+    tz: str | None
+    timeout: float | None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Limits and defaults (SPEC §8): declared here once; the ``Cron`` traits take their defaults from it."""
+
+    max_jobs: int = 50
+    max_age: float = 3 * 86400.0
+    max_code_chars: int = 65_536
+    timezone: str = ""
+    history_size: int = 20
+    output_limit: int = 10_000
+    job_timeout: float = 0.0
+
+
+def check_name(name: str) -> None:
+    """Raise NameTaken unless ``name`` is a valid job name (the syntax; uniqueness is the caller's)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise NameTaken(
+            f"bad job name {name!r:.80}: use a letter then letters, digits, _ . - (at most 64), e.g. refresh_data"
+        )
+
+
+def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: Callable[[str], None]) -> None:
+    """A job read from a store passes exactly what a create checks (SPEC §6); ``names``: taken so far."""
+    if job.name is not None:
+        check_name(job.name)
+        if job.name in names:
+            raise NameTaken(f"name {job.name!r} is used by an earlier entry")
+    if not job.code.strip():
+        raise CodeError("no code")
+    if len(job.code) > settings.max_code_chars:
+        raise LimitError(f"code is {len(job.code):,} characters; the limit is {settings.max_code_chars:,}")
+    if job.timeout is not None:
+        check_timeout(job.timeout)
+    check_code(job.code)
+
+
+def check_timeout(timeout: float) -> None:
+    """Raise LimitError unless ``timeout`` is a usable number of seconds (0 = no limit)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout):
+        raise LimitError(f"timeout must be a number of seconds, got {timeout!r}; e.g. --timeout 60 (0 = no limit)")
+    if not 0 <= timeout <= MAX_TIMEOUT:
+        raise LimitError(f"timeout {timeout:g} s is out of range: use 0 (no limit) up to {MAX_TIMEOUT:g} s (a week)")
+
+
+def compile_check(code: str) -> None:
+    """Raise CodeError unless ``code`` compiles (top-level ``await`` allowed)."""
+    try:
+        compile(code, "<cron job>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except (SyntaxError, ValueError) as e:  # UnicodeEncodeError (lone surrogates) is a ValueError
+        where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        why = e.msg if isinstance(e, SyntaxError) else _one_line(e)
+        raise CodeError(f"code does not compile: {why}{where}; nothing was created") from None
+    except (RecursionError, MemoryError, OverflowError):
+        raise CodeError(
+            "code does not compile: it is nested too deeply for Python's compiler; put the work in a "
+            "function and schedule a call to it — nothing was created"
+        ) from None
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 160 else text[:159] + "…"
