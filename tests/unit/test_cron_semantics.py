@@ -8,7 +8,7 @@ and skipped March 1st for ``* * */5 * *``. The examples below are those cases.
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -72,21 +72,25 @@ def _values(field: int, text: str) -> set[int]:
 
 
 def _oracle(expr: str, after: datetime) -> datetime | None:
-    """Vixie cron, read off the man page: the first whole minute after ``after`` (UTC) that matches."""
+    """Vixie cron, read off the man page: the first whole minute after ``after`` (UTC) that matches,
+    looked for over the Gregorian calendar's whole 400-year cycle (``* * */7 */12 3`` waits 11 years)."""
     f = expr.split()
     minutes, hours, doms, months, dows = (_values(i, f[i]) for i in range(5))
     day_or = not (f[2].startswith("*") or f[4].startswith("*"))
-    day = after.date()
-    for _ in range(366 * 8):
-        dow = (day.weekday() + 1) % 7  # cron: 0 is Sunday
-        dom_ok, dow_ok = day.day in doms, dow in dows
-        if day.month in months and ((dom_ok or dow_ok) if day_or else (dom_ok and dow_ok)):
-            for h in sorted(hours):
-                for m in sorted(minutes):
-                    t = datetime(day.year, day.month, day.day, h, m, tzinfo=UTC)
-                    if t > after:
-                        return t
-        day += timedelta(days=1)
+    year, month = after.year, after.month
+    for _ in range(400 * 12):
+        if month in months:
+            for day in range(1, calendar.monthrange(year, month)[1] + 1):
+                dow = (calendar.weekday(year, month, day) + 1) % 7  # cron: 0 is Sunday
+                dom_ok, dow_ok = day in doms, dow in dows
+                if not ((dom_ok or dow_ok) if day_or else (dom_ok and dow_ok)):
+                    continue
+                for h in sorted(hours):
+                    for m in sorted(minutes):
+                        t = datetime(year, month, day, h, m, tzinfo=UTC)
+                        if t > after:
+                            return t
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return None
 
 
@@ -103,6 +107,7 @@ def _oracle(expr: str, after: datetime) -> datetime | None:
 @example(expr="* * */5 * *", start=datetime(2000, 2, 27, tzinfo=UTC))
 @example(expr="* * 30 2 0", start=datetime(2000, 1, 1, tzinfo=UTC))
 @example(expr="0 0 29 2 1", start=datetime(2000, 1, 1, tzinfo=UTC))
+@example(expr="* * */7 */12 3", start=datetime(2003, 2, 1, tzinfo=UTC))
 def test_next_fire_is_what_vixie_cron_says(expr: str, start: datetime) -> None:
     expected = _oracle(expr, start)
     try:
@@ -122,5 +127,5 @@ def test_the_oracle_itself_reads_cron() -> None:
     assert _oracle("0 9 * * MON-FRI", t) == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert _oracle("0 0 13 * FRI", t) == datetime(2026, 12, 4, 0, 0, tzinfo=UTC)  # 13th OR Friday
     assert _oracle("0 0 30 2 *", t) is None
+    assert _oracle("* * */7 */12 3", datetime(2003, 2, 1, tzinfo=UTC)) == datetime(2014, 1, 1, tzinfo=UTC)
     assert calendar.weekday(2026, 12, 4) == calendar.FRIDAY
-    assert date(2026, 11, 30).weekday() == 0
