@@ -26,18 +26,12 @@ from .errors import CronError
 from .events import Event
 from .job import CronJob
 from .logview import LogView
+from .tableparts import Look, Row
 
 if TYPE_CHECKING:
     from .face import SchedulerFace
 
-try:  # one shared style object per table instead of one per cell
-    from ipywidgets.widgets.widget_string import HTMLStyle
-except ImportError:  # pragma: no cover - a future ipywidgets may move it
-    HTMLStyle = None
-
-COLUMNS = ("job", "schedule", "code", "state", "next", "last", "runs")
 HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail", "")
-ACTIONS = ("toggle", "run", "delete", "log")
 # Tables alive in this kernel, oldest display first. A cell that runs again replaces the
 # tables its earlier run showed, and past MAX_LIVE_TABLES the oldest is closed: a table
 # is a few hundred widget models and a scheduler listener, and a notebook page with
@@ -50,90 +44,6 @@ _live: dict[int, CronTable] = {}
 def live_tables() -> list[CronTable]:
     """The tables not closed yet, oldest display first."""
     return list(_live.values())
-
-
-# ------------------------------------------------------------------- the table
-class _Row:
-    """The widgets of one job's row; remembers the text each cell shows."""
-
-    def __init__(self, table: CronTable, job: CronJob, now: datetime) -> None:
-        self.job = job
-        classes = (f"loopal-job-{job.id}",)
-        self.texts = {**cells.static_texts(job), **cells.dynamic_texts(job, now)}
-        self.cells = {
-            col: widgets.HTML(
-                value=self.texts[col],
-                layout=table._cell_layout,
-                _dom_classes=(f"loopal-cell-{col}", *classes),
-                **table._cell_style,
-            )
-            for col in COLUMNS
-        }
-        self.paused = job.paused
-        self.buttons = {
-            action: widgets.Button(
-                description=desc,
-                tooltip=tip,
-                layout=table._button_layout,
-                style=table._button_style,
-                _dom_classes=(f"loopal-btn-{action}", *classes),
-            )
-            for action, desc, tip in (
-                ("toggle", *_toggle_look(job.paused, job)),
-                ("run", "run", f"run {_who(job)} now; the schedule is unchanged"),
-                ("delete", "delete", f"delete {_who(job)}"),
-                ("log", "log", f"show the run history of {_who(job)}, with outputs"),
-            )
-        }
-        for action, button in self.buttons.items():
-            button.on_click(_clicker(table, action, job.id))
-        self.actions = widgets.HBox(list(self.buttons.values()), layout=table._actions_layout)
-        self.widgets = [*self.cells.values(), self.actions]
-
-    def update(self, now: datetime) -> int:
-        """Send the cells whose text changed; returns how many."""
-        sent = 0
-        for col, text in cells.dynamic_texts(self.job, now).items():
-            if self.texts[col] != text:
-                self.texts[col] = text
-                self.cells[col].value = text
-                sent += 1
-        if self.job.paused != self.paused:
-            self.paused = self.job.paused
-            button = self.buttons["toggle"]
-            with button.hold_sync():  # one message for both traits
-                button.description, button.tooltip = _toggle_look(self.paused, self.job)
-            sent += 1
-        return sent
-
-    def update_countdown(self, now: datetime) -> int:
-        text = cells.next_cell(self.job, now)
-        if self.texts["next"] == text:
-            return 0
-        self.texts["next"] = text
-        self.cells["next"].value = text
-        return 1
-
-    def close(self) -> None:
-        for w in self.widgets:
-            w.close()
-        for w in self.buttons.values():
-            w.close()
-
-
-def _who(job: CronJob) -> str:
-    """The job a button acts on, in its tooltip (what a screen reader says): rows differ by it."""
-    return f"job {job.name or job.id}"
-
-
-def _toggle_look(paused: bool, job: CronJob) -> tuple[str, str]:
-    if paused:
-        return "resume", f"resume {_who(job)}: fire again from the next occurrence (no catch-up)"
-    return "pause", f"pause {_who(job)}: stop firing; keep the job"
-
-
-def _clicker(table: CronTable, action: str, job_id: str) -> Callable[[Any], None]:
-    return lambda _button: table._act(action, job_id)
 
 
 class CronTable(widgets.VBox):
@@ -152,7 +62,7 @@ class CronTable(widgets.VBox):
         self._loop: asyncio.AbstractEventLoop = bridge.loop
         self.page_size = page_size
         self._page = 0
-        self._rows: dict[str, _Row] = {}
+        self._rows: dict[str, Row] = {}
         self._order: list[str] | None = None
         self._pending: set[str] = set()
         self._flush_handle: asyncio.Handle | None = None
@@ -165,42 +75,12 @@ class CronTable(widgets.VBox):
         self._toggled: dict[str, float] = {}  # job id -> loop time of its last pause/resume click
         self.ticks = 0  # countdown refreshes, for tests and benchmarks (never scheduler wake-ups)
 
-        # Shared layout/style models: one per table instead of two more widgets per cell.
-        self._cell_layout = widgets.Layout(width="auto", padding="1px 0", border_bottom="1px solid #e8e8e8")
-        self._cell_style = {"style": HTMLStyle()} if HTMLStyle is not None else {}
-        self._button_layout = widgets.Layout(width="auto", padding="0 8px", margin="0 2px 0 0")
-        self._button_style = widgets.ButtonStyle()
-        self._actions_layout = widgets.Layout(width="auto", border_bottom="1px solid #e8e8e8")
-        self._header = [
-            widgets.HTML(value=f"<b>{html.escape(h)}</b>", layout=self._cell_layout, **self._cell_style)
-            for h in HEADERS
-        ]
-        self._empty = widgets.HTML(
-            value="no jobs — create one with <code>%cron create \"@every 10s\" print('hi')</code>",
-            layout=widgets.Layout(grid_column="1 / -1"),
-        )
-        self._grid = widgets.GridBox(
-            layout=widgets.Layout(
-                grid_template_columns="repeat(8, max-content)",  # too wide: it scrolls, never squeezes
-                grid_gap="0 8px",
-                align_items="stretch",  # every cell as tall as its row: the row lines meet
-                overflow="auto",
-            ),
-            _dom_classes=("loopal-cron-grid",),
-        )
-        self._prev = widgets.Button(description="◀ prev", layout=self._button_layout, style=self._button_style)
-        self._next = widgets.Button(description="next ▶", layout=self._button_layout, style=self._button_style)
-        self._page_label = widgets.HTML()
-        self._prev.on_click(lambda _b: self.show_page(self._page - 1))
-        self._next.on_click(lambda _b: self.show_page(self._page + 1))
-        self._pager = widgets.HBox(
-            [self._prev, self._page_label, self._next], layout=widgets.Layout(display="none", align_items="center")
-        )
+        self._look = Look()
+        self._header, self._empty, self._grid = self._look.grid_parts(HEADERS)
+        self._prev, self._next, self._page_label, self._pager = self._look.pager(self.show_page, lambda: self._page)
         self._status = widgets.HTML(_dom_classes=("loopal-cron-status",))
         self._footer = widgets.HTML(_dom_classes=("loopal-cron-footer",))
-        self._log = LogView(
-            bridge, lambda text: widgets.Button(description=text, layout=self._button_layout, style=self._button_style)
-        )
+        self._log = LogView(bridge, self._look.button)
         self._owned: list[widgets.Widget] = [
             *self._header,
             self._empty,
@@ -211,11 +91,7 @@ class CronTable(widgets.VBox):
             self._pager,
             self._status,
             self._footer,
-            self._cell_layout,
-            self._button_layout,
-            self._button_style,
-            self._actions_layout,
-            *self._cell_style.values(),
+            *self._look.models(),
         ]
         super().__init__(
             children=[self._grid, self._pager, self._footer, self._status, self._log],
@@ -333,7 +209,7 @@ class CronTable(widgets.VBox):
         ids = [j.id for j in jobs]
         for job in jobs:
             if job.id not in self._rows:
-                self._rows[job.id] = _Row(self, job, now)
+                self._rows[job.id] = Row(self._look, job, now, self._act)
         gone = [self._rows.pop(i) for i in set(self._rows) - set(ids)]
         if ids != self._order:
             self._order = ids

@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
-from loopal_ipy import cells
+from loopal_ipy import cells, tableparts
 from loopal_ipy import widget as W
 from loopal_ipy.bridge import KernelScheduler
 from loopal_ipy.cells import until_change
@@ -161,7 +161,7 @@ def test_rows_come_from_scheduler_state(core, bridge, tables) -> None:
     assert value(ca["last"]) == "—" and value(ca["runs"]) == "0/0"
     assert [b.get_state()["description"] for b in t.buttons(a.id).values()] == ["pause", "run", "delete", "log"]
     grid = t._grid
-    assert len(grid.children) == len(W.HEADERS) + 2 * (len(W.COLUMNS) + 1)
+    assert len(grid.children) == len(W.HEADERS) + 2 * (len(tableparts.COLUMNS) + 1)
     assert "loopal-cell-runs" in ca["runs"].get_state()["_dom_classes"]
 
 
@@ -235,7 +235,7 @@ def test_buttons_pause_resume_run_and_delete(core, clock, bridge, sent, tables) 
     row_widgets = [*t.cells(b.id).values(), *t.buttons(b.id).values()]
     t.buttons(b.id)["delete"].click()
     assert [j.id for j in core.jobs()] == [a.id] and t.row_ids == [a.id]
-    assert len(t._grid.children) == len(W.HEADERS) + len(W.COLUMNS) + 1
+    assert len(t._grid.children) == len(W.HEADERS) + len(tableparts.COLUMNS) + 1
     assert all(w.comm is None for w in row_widgets)  # the deleted row's widgets are closed
     assert t.status.value == ""
 

@@ -91,7 +91,7 @@ LAYERS = {
         "graduate",
         "commands",
     ],  # the live kernel
-    "surfaces": ["render", "cells", "logview", "magics", "widget", "alerts"],  # what the user sees and types
+    "surfaces": ["render", "cells", "logview", "magics", "tableparts", "widget", "alerts"],  # what users see, type
     "wiring": ["_extension", "__init__", "cli"],  # puts it together
 }
 RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}

@@ -1,0 +1,152 @@
+"""The parts of the live table (widget.py): its shared look, its pager, and one job's row."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import ipywidgets as widgets
+
+from . import cells
+from .job import CronJob
+
+try:  # one shared style object per table instead of one per cell
+    from ipywidgets.widgets.widget_string import HTMLStyle
+except ImportError:  # pragma: no cover - a future ipywidgets may move it
+    HTMLStyle = None
+
+COLUMNS = ("job", "schedule", "code", "state", "next", "last", "runs")
+ACTIONS = ("toggle", "run", "delete", "log")
+
+
+class Look:
+    """Layout and style models shared by every cell and button of one table: one each per
+    table instead of two more widgets per cell."""
+
+    def __init__(self) -> None:
+        self.cell_layout = widgets.Layout(width="auto", padding="1px 0", border_bottom="1px solid #e8e8e8")
+        self.cell_style = {"style": HTMLStyle()} if HTMLStyle is not None else {}
+        self.button_layout = widgets.Layout(width="auto", padding="0 8px", margin="0 2px 0 0")
+        self.button_style = widgets.ButtonStyle()
+        self.actions_layout = widgets.Layout(width="auto", border_bottom="1px solid #e8e8e8")
+
+    def models(self) -> list[widgets.Widget]:
+        return [self.cell_layout, self.button_layout, self.button_style, self.actions_layout, *self.cell_style.values()]
+
+    def button(self, text: str) -> widgets.Button:
+        return widgets.Button(description=text, layout=self.button_layout, style=self.button_style)
+
+    def grid_parts(self, headers: tuple[str, ...]) -> tuple[list[widgets.HTML], widgets.HTML, widgets.GridBox]:
+        """The header cells, the "no jobs" line, and the grid the rows go in."""
+        header = [
+            widgets.HTML(value=f"<b>{html.escape(h)}</b>", layout=self.cell_layout, **self.cell_style) for h in headers
+        ]
+        empty = widgets.HTML(
+            value="no jobs — create one with <code>%cron create \"@every 10s\" print('hi')</code>",
+            layout=widgets.Layout(grid_column="1 / -1"),
+        )
+        grid = widgets.GridBox(
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat({len(headers)}, max-content)",  # too wide: it scrolls, never squeezes
+                grid_gap="0 8px",
+                align_items="stretch",  # every cell as tall as its row: the row lines meet
+                overflow="auto",
+            ),
+            _dom_classes=("loopal-cron-grid",),
+        )
+        return header, empty, grid
+
+    def pager(
+        self, show: Callable[[int], None], page: Callable[[], int]
+    ) -> tuple[widgets.Button, widgets.Button, widgets.HTML, widgets.HBox]:
+        """◀ prev, next ▶, the "jobs 1–50 of 70" label and their box (hidden until needed)."""
+        prev, nxt, label = self.button("◀ prev"), self.button("next ▶"), widgets.HTML()
+        prev.on_click(lambda _b: show(page() - 1))
+        nxt.on_click(lambda _b: show(page() + 1))
+        box = widgets.HBox([prev, label, nxt], layout=widgets.Layout(display="none", align_items="center"))
+        return prev, nxt, label, box
+
+
+class Row:
+    """The widgets of one job's row; remembers the text each cell shows."""
+
+    def __init__(self, look: Look, job: CronJob, now: datetime, act: Callable[[str, str], None]) -> None:
+        self.job = job
+        classes = (f"loopal-job-{job.id}",)
+        self.texts = {**cells.static_texts(job), **cells.dynamic_texts(job, now)}
+        self.cells = {
+            col: widgets.HTML(
+                value=self.texts[col],
+                layout=look.cell_layout,
+                _dom_classes=(f"loopal-cell-{col}", *classes),
+                **look.cell_style,
+            )
+            for col in COLUMNS
+        }
+        self.paused = job.paused
+        self.buttons = {
+            action: widgets.Button(
+                description=desc,
+                tooltip=tip,
+                layout=look.button_layout,
+                style=look.button_style,
+                _dom_classes=(f"loopal-btn-{action}", *classes),
+            )
+            for action, desc, tip in (
+                ("toggle", *_toggle_look(job.paused, job)),
+                ("run", "run", f"run {_who(job)} now; the schedule is unchanged"),
+                ("delete", "delete", f"delete {_who(job)}"),
+                ("log", "log", f"show the run history of {_who(job)}, with outputs"),
+            )
+        }
+        for action, button in self.buttons.items():
+            button.on_click(_clicker(act, action, job.id))
+        self.actions = widgets.HBox(list(self.buttons.values()), layout=look.actions_layout)
+        self.widgets = [*self.cells.values(), self.actions]
+
+    def update(self, now: datetime) -> int:
+        """Send the cells whose text changed; returns how many."""
+        sent = 0
+        for col, text in cells.dynamic_texts(self.job, now).items():
+            if self.texts[col] != text:
+                self.texts[col] = text
+                self.cells[col].value = text
+                sent += 1
+        if self.job.paused != self.paused:
+            self.paused = self.job.paused
+            button = self.buttons["toggle"]
+            with button.hold_sync():  # one message for both traits
+                button.description, button.tooltip = _toggle_look(self.paused, self.job)
+            sent += 1
+        return sent
+
+    def update_countdown(self, now: datetime) -> int:
+        text = cells.next_cell(self.job, now)
+        if self.texts["next"] == text:
+            return 0
+        self.texts["next"] = text
+        self.cells["next"].value = text
+        return 1
+
+    def close(self) -> None:
+        for w in self.widgets:
+            w.close()
+        for w in self.buttons.values():
+            w.close()
+
+
+def _who(job: CronJob) -> str:
+    """The job a button acts on, in its tooltip (what a screen reader says): rows differ by it."""
+    return f"job {job.name or job.id}"
+
+
+def _toggle_look(paused: bool, job: CronJob) -> tuple[str, str]:
+    if paused:
+        return "resume", f"resume {_who(job)}: fire again from the next occurrence (no catch-up)"
+    return "pause", f"pause {_who(job)}: stop firing; keep the job"
+
+
+def _clicker(act: Callable[[str, str], None], action: str, job_id: str) -> Callable[[Any], None]:
+    return lambda _button: act(action, job_id)
