@@ -21,7 +21,8 @@ from .errors import CodeError
 from .events import Kind
 from .job import CronJob
 from .limits import Settings, compile_check
-from .magics import CronMagics, wait_transformer
+from .magicargs import wait_transformer
+from .magics import CronMagics
 from .runner import Runner
 from .scheduler import Scheduler
 

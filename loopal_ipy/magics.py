@@ -1,15 +1,11 @@
 """``%cron``: one router over one table of subcommands (SPEC §7).
 
-This is the only place domain errors become ``UsageError`` — the exact class,
-because IPython shows only that class as a one-line message.
+This and its argument reader (magicargs.py) are the only places errors become
+``UsageError`` — the exact class, because IPython shows only that class as a one-line message.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
-import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,20 +16,21 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 
 from . import render
 from .errors import CronError
+from .magicargs import (
+    CRON_FIELD,
+    InputError,
+    Parser,
+    Text,
+    create_options,
+    parse_wait,
+    shell_words,
+    short,
+    split_word,
+)
 from .schedule import get_zone, next_fires, parse_schedule
 
 if TYPE_CHECKING:
     from .face import SchedulerFace
-
-
-class Text(str):
-    """A plain-text result that displays without quotes."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))
 
 
 @dataclass(frozen=True)
@@ -41,80 +38,6 @@ class Command:
     handler: Callable[..., Any]
     usage: str
     help: str
-
-
-_TOKEN = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|\S+)""")
-_CRON_FIELD = re.compile(r"^[0-9*A-Za-z,/-]+$")
-
-
-class _InputError(Exception):
-    """Input that no subcommand could read (an open quote): the router names the subcommand."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing and exiting."""
-
-    def error(self, message: str) -> Any:
-        raise UsageError(f"%cron {self.prog}: {message}; usage: %cron {self.prog} {self.usage or ''}".rstrip())
-
-    def exit(self, status: int = 0, message: str | None = None) -> Any:
-        raise UsageError(" ".join((message or f"usage: %cron {self.prog} {self.usage or ''}").split()))
-
-
-def _words(text: str) -> list[str]:
-    """Shell words; an unterminated quote or a dangling backslash is one clear error."""
-    try:
-        return shlex.split(text)
-    except ValueError as e:
-        raise _InputError(
-            f"{str(e).lower()} in {_short(text)}; close the quote, or escape it with a backslash"
-        ) from None
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _split_word(rest: str) -> tuple[str, bool, str]:
-    """Take one shell word off ``rest``: (word, was_quoted, remainder verbatim)."""
-    m = _TOKEN.match(rest)
-    if not m:
-        return "", False, ""
-    raw = m.group(1)
-    quoted = raw[0] in "\"'"
-    word = (_words(raw) or [""])[0] if quoted else raw
-    return word, quoted, rest[m.end() :].lstrip(" \t")
-
-
-def parse_wait(args: str) -> tuple[str | None, int, float | None]:
-    """``%cron wait [ID] [--runs N] [--timeout S]`` -> (id, runs, timeout); UsageError if unreadable."""
-    usage = "usage: %cron wait [ID] [--runs N] [--timeout S]"
-    try:
-        words = _words(args)
-    except _InputError as e:
-        raise UsageError(f"%cron wait: {e}") from None
-    key, runs, timeout = None, 1, None
-    try:
-        while words:
-            w = words.pop(0)
-            if w in ("--runs", "-n"):
-                runs = int(words.pop(0))
-            elif w == "--timeout":
-                timeout = float(words.pop(0))
-            elif w.startswith("-") or key is not None:
-                raise UsageError(f"%cron wait: unexpected {_short(w, 30)}; {usage}")
-            else:
-                key = w
-    except (IndexError, ValueError):
-        raise UsageError(
-            "%cron wait: --runs takes a whole number and --timeout seconds, e.g. %cron wait tick --runs 3 --timeout 30"
-        ) from None
-    if not 1 <= runs <= 100_000:
-        raise UsageError(f"%cron wait: --runs must be between 1 and 100000, got {runs}")
-    if timeout is not None and not 0 <= timeout <= 7 * 86400:  # also refuses nan
-        raise UsageError(f"%cron wait: --timeout must be between 0 and 604800 seconds (a week), got {timeout:g}")
-    return key, runs, timeout
 
 
 @magics_class
@@ -177,7 +100,7 @@ class CronMagics(Magics):
             return command.handler(rest.strip(), cell) if sub == "create" else command.handler(rest.strip())
         except UsageError as e:  # one line, even when it quotes input that held newlines
             raise UsageError(" ".join(str(e).split())) from None
-        except _InputError as e:
+        except InputError as e:
             raise UsageError(f"%cron {sub}: {e}") from None
         except CronError as e:
             raise UsageError(" ".join(str(e).split())) from None
@@ -196,44 +119,20 @@ class CronMagics(Magics):
             )
         return bridge
 
-    def _parser(self, name: str) -> _Parser:
-        return _Parser(prog=name, usage=self.commands[name].usage.partition(" ")[2] or None, add_help=False)
+    def _parser(self, name: str) -> Parser:
+        return Parser(prog=name, usage=self.commands[name].usage.partition(" ")[2] or None, add_help=False)
 
     # ----------------------------------------------------------- handlers
     def _create(self, rest: str, cell: str | None) -> Text:
         bridge = self._bridge("create")
-        opts: dict[str, Any] = {"once": False, "durable": False, "name": None, "tz": None, "timeout": None}
-        while rest.startswith("-"):
-            word, _, rest = _split_word(rest)
-            flag, eq, value = word.partition("=")
-            if flag in ("--once", "--durable") and not eq:
-                opts[flag[2:]] = True
-            elif flag in ("--name", "--tz", "--timeout"):
-                if not eq:
-                    value, _, rest = _split_word(rest)
-                example = {"--name": "report", "--tz": "UTC", "--timeout": "60"}[flag]
-                if not value:
-                    raise UsageError(f"%cron create: {flag} needs a value, e.g. {flag} {example}")
-                if flag == "--timeout":
-                    try:
-                        value = float(value)
-                    except ValueError:
-                        raise UsageError(
-                            f"%cron create: --timeout takes seconds, got {value!r}; e.g. --timeout 60 (0 = no limit)"
-                        ) from None
-                opts[flag[2:]] = value
-            else:
-                raise UsageError(
-                    f"%cron create: unknown option {word!r}; "
-                    "options are --once, --durable, --name N, --tz TZ, --timeout S"
-                )
-        schedule, quoted, rest = _split_word(rest)
+        opts, rest = create_options(rest)
+        schedule, quoted, rest = split_word(rest)
         if not schedule:
             raise UsageError('%cron create: no schedule given; usage: %cron create "*/5 * * * *" CODE')
         if not quoted and schedule.lower() == "@every":
-            duration, _, rest = _split_word(rest)
+            duration, _, rest = split_word(rest)
             schedule = f"@every {duration}"
-        elif not quoted and not schedule.startswith("@") and _CRON_FIELD.match(schedule):
+        elif not quoted and not schedule.startswith("@") and CRON_FIELD.match(schedule):
             raise UsageError(
                 f'%cron create: put the schedule in quotes, e.g. %cron create "{schedule} * * * *" CODE '
                 "(it is one word; the rest of the line is the code)"
@@ -262,7 +161,7 @@ class CronMagics(Magics):
         return make_table(bridge) if make_table is not None else render.JobTable(bridge)
 
     def _ids(self, name: str, rest: str) -> list[str]:
-        ids = list(dict.fromkeys(_words(rest)))  # `%cron delete a a` means a, once
+        ids = list(dict.fromkeys(shell_words(rest)))  # `%cron delete a a` means a, once
         if not ids:
             raise UsageError(f"%cron {name}: no job given; usage: %cron {self.commands[name].usage}")
         return ids
@@ -313,7 +212,7 @@ class CronMagics(Magics):
         p = self._parser("log")
         p.add_argument("id")
         p.add_argument("-n", type=int, default=None)
-        args = p.parse_args(_words(rest))
+        args = p.parse_args(shell_words(rest))
         if args.n is not None and not 1 <= args.n <= 10_000:
             raise UsageError(f"%cron log: -n must be between 1 and 10000, got {args.n}")
         job = bridge.find(args.id)
@@ -333,15 +232,15 @@ class CronMagics(Magics):
         )
 
     def _next(self, rest: str) -> Text:
-        schedule, quoted, rest = _split_word(rest)
+        schedule, quoted, rest = split_word(rest)
         if not quoted and schedule.lower() == "@every":
-            duration, _, rest = _split_word(rest)
+            duration, _, rest = split_word(rest)
             schedule = f"@every {duration}"
         p = self._parser("next")
         p.add_argument("-n", type=int, default=5)
         p.add_argument("--tz", default=None)
         p.add_argument("--from", dest="start", default=None)
-        args = p.parse_args(_words(rest))
+        args = p.parse_args(shell_words(rest))
         if not schedule:
             raise UsageError('%cron next: no schedule given; usage: %cron next "0 9 * * MON-FRI" [-n 5]')
         if not 1 <= args.n <= 1000:
@@ -366,8 +265,8 @@ class CronMagics(Magics):
         bridge = self._bridge("session")
         usage = "usage: %cron session [NAME] | --adopt OTHER_SESSION_ID"
         try:
-            words = _words(rest)
-        except _InputError as e:
+            words = shell_words(rest)
+        except InputError as e:
             raise UsageError(f"%cron session: {e}") from None
         if not words:
             return Text(bridge.describe_session())
@@ -377,7 +276,7 @@ class CronMagics(Magics):
             return Text(bridge.adopt_session(words[1]))
         if len(words) == 1 and not words[0].startswith("-"):
             return Text(bridge.switch_session(words[0]))
-        raise UsageError(f"%cron session: unexpected {_short(' '.join(words), 40)}; {usage}")
+        raise UsageError(f"%cron session: unexpected {short(' '.join(words), 40)}; {usage}")
 
     def _export(self, rest: str) -> Text:
         bridge = self._bridge("export")
@@ -386,7 +285,7 @@ class CronMagics(Magics):
         p.add_argument("--to", choices=("jupyter-scheduler", "papermill"), default=None)
         p.add_argument("--dir", dest="directory", default=None)
         p.add_argument("--setup", choices=("notebook", "history", "none"), default="notebook")
-        args = p.parse_args(_words(rest))
+        args = p.parse_args(shell_words(rest))
         return Text(str(bridge.export(args.id, to=args.to, directory=args.directory, setup=args.setup)))
 
     async def wait_line(self, args: str) -> Text:
@@ -409,33 +308,3 @@ class CronMagics(Magics):
             '"@every 10s". Jobs fire only while no cell runs.'
         )
         return Text("\n".join(lines))
-
-
-_WAIT_LINE = re.compile(
-    r"^(?P<lhs>(?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*)?)get_ipython\(\)\.run_line_magic\('cron', (?P<arg>.+)\)\s*$"
-)
-
-
-_WAIT_CALL = "get_ipython().find_magic('cron').__self__.wait_line"  # the CronMagics instance's
-
-
-def wait_transformer(lines: list[str]) -> list[str]:
-    """Turn a top-level ``%cron wait ...`` into an ``await`` of ``CronMagics.wait_line``.
-
-    A line magic cannot await, but a cell that awaits lets the kernel's loop
-    run, and that is what lets jobs fire while the cell waits.
-    """
-    out = []
-    for line in lines:
-        m = _WAIT_LINE.match(line.rstrip("\n"))
-        if m:
-            try:
-                arg = ast.literal_eval(m.group("arg"))
-            except (ValueError, SyntaxError):
-                arg = None
-            if isinstance(arg, str) and (arg == "wait" or arg.startswith("wait ")):
-                line = (
-                    f"{m.group('lhs')}await get_ipython().find_magic('cron').__self__.wait_line({arg[4:].strip()!r})\n"
-                )
-        out.append(line)
-    return out

@@ -123,7 +123,7 @@ def test_a_log_bigger_than_the_store_keeps_per_job_is_refused_where_it_is_set(ks
     ],
 )
 def test_wait_arguments_are_checked_before_anything_waits(args: str, pattern: str) -> None:
-    from loopal_ipy.magics import parse_wait
+    from loopal_ipy.magicargs import parse_wait
 
     with pytest.raises(UsageError) as info:
         parse_wait(args)

@@ -91,7 +91,16 @@ LAYERS = {
         "graduate",
         "commands",
     ],  # the live kernel
-    "surfaces": ["render", "cells", "logview", "magics", "tableparts", "widget", "alerts"],  # what users see, type
+    "surfaces": [
+        "render",
+        "cells",
+        "logview",
+        "magicargs",
+        "magics",
+        "tableparts",
+        "widget",
+        "alerts",
+    ],  # what users see, type
     "wiring": ["_extension", "__init__", "cli"],  # puts it together
 }
 RANK = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}

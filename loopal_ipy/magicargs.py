@@ -1,0 +1,154 @@
+"""Reading ``%cron`` arguments: shell words, create's options, ``%cron wait`` and its transformer.
+
+Bad input is one ``UsageError`` line (IPython shows only that class as one line);
+magics.py routes the subcommands and turns domain errors into the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+
+
+class Text(str):
+    """A plain-text result that displays without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+_TOKEN = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|\S+)""")
+CRON_FIELD = re.compile(r"^[0-9*A-Za-z,/-]+$")
+
+
+class InputError(Exception):
+    """Input that no subcommand could read (an open quote): the router names the subcommand."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing and exiting."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"%cron {self.prog}: {message}; usage: %cron {self.prog} {self.usage or ''}".rstrip())
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise UsageError(" ".join((message or f"usage: %cron {self.prog} {self.usage or ''}").split()))
+
+
+def shell_words(text: str) -> list[str]:
+    """Shell words; an unterminated quote or a dangling backslash is one clear error."""
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise InputError(f"{str(e).lower()} in {short(text)}; close the quote, or escape it with a backslash") from None
+
+
+def short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def split_word(rest: str) -> tuple[str, bool, str]:
+    """Take one shell word off ``rest``: (word, was_quoted, remainder verbatim)."""
+    m = _TOKEN.match(rest)
+    if not m:
+        return "", False, ""
+    raw = m.group(1)
+    quoted = raw[0] in "\"'"
+    word = (shell_words(raw) or [""])[0] if quoted else raw
+    return word, quoted, rest[m.end() :].lstrip(" \t")
+
+
+def parse_wait(args: str) -> tuple[str | None, int, float | None]:
+    """``%cron wait [ID] [--runs N] [--timeout S]`` -> (id, runs, timeout); UsageError if unreadable."""
+    usage = "usage: %cron wait [ID] [--runs N] [--timeout S]"
+    try:
+        words = shell_words(args)
+    except InputError as e:
+        raise UsageError(f"%cron wait: {e}") from None
+    key, runs, timeout = None, 1, None
+    try:
+        while words:
+            w = words.pop(0)
+            if w in ("--runs", "-n"):
+                runs = int(words.pop(0))
+            elif w == "--timeout":
+                timeout = float(words.pop(0))
+            elif w.startswith("-") or key is not None:
+                raise UsageError(f"%cron wait: unexpected {short(w, 30)}; {usage}")
+            else:
+                key = w
+    except (IndexError, ValueError):
+        raise UsageError(
+            "%cron wait: --runs takes a whole number and --timeout seconds, e.g. %cron wait tick --runs 3 --timeout 30"
+        ) from None
+    if not 1 <= runs <= 100_000:
+        raise UsageError(f"%cron wait: --runs must be between 1 and 100000, got {runs}")
+    if timeout is not None and not 0 <= timeout <= 7 * 86400:  # also refuses nan
+        raise UsageError(f"%cron wait: --timeout must be between 0 and 604800 seconds (a week), got {timeout:g}")
+    return key, runs, timeout
+
+
+def create_options(rest: str) -> tuple[dict[str, Any], str]:
+    """``--once --durable --name N --tz TZ --timeout S`` off the front of ``rest`` (also ``--name=N``)."""
+    opts: dict[str, Any] = {"once": False, "durable": False, "name": None, "tz": None, "timeout": None}
+    while rest.startswith("-"):
+        word, _, rest = split_word(rest)
+        flag, eq, value = word.partition("=")
+        if flag in ("--once", "--durable") and not eq:
+            opts[flag[2:]] = True
+        elif flag in ("--name", "--tz", "--timeout"):
+            if not eq:
+                value, _, rest = split_word(rest)
+            example = {"--name": "report", "--tz": "UTC", "--timeout": "60"}[flag]
+            if not value:
+                raise UsageError(f"%cron create: {flag} needs a value, e.g. {flag} {example}")
+            if flag == "--timeout":
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise UsageError(
+                        f"%cron create: --timeout takes seconds, got {value!r}; e.g. --timeout 60 (0 = no limit)"
+                    ) from None
+            opts[flag[2:]] = value
+        else:
+            raise UsageError(
+                f"%cron create: unknown option {word!r}; options are --once, --durable, --name N, --tz TZ, --timeout S"
+            )
+    return opts, rest
+
+
+_WAIT_LINE = re.compile(
+    r"^(?P<lhs>(?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*)?)get_ipython\(\)\.run_line_magic\('cron', (?P<arg>.+)\)\s*$"
+)
+
+
+_WAIT_CALL = "get_ipython().find_magic('cron').__self__.wait_line"  # the CronMagics instance's
+
+
+def wait_transformer(lines: list[str]) -> list[str]:
+    """Turn a top-level ``%cron wait ...`` into an ``await`` of ``CronMagics.wait_line``.
+
+    A line magic cannot await, but a cell that awaits lets the kernel's loop
+    run, and that is what lets jobs fire while the cell waits.
+    """
+    out = []
+    for line in lines:
+        m = _WAIT_LINE.match(line.rstrip("\n"))
+        if m:
+            try:
+                arg = ast.literal_eval(m.group("arg"))
+            except (ValueError, SyntaxError):
+                arg = None
+            if isinstance(arg, str) and (arg == "wait" or arg.startswith("wait ")):
+                line = f"{m.group('lhs')}await {_WAIT_CALL}({arg[4:].strip()!r})\n"
+        out.append(line)
+    return out
