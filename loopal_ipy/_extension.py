@@ -58,48 +58,7 @@ def load(shell: Any) -> KernelScheduler | None:
     config = Cron(parent=shell)
     if config not in shell.configurables:
         shell.configurables.append(config)
-    bridge = None
-    if _in_kernel(shell):
-        clock = SystemClock()
-        core = Scheduler(clock, Settings(**config.settings()), check_code=_check_code(shell))
-        runner = Runner(shell, clock, config.output_limit)
-        loop = asyncio.get_event_loop()
-
-        def warn(message: str) -> None:
-            print(message, file=sys.stderr)
-            core.emit(Kind.STORE, "-", message.removeprefix("loopal_ipy: "))
-
-        durable = DurableSession(
-            core,
-            home=config.home,
-            env=dict(os.environ),
-            user_ns=shell.user_ns,
-            connection_file=connection_file_of(shell),
-            rehydrate=config.rehydrate,
-            warn=warn,
-            call_later=loop.call_later,
-        )
-        bridge = KernelScheduler(shell, core, runner, loop, store=durable)
-        stash = getattr(shell, _STASH, None) or {"jobs": [], "running": [], "cells": None}
-        core.active.update(stash["running"])  # runs from before the reload are still going: no overlap
-        for data in stash["jobs"]:
-            core.add(CronJob.from_dict(data, config.history_size))
-        setattr(shell, _STASH, None)
-        summary = durable.open()
-        durable.on_takeover = bridge._arm
-        loaded = durable.last_load
-        if summary and (loaded is None or loaded.jobs or loaded.dropped or loaded.stuck or loaded.read_only):
-            print(summary)
-        atexit.register(bridge.at_exit)
-
-        def apply(change: dict[str, Any]) -> None:
-            core.set_settings(**{change["name"]: change["new"]})
-            runner.output_limit = config.output_limit
-            bridge._arm()
-
-        config.observe(apply, names=list(config.settings()))
-        bridge.start(cells=stash["cells"])
-        alerts = Alerts(bridge, lambda: (config.notify, config.notify_every), _open_log)
+    bridge, alerts = _start_in_kernel(shell, config) if _in_kernel(shell) else (None, None)
     magics = CronMagics(
         shell, lambda: getattr(shell, _ATTR, {}).get("bridge"), lambda: getattr(shell, _ATTR, {}).get("table")
     )
@@ -108,10 +67,55 @@ def load(shell: Any) -> KernelScheduler | None:
         shell.input_transformers_post.append(wait_transformer)
     table = _make_table if bridge is not None else None  # the live widget needs a kernel's comms
     state = {"bridge": bridge, "config": config, "magics": magics, "table": table}
-    state["alerts"] = alerts if bridge is not None else None
+    state["alerts"] = alerts
     setattr(shell, _ATTR, state)
     _quiet_second_load(shell)
     return bridge
+
+
+def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]:
+    """The core, runner, durable session and bridge of a kernel, started; jobs stashed by a reload come back."""
+    clock = SystemClock()
+    core = Scheduler(clock, Settings(**config.settings()), check_code=_check_code(shell))
+    runner = Runner(shell, clock, config.output_limit)
+    loop = asyncio.get_event_loop()
+
+    def warn(message: str) -> None:
+        print(message, file=sys.stderr)
+        core.emit(Kind.STORE, "-", message.removeprefix("loopal_ipy: "))
+
+    durable = DurableSession(
+        core,
+        home=config.home,
+        env=dict(os.environ),
+        user_ns=shell.user_ns,
+        connection_file=connection_file_of(shell),
+        rehydrate=config.rehydrate,
+        warn=warn,
+        call_later=loop.call_later,
+    )
+    bridge = KernelScheduler(shell, core, runner, loop, store=durable)
+    stash = getattr(shell, _STASH, None) or {"jobs": [], "running": [], "cells": None}
+    core.active.update(stash["running"])  # runs from before the reload are still going: no overlap
+    for data in stash["jobs"]:
+        core.add(CronJob.from_dict(data, config.history_size))
+    setattr(shell, _STASH, None)
+    summary = durable.open()
+    durable.on_takeover = bridge.rearm
+    loaded = durable.last_load
+    if summary and (loaded is None or loaded.jobs or loaded.dropped or loaded.stuck or loaded.read_only):
+        print(summary)
+    atexit.register(bridge.at_exit)
+
+    def apply(change: dict[str, Any]) -> None:
+        core.set_settings(**{change["name"]: change["new"]})
+        runner.output_limit = config.output_limit
+        bridge.rearm()
+
+    config.observe(apply, names=list(config.settings()))
+    bridge.start(cells=stash["cells"])
+    alerts = Alerts(bridge, lambda: (config.notify, config.notify_every), _open_log)
+    return bridge, alerts
 
 
 def _quiet_second_load(shell: Any) -> None:

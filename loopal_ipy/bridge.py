@@ -174,6 +174,10 @@ class KernelScheduler(Commands):
             self._arm()  # what came due while the cell ran fires once the cell's reply is out
 
     # ----------------------------------------------------------------- timer
+    def rearm(self) -> None:
+        """Set the timer again now (a setting changed, or this kernel took its session over)."""
+        self._arm()
+
     def _cancel_timer(self) -> None:
         if self._handle is not None:
             self._handle.cancel()

@@ -228,16 +228,8 @@ class Commands:
         try:
             self._arm(soon=True)
             while count() < goal:
-                if job is not None and self.core.live(job.id) is not job and not job.running:
-                    raise LookupError(f"job {job.label} was removed while waiting ({job.runs} runs seen)")
-                if job is not None and job.paused and not job.running:
-                    why = next(
-                        (e.message for e in reversed(self.core.events) if e.job_id == job.id and e.kind == "paused"), ""
-                    )
-                    raise LookupError(
-                        f"job {job.label} is paused{f' ({why})' if why else ''}, {job.runs} runs seen; "
-                        f"%cron resume {job.name or job.id} first"
-                    )
+                if job is not None:
+                    self._check_still_waitable(job)
                 left = end - self.loop.time()
                 if left <= 0:
                     what = f"job {job.label}" if job else "jobs"
@@ -255,6 +247,17 @@ class Commands:
                 if not self._may_fire():
                     self._cancel_timer()
         return runs
+
+    def _check_still_waitable(self, job: CronJob) -> None:
+        """A job removed or paused while a cell waits for it would never get there: say so."""
+        if self.core.live(job.id) is not job and not job.running:
+            raise LookupError(f"job {job.label} was removed while waiting ({job.runs} runs seen)")
+        if job.paused and not job.running:
+            why = next((e.message for e in reversed(self.core.events) if e.job_id == job.id and e.kind == "paused"), "")
+            raise LookupError(
+                f"job {job.label} is paused{f' ({why})' if why else ''}, {job.runs} runs seen; "
+                f"%cron resume {job.name or job.id} first"
+            )
 
     def _removed_runs(self) -> int:
         live = {j.id for j in self.core.jobs()}

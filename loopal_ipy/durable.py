@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import StoreError
 from .events import Kind
-from .job import CronJob, new_id
+from .job import CronJob
 from .limits import check_stored
 from .loadrules import LoadResult
 from .lock import SessionLock
@@ -119,12 +119,7 @@ class DurableSession:
         result = self.store.load(self.core.clock.now(), live_runs=self.core.active)
         self.last_load = result
         for job in result.jobs:
-            if job.id in {j.id for j in self.core.jobs()}:
-                job.id = new_id({j.id for j in self.core.jobs()})
-            if self.rehydrate == "paused":
-                job.paused = True
-            renamed = self._free_name(job)
-            self.core.add(job)
+            renamed = self.core.take_in(job, paused=self.rehydrate == "paused")
             self.core.emit(
                 Kind.RESTORED,
                 job,
@@ -278,10 +273,7 @@ class DurableSession:
                     "(Cron.max_jobs); nothing adopted"
                 )
             for job in result.jobs:
-                if job.id in {j.id for j in self.core.jobs()}:
-                    job.id = new_id({j.id for j in self.core.jobs()})
-                renamed = self._free_name(job)
-                self.core.add(job)
+                renamed = self.core.take_in(job)
                 self.core.emit(Kind.RESTORED, job, f"adopted from session {other_id}{renamed}")
                 if renamed:
                     self.core.emit(Kind.STORE, job, f"adopted {job.id}{renamed}")
@@ -297,19 +289,6 @@ class DurableSession:
             f"adopted {len(result.jobs)} durable job(s) from session {other_id} into {self.info.id}; "
             f"the old file is kept as cron.json.adopted-{stamp}"
         )
-
-    def _free_name(self, job: CronJob) -> str:
-        """A name already held here (a job made while this kernel waited) gets a suffix, said aloud."""
-        if job.name is None:
-            return ""
-        holders = {j.name: j for j in self.core.jobs() if j.name}
-        if job.name not in holders:
-            return ""
-        old, n = job.name, 2
-        while f"{old[:60]}-{n}" in holders:
-            n += 1
-        job.name = f"{old[:60]}-{n}"
-        return f"; renamed {old!r} to {job.name!r}: job {holders[old].id} holds that name"
 
     # ------------------------------------------------------------------ text
     def describe(self) -> str:

@@ -211,17 +211,7 @@ class Runner:
             handle = asyncio.get_running_loop().call_later(timeout, expire)
         end = time.monotonic() + timeout if timeout > 0 and math.isfinite(timeout) else None
         try:
-            prep = self.prepare(job)
-            ns = self.shell.user_ns
-            result = eval(prep.body, ns)
-            if inspect.iscoroutine(result):
-                await _Stepped(result, self, buf, figs, end)
-            if prep.last is not None:
-                with self._step(buf, 0.0 if end is None else max(1e-3, end - time.monotonic()), figs):
-                    value = eval(prep.last, ns)  # code too: `await f()` is a coroutine, `g()` runs here
-                if inspect.iscoroutine(value):
-                    value = await _Stepped(value, self, buf, figs, end)
-                _show(buf, value)
+            await self._evaluate(job, buf, figs, end)
         except JobInterrupted:
             stopped, error = "interrupted", _interrupted(job, t0)
         except JobTimedOut:
@@ -242,6 +232,20 @@ class Runner:
             capture.set_for_task(None)
             self.live.pop(job.id, None)
         return self._run(started, t0, buf, figs, error, occurrence, trigger, stopped)
+
+    async def _evaluate(self, job: CronJob, buf: capture.Buffer, figs: JobFigures, end: float | None) -> None:
+        """The job's code, each step stoppable, and its last expression shown, as a cell would."""
+        prep = self.prepare(job)
+        ns = self.shell.user_ns
+        result = eval(prep.body, ns)
+        if inspect.iscoroutine(result):
+            await _Stepped(result, self, buf, figs, end)
+        if prep.last is not None:
+            with self._step(buf, 0.0 if end is None else max(1e-3, end - time.monotonic()), figs):
+                value = eval(prep.last, ns)  # code too: `await f()` is a coroutine, `g()` runs here
+            if inspect.iscoroutine(value):
+                value = await _Stepped(value, self, buf, figs, end)
+            _show(buf, value)
 
     def _run(
         self,

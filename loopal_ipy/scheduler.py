@@ -95,21 +95,7 @@ class Scheduler:
     ) -> CronJob:
         """Validate everything first, then add: a failed create changes nothing."""
         s = self.settings
-        if not isinstance(code, str) or not code.strip():
-            raise CodeError(
-                'no code given; write the code after the schedule, e.g. %cron create "@every 10s" refresh()'
-            )
-        if len(code) > s.max_code_chars:
-            raise LimitError(
-                f"code is {len(code):,} characters; the limit is {s.max_code_chars:,} "
-                "(Cron.max_code_chars) — put the work in a function and schedule a call to it"
-            )
-        if len(self._jobs) >= s.max_jobs:
-            n = len(self._jobs)
-            raise LimitError(
-                f"this session already has {n} job{'s' if n != 1 else ''}, the limit (Cron.max_jobs = {s.max_jobs}); "
-                "delete some with %cron delete, or raise it with %config Cron.max_jobs = N"
-            )
+        self._check_room(code)
         if name is not None:
             self._check_name(name)
         if timeout is not None:
@@ -136,6 +122,25 @@ class Scheduler:
         self.emit(Kind.CREATED, job, f"next fire {job.next_fire.isoformat()}")
         return job
 
+    def _check_room(self, code: str) -> None:
+        """Code given, not too long, and room for one more job."""
+        s = self.settings
+        if not isinstance(code, str) or not code.strip():
+            raise CodeError(
+                'no code given; write the code after the schedule, e.g. %cron create "@every 10s" refresh()'
+            )
+        if len(code) > s.max_code_chars:
+            raise LimitError(
+                f"code is {len(code):,} characters; the limit is {s.max_code_chars:,} "
+                "(Cron.max_code_chars) — put the work in a function and schedule a call to it"
+            )
+        if len(self._jobs) >= s.max_jobs:
+            n = len(self._jobs)
+            raise LimitError(
+                f"this session already has {n} job{'s' if n != 1 else ''}, the limit (Cron.max_jobs = {s.max_jobs}); "
+                "delete some with %cron delete, or raise it with %config Cron.max_jobs = N"
+            )
+
     def _check_name(self, name: str) -> None:
         check_name(name)
         for job in self._jobs.values():
@@ -147,6 +152,30 @@ class Scheduler:
         if job.id in self._jobs:
             raise ValueError(f"duplicate job id {job.id!r}")
         self._add(job)
+
+    def take_in(self, job: CronJob, *, paused: bool = False) -> str:
+        """Add a job from elsewhere (its store, another session): a taken id is renewed, a taken name
+        gets a suffix (the returned note says so), ``paused`` holds it for review."""
+        if job.id in self._jobs:
+            job.id = new_id(self._jobs)
+        note = self._free_name(job)
+        if paused:
+            job.paused = True
+        self.add(job)
+        return note
+
+    def _free_name(self, job: CronJob) -> str:
+        """A name already held here (a job made while this kernel waited) gets a suffix, said aloud."""
+        if job.name is None:
+            return ""
+        holders = {j.name: j for j in self._jobs.values() if j.name}
+        if job.name not in holders:
+            return ""
+        old, n = job.name, 2
+        while f"{old[:60]}-{n}" in holders:
+            n += 1
+        job.name = f"{old[:60]}-{n}"
+        return f"; renamed {old!r} to {job.name!r}: job {holders[old].id} holds that name"
 
     def _add(self, job: CronJob) -> None:
         self._deadline(job)  # anything that can fail fails here, before the job is in
