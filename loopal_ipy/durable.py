@@ -82,14 +82,7 @@ class DurableSession:
         )
         assert self.info is not None
         kernel_id = _kernel_id(self.connection_file)
-        self.store = Store(
-            self.home,
-            self.info.id,
-            history_size=self.core.settings.history_size,
-            max_jobs=self.core.settings.max_jobs,
-            warn=self.warn,
-            validate=self._validate,
-        )
+        self.store = self._store(self.info.id)
         self.lock = SessionLock(self.store.directory, kernel_id=kernel_id, label=self.info.detail or None)
         self.pending = not os.path.lexists(self.store.directory)
         return "" if self.pending else self._own()
@@ -238,6 +231,17 @@ class DurableSession:
         self.close()
         return self.open(override=name)
 
+    def _store(self, session_id: str) -> Store:
+        settings = self.core.settings
+        return Store(
+            self.home,
+            session_id,
+            history_size=settings.history_size,
+            max_jobs=settings.max_jobs,
+            warn=self.warn,
+            validate=self._validate,
+        )
+
     def adopt(self, other: str, jobs: list[CronJob]) -> str:
         """Move another session's durable jobs here (a renamed or moved notebook)."""
         self.check_can_create()
@@ -253,14 +257,7 @@ class DurableSession:
         if not other_lock.try_acquire():
             raise StoreError(f"session {other_id} is in use by {other_lock.owner_text()}; shut that kernel down first")
         try:
-            other_store = Store(
-                self.home,
-                other_id,
-                history_size=self.core.settings.history_size,
-                max_jobs=self.core.settings.max_jobs,
-                warn=self.warn,
-                validate=self._validate,
-            )
+            other_store = self._store(other_id)
             result = other_store.load(self.core.clock.now())
             if other_store.read_only:
                 raise StoreError(
