@@ -38,7 +38,7 @@ log6=$(mktemp)
 # nbconvert (marker "clients") run in the .venv6 leg only: it is the shorter one, so the two
 # legs end together.
 .venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit tests/store \
-  tests/server/test_export.py --ignore=tests/unit/test_binder.py > "$log6" 2>&1 &
+  tests/server/test_export.py > "$log6" 2>&1 &
 pid6=$!
 rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" --ignore=tests/store \
   --ignore=tests/server/test_export.py tests || rc7=$?
