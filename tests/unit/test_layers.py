@@ -187,3 +187,18 @@ def test_test_files_have_unique_names() -> None:
     """pytest imports test modules by base name here (no packages): two of one name stop the whole run."""
     names = [p.name for p in (SRC / "tests").rglob("test_*.py")]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_files_and_functions_stay_small() -> None:
+    """README: every file of the package is at most 400 lines and every function at most 50."""
+    too_long = []
+    for path in sorted((SRC / "loopal_ipy").glob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 50:
+                    too_long.append(f"{path.name}: {node.name}() {length} lines")
+    assert not too_long, too_long
