@@ -30,3 +30,15 @@ def build_bridge(shell, home, session: str, warn=print):
     bridge = KernelScheduler(shell, core, Runner(shell, clock), loop, store=durable)
     bridge.start()
     return loop, bridge, durable
+
+
+def run_until(loop, predicate, timeout: float = 30.0, step: float = 0.05) -> None:
+    """Let ``loop`` run until ``predicate()`` holds: waits on what happened, not on a guessed time,
+    so a loaded machine only makes it slower. Fails with the timeout if it never holds."""
+    import asyncio
+    import time
+
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, f"condition not met within {timeout:g} s"
+        loop.run_until_complete(asyncio.sleep(step))

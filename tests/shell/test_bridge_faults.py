@@ -6,13 +6,12 @@ a few seconds, and a store whose writer fails until the fault clears.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 from pathlib import Path
 
 import pytest
-from shellutil import build_bridge
+from shellutil import build_bridge, run_until
 
 from loopal_ipy.errors import StoreError
 
@@ -36,15 +35,12 @@ def test_failing_writer_keeps_jobs_running_warns_once_and_heals(shell, tmp_path:
         store._write_bytes = disk_full
         shell.user_ns["hits"] = 0
         job = bridge.create("@every 1s", "hits += 1", durable=True, name="tick")
-        loop.run_until_complete(asyncio.sleep(3.3))
-        assert shell.user_ns["hits"] >= 3, "jobs must keep running while saves fail"
-        assert len(failures) >= 2, "saving must be retried"
+        run_until(loop, lambda: shell.user_ns["hits"] >= 3 and len(failures) >= 2)  # runs go on, saves retried
         assert [w for w in warned if "could not save" in w] == [warned[0]] and len(warned) == 1
         assert bridge._dirty and not store.path.exists()
 
         store._write_bytes = good  # the fault clears
-        loop.run_until_complete(asyncio.sleep(2.5))
-        assert any("works again" in w for w in warned)
+        run_until(loop, lambda: any("works again" in w for w in warned))
         saved = json.loads(store.path.read_text())
         [entry] = saved["jobs"]
         assert entry["id"] == job.id and entry["code"] == "hits += 1"
@@ -68,8 +64,7 @@ def test_read_only_store_refuses_new_durable_jobs_but_runs_the_rest(shell, tmp_p
         assert bridge.jobs() == []
         shell.user_ns["n"] = 0
         bridge.create("@every 1s", "n += 1")
-        loop.run_until_complete(asyncio.sleep(1.3))
-        assert shell.user_ns["n"] >= 1
+        run_until(loop, lambda: shell.user_ns["n"] >= 1)
         assert json.loads((home / "cron.json").read_text())["version"] == 99  # never written over
     finally:
         bridge.stop()

@@ -39,16 +39,6 @@ def start_holder(directory: Path, fork: bool = False):
     return child
 
 
-def acquire_within(lock: SessionLock, seconds: float) -> float:
-    """Poll like a waiting kernel would; return how long the takeover took."""
-    start = time.monotonic()
-    while not lock.try_acquire():
-        if time.monotonic() - start > seconds:
-            pytest.fail(f"lock not free after {seconds} s; owner {lock.owner()}")
-        time.sleep(0.01)
-    return time.monotonic() - start
-
-
 def test_two_locks_in_one_process_contend(tmp_path):
     first, second = SessionLock(tmp_path / "s", label="first"), SessionLock(tmp_path / "s")
     assert first.try_acquire() and first.held
@@ -107,7 +97,7 @@ def test_the_lock_dies_with_its_process(tmp_path):
     child.wait()
     assert json.loads(mine.owner_path.read_text())["pid"] == child.pid  # the record is stale ...
     assert mine.owner() is None  # ... and recognised as such
-    assert acquire_within(mine, 10.0) < 1.0
+    assert mine.try_acquire()  # at once: nothing to wait out once the owner is dead
     mine.release()
 
 
@@ -131,7 +121,12 @@ def test_a_forked_child_does_not_keep_a_dead_owner_lock(tmp_path):
         holder.wait()
         os.kill(grandchild, 0)  # still alive, holding a copy of every descriptor
         mine = SessionLock(tmp_path)
-        assert acquire_within(mine, 10.0) < 1.0
+        # Soon (a generous deadline, not a timing claim), though the grandchild still holds a copy of
+        # the descriptor: seen to need a few polls right after the holder's death.
+        deadline = time.monotonic() + 10
+        while not mine.try_acquire():
+            assert time.monotonic() < deadline, f"lock not free after 10 s; owner {mine.owner()}"
+            time.sleep(0.01)
         mine.release()
     finally:
         os.kill(grandchild, signal.SIGKILL)
