@@ -118,7 +118,9 @@ def test_two_kernels_one_session_never_both_fire_and_the_second_takes_over(tmp_p
         assert refused.status == "error" and refused.stderr.startswith("UsageError: session shared is owned by pid")
         pid_a = a.evaluate("__import__('os').getpid()")
         pid_b = b.evaluate("__import__('os').getpid()")
-        time.sleep(3)
+        # The window in which B must not fire is proved long enough by A's own fires in it.
+        seen = len(lines(out))
+        assert wait_for(lambda: len(lines(out)) >= seen + 2, 15), "A did not fire twice more"
         assert {pid for pid, _ in lines(out)} == {pid_a}
         a.km.shutdown_kernel(now=True)
         gone = time.monotonic()
