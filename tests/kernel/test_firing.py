@@ -179,10 +179,10 @@ def test_load_twice_and_reload_leave_one_scheduler(kernel: Kernel) -> None:
     assert kernel.evaluate("get_ipython().input_transformers_post.count(loopal_ipy.magicargs.wait_transformer)") == 1
 
     ok(kernel, "ticks.clear(); _w0 = time.time()")
-    time.sleep(5.3)
+    assert wait_for(lambda: len(kernel.evaluate("ticks")) >= 5, 20), "the reloaded scheduler stopped firing"
     ticks, elapsed = kernel.evaluate("(list(ticks), time.time() - _w0)")
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert abs(len(ticks) - elapsed) <= 1, f"{len(ticks)} fires in {elapsed:.1f} s: {ticks}"
+    assert len(ticks) <= elapsed + 1, f"more fires than occurrences: {len(ticks)} in {elapsed:.1f} s: {ticks}"
     assert all(g >= 0.5 for g in gaps), f"two fires for one occurrence: gaps {gaps}"
     assert kernel.evaluate("b2.get('tick').runs") >= len(ticks)
 
@@ -249,7 +249,7 @@ def test_cron_wait_lets_the_job_fire_while_the_cell_is_busy(kernel: Kernel) -> N
     s, e, wt = kernel.evaluate("(_s, _e, wt)")
     inside = [t for t in wt if s <= t <= e]
     assert len(inside) == 3, f"expected 3 fires during the waiting cell: {inside} in [{s}, {e}]"
-    assert 1.5 < e - s < 4.5
+    assert e - s > 1.5  # three occurrences of the schedule, in real time (the upper bound is the cell's timeout)
 
     t0 = time.monotonic()
     r = kernel.execute(f"%cron wait {jid} --runs 100 --timeout 2", timeout=20)
@@ -260,7 +260,7 @@ def test_cron_wait_lets_the_job_fire_while_the_cell_is_busy(kernel: Kernel) -> N
         r.evalue or "",
     ), r.evalue
     assert r.stderr == f"UsageError: {r.evalue}\n" and r.traceback == []
-    assert 1.8 < elapsed < 5
+    assert elapsed > 1.8  # it waited its 2 s before giving up
 
     r = ok(kernel, "%cron wait w", timeout=10)  # alone on its line: the result is shown
     assert text(r) == f"{jid} (w) ran 1 more time(s)"
