@@ -111,13 +111,33 @@ def expand_field(index: int, field: str, text: str) -> frozenset[int]:
 
     Ours, not croniter's: croniter 7.0 reads ``5-5`` as ``*`` and 1.4 ANDs ``2 * 0,*/1``.
     """
+    values = _field_values(index, field)
+    if isinstance(values, str):
+        raise ScheduleError(f"invalid cron expression {text!r}: {_FIELDS[index]} field {field!r}: {values}; {ACCEPTED}")
+    return values
+
+
+class _BadField(Exception):
+    pass
+
+
+@lru_cache(maxsize=4096)
+def _field_values(index: int, field: str) -> frozenset[int] | str:
+    """The values, or why the field is wrong (cached: 10,000 jobs share a few hundred fields)."""
+    try:
+        return _expand(index, field)
+    except _BadField as e:
+        return str(e)
+
+
+def _expand(index: int, field: str) -> frozenset[int]:
     name = _FIELDS[index]
     low, high = _FIELD_RANGES[index]
     top = 7 if index == 4 else high
     names = {w: i + low for i, w in enumerate(_NAME_ORDER.get(name, ()))}
 
-    def bad(why: str) -> ScheduleError:
-        return ScheduleError(f"invalid cron expression {text!r}: {name} field {field!r}: {why}; {ACCEPTED}")
+    def bad(why: str) -> _BadField:
+        return _BadField(why)
 
     def value(word: str) -> int:
         v = names.get(word.upper()) if not word.isdigit() else int(word)

@@ -324,7 +324,7 @@ def parse_schedule(text: str, tz: str | None = None, *, anchor: datetime | None 
     return _parse_cron(text, zone)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16384)  # a 10,000-job store of all-different schedules parses each once
 def _parse_cron(text: str, zone: ZoneInfo) -> CronSchedule:
     """Cron schedules are immutable values: jobs with the same text and zone share one."""
     low = text.lower()
