@@ -104,9 +104,11 @@ def test_job_output_never_reaches_any_cell(kernel: Kernel) -> None:
     cell = ok(kernel, 'print("cell-a"); x = 1 + 1')  # a cell that runs between fires
     waited = ok(kernel, "%cron wait talk --runs 2", timeout=15)  # fires while a cell runs
     ran = ok(kernel, "%cron run boom")  # runs inside a cell
-    time.sleep(1.2)
+    talked = kernel.evaluate("len(seen)")
+    assert wait_for(lambda: kernel.evaluate("len(seen)") > talked, 10)  # a fire between the cells
     after = ok(kernel, 'print("cell-b")')  # the last cell; jobs fire after it ran
-    time.sleep(1.2)
+    talked = kernel.evaluate("len(seen)")
+    assert wait_for(lambda: kernel.evaluate("len(seen)") > talked, 10)  # and one after it
     messages = kernel.drain_iopub()
 
     assert cell.stdout == "cell-a\n" and cell.stderr == ""
@@ -197,9 +199,8 @@ def test_reload_during_an_async_run_neither_overlaps_nor_loses_the_run(kernel: K
     assert wait_for(lambda: kernel.evaluate("loopal_ipy.get_scheduler().get('slow').running"), 3)
     ok(kernel, "%reload_ext loopal_ipy")
     assert kernel.evaluate("loopal_ipy.get_scheduler().get('slow').running") is True
-    time.sleep(6)
+    assert wait_for(lambda: len(kernel.evaluate("spans")) >= 2, 20), "runs stopped after the reload"
     spans = kernel.evaluate("list(spans)")
-    assert len(spans) >= 2
     overlaps = [(a, b) for a, b in itertools.pairwise(sorted(spans)) if b[0] < a[1]]
     assert overlaps == [], f"the job overlapped itself across the reload: {spans}"
     statuses = kernel.evaluate("[r.status for r in loopal_ipy.get_scheduler().get('slow').history]")
@@ -223,13 +224,15 @@ def test_await_job_runs_as_a_task_and_a_concurrent_cell_keeps_its_output(kernel:
     cell = ok(
         kernel,
         f'print("CELL-one"); _mid = {job(jid, "running")}\n'
-        "await asyncio.sleep(1.5)\n"
+        f"for _ in range(400):  # the cell awaits until the job has finished (10 s at most)\n"
+        f"    if not {job(jid, 'running')}:\n"
+        "        break\n"
+        "    await asyncio.sleep(0.025)\n"
         f'print("CELL-two"); _end = {job(jid, "running")}; _done = len(done)',
     )
     assert cell.stdout == "CELL-one\nCELL-two\n" and cell.stderr == "" and cell.displays == []
     # the job was running while the cell started, and went on (finished) while the cell awaited
     assert kernel.evaluate("(_mid, _end, _done)") == (True, False, 1)
-    time.sleep(0.3)
     messages = kernel.drain_iopub()
     assert leaks(messages, ("ASYNCJOB",)) == []
 
