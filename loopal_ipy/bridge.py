@@ -41,6 +41,8 @@ from .runner import Attempt, Runner
 from .scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from .face import SessionStore
+
     pass
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
@@ -56,7 +58,12 @@ class KernelScheduler(Commands):
     max_sleep = MAX_SLEEP
 
     def __init__(
-        self, shell: Any, core: Scheduler, runner: Runner, loop: asyncio.AbstractEventLoop, store: Any = None
+        self,
+        shell: Any,
+        core: Scheduler,
+        runner: Runner,
+        loop: asyncio.AbstractEventLoop,
+        store: SessionStore | None = None,
     ) -> None:
         self.shell = shell
         self.core = core

@@ -26,14 +26,14 @@ from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     from .export import Exported
-    from .store import Store
+    from .face import SessionStore
 
 
 class Commands:
     """The public API; the bridge inherits it and supplies the machine parts declared here."""
 
     core: Scheduler
-    store: Store | None
+    store: SessionStore | None
     runner: Runner
     loop: asyncio.AbstractEventLoop
     hooks: Hooks
@@ -154,7 +154,7 @@ class Commands:
         )
         return export_job(job, side, to=to, directory=directory, setup=setup)
 
-    def _session_change(self, change: Callable[[Any], str]) -> str:
+    def _session_change(self, change: Callable[[SessionStore], str]) -> str:
         if self.store is None:
             raise StoreError("durable jobs are off in this kernel: it has no session store")
         self.flush()
