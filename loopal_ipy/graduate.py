@@ -31,11 +31,11 @@ from .export import (
     setup_cells,
 )
 from .job import CronJob
+from .session import notebook_of
 
 TARGETS = ("jupyter-scheduler", "papermill")
 SETUPS = ("notebook", "history", "none")
 _DEFAULT_SPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-_NOTEBOOK_KEYS = (("env", "JPY_SESSION_NAME"), ("ns", "__session__"), ("ns", "__vsc_ipynb_file__"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +116,8 @@ def scheduler_environments(server: Server) -> list[dict]:
 
 
 def notebook_path(side: KernelSide) -> Path | None:
-    for where, key in _NOTEBOOK_KEYS:
-        value = side.env.get(key) if where == "env" else side.user_ns.get(key)
-        if isinstance(value, str) and value.strip():
-            return side.cwd / value
-    return None
+    notebook = notebook_of(side.env, side.user_ns)
+    return side.cwd / notebook if notebook is not None else None
 
 
 def gather_setup(job: CronJob, setup: str, side: KernelSide) -> tuple[list[str], dict | None, dict | None, str]:

@@ -112,6 +112,15 @@ def notebook_session_id(path: str, cwd: str | None = None) -> str:
     return f"{slug or 'notebook'}-{_sha8(absolute)}"
 
 
+def notebook_of(env: Mapping[str, str], user_ns: Mapping[str, Any]) -> str | None:
+    """The notebook file this kernel runs, as Jupyter or VS Code tells it; None when nothing does."""
+    for where, key in _NOTEBOOK_SOURCES:
+        value = env.get(key) if where == "env" else user_ns.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
 def resolve_session(
     env: Mapping[str, str],
     user_ns: Mapping[str, Any],
@@ -130,10 +139,9 @@ def resolve_session(
     from_env = env.get("LOOPAL_SESSION_ID")
     if from_env and from_env.strip():
         return SessionInfo(sanitize_session_id(from_env), "env", "LOOPAL_SESSION_ID")
-    for where, key in _NOTEBOOK_SOURCES:
-        value = env.get(key) if where == "env" else user_ns.get(key)
-        if isinstance(value, str) and value.strip():
-            return SessionInfo(notebook_session_id(value, cwd), "notebook", value)
+    notebook = notebook_of(env, user_ns)
+    if notebook is not None:
+        return SessionInfo(notebook_session_id(notebook, cwd), "notebook", notebook)
     if connection_file:
         match = _KERNEL_FILE.match(os.path.basename(connection_file))
         if match and match.group(1).strip():
