@@ -13,6 +13,7 @@ from .schedule import next_fires
 
 if TYPE_CHECKING:
     from .bridge import KernelScheduler
+    from .widget import CronTable
 
 __all__ = [
     "CodeError",
@@ -63,7 +64,7 @@ def get_scheduler() -> KernelScheduler:
     return bridge
 
 
-def table(page_size: int = 50) -> Any:
+def table(page_size: int = 50) -> CronTable:
     """The live job table of this kernel (an ipywidget; SPEC §7 widget)."""
     from .widget import CronTable
 

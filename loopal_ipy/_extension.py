@@ -10,7 +10,7 @@ import asyncio
 import atexit
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .alerts import Alerts
 from .bridge import KernelScheduler
@@ -25,6 +25,9 @@ from .magicargs import wait_transformer
 from .magics import CronMagics
 from .runner import Runner
 from .scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from .widget import CronTable
 
 _ATTR = "_loopal_ipy"
 _STASH = "_loopal_ipy_stash"  # non-durable jobs handed from unload to the next load
@@ -148,7 +151,7 @@ def _open_log(job_id: str) -> bool:
     return True
 
 
-def _make_table(bridge: KernelScheduler) -> Any:
+def _make_table(bridge: KernelScheduler) -> CronTable:
     """``%cron list`` in a kernel: the live table (magics must not import the widget layer)."""
     from .widget import CronTable
 

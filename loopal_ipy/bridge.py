@@ -296,17 +296,16 @@ class KernelScheduler(Commands):
         """End a fire exactly once, in the scheduler that owns the job now (a reload or switch may have happened)."""
         owner = self if self.started else self.successor()
         if owner is None:
-            job.running = False
+            self.core.let_go(job)
             return
         target = owner.core.live(job.id)
         if target is None:
             if owner is not self:  # deleted since: nothing left to record it on over there
-                owner.core.active.discard(job.id)
-                job.running = False
+                owner.core.let_go(job)
                 return
             target = job  # deleted by its own run or meanwhile: the log of the removed job keeps it
         if target is not job:
-            job.running = False  # the old object of a job that came back (session switch, reload)
+            owner.core.let_go(job)  # the old object of a job that came back (session switch, reload)
         if run is None:
             owner.core.abandon(target, occurrence, reason)
         else:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .errors import CronError, StoreError
-from .events import Event
+from .events import Event, Kind
 from .hooks import HookEvent, Hooks
 from .job import CronJob
 from .limits import CreateOptions, Settings
@@ -123,6 +123,9 @@ class Commands:
         job = self.core.resume(key)
         self._request_save()
         return job
+
+    def why_dropped(self, key: str) -> str | None:
+        return None if self.store is None else self.store.why_dropped(key)
 
     def describe_session(self) -> str:
         """Which session, where its store is, who owns it."""
@@ -253,7 +256,9 @@ class Commands:
         if self.core.live(job.id) is not job and not job.running:
             raise LookupError(f"job {job.label} was removed while waiting ({job.runs} runs seen)")
         if job.paused and not job.running:
-            why = next((e.message for e in reversed(self.core.events) if e.job_id == job.id and e.kind == "paused"), "")
+            why = next(
+                (e.message for e in reversed(self.core.events) if e.job_id == job.id and e.kind == Kind.PAUSED), ""
+            )
             raise LookupError(
                 f"job {job.label} is paused{f' ({why})' if why else ''}, {job.runs} runs seen; "
                 f"%cron resume {job.name or job.id} first"

@@ -9,6 +9,7 @@ and rehydrates as soon as it gets it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -51,7 +52,7 @@ class DurableSession:
         connection_file: str | None,
         rehydrate: str = "run",
         warn: Callable[[str], None],
-        call_later: Callable[[float, Callable[[], None]], Any],
+        call_later: Callable[[float, Callable[[], None]], asyncio.TimerHandle],
     ) -> None:
         self.core = core
         self.env = env
@@ -65,7 +66,7 @@ class DurableSession:
         self.store: Store | None = None
         self.lock: SessionLock | None = None
         self.last_load: LoadResult | None = None
-        self._poll: Any = None
+        self._poll: asyncio.TimerHandle | None = None
         self.on_takeover: Callable[[], None] = lambda: None
         self.pending = False  # the session has no folder yet: it is made by the first durable create
         self._announced = False
@@ -125,11 +126,11 @@ class DurableSession:
             )
             if renamed:  # not routine: the table's footer says it
                 self.core.emit(Kind.STORE, job, f"restored {job.id}{renamed}")
-        for label, reason in result.dropped:
-            self.core.emit(Kind.DROPPED, label.split()[0] if label else "-", f"{label} dropped at load: {reason}")
+        for gone in result.dropped:
+            self.core.emit(Kind.DROPPED, gone.job_id or "-", f"{gone.label} dropped at load: {gone.reason}")
         for job_id, count in result.missed.items():
             self.core.emit(
-                "missed",
+                Kind.MISSED,
                 job_id,
                 f"{count}{'+' if count >= 1000 else ''} occurrence(s) passed while no kernel ran; not caught up",
             )
@@ -215,7 +216,7 @@ class DurableSession:
             return
         summary = self._rehydrate()
         self.core.emit(
-            "store", "-", f"took over session {self.store.session_id}: {summary.removeprefix('loopal_ipy: ')}"
+            Kind.STORE, "-", f"took over session {self.store.session_id}: {summary.removeprefix('loopal_ipy: ')}"
         )
         self.on_takeover()
 
@@ -288,6 +289,11 @@ class DurableSession:
         )
 
     # ------------------------------------------------------------------ text
+    def why_dropped(self, key: str) -> str | None:
+        """Why the job ``key`` (id or name) did not come back at this session's load, or None."""
+        found = [d for d in self.last_load.dropped if key in (d.job_id, d.name)] if self.last_load else []
+        return f"{found[-1].label} dropped at load: {found[-1].reason}" if found else None
+
     def describe(self) -> str:
         if self.info is None:
             return "session: none (durable jobs are off)"

@@ -10,6 +10,7 @@ import re
 import secrets
 import string
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -184,6 +185,33 @@ class CronJob:
     @property
     def description(self) -> str:
         return self.compiled.describe()
+
+    # The load-time changes (SPEC §4). The store calls these: a job's state changes only here
+    # and in the scheduler, never field by field in another layer.
+
+    def merge_runs(self, runs: Iterable[Run]) -> None:
+        """Runs a journal kept since the last full save, in start order; the deque keeps the newest."""
+        merged = sorted([*self.history, *runs], key=lambda r: r.started_at)
+        self.history.clear()
+        self.history.extend(merged)
+
+    def crashed(self, now: datetime, why: str) -> None:
+        """Its run was going when its kernel died, maybe because of it: a failed run, and paused."""
+        self.paused = True
+        self.runs += 1
+        self.failures += 1
+        self.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=self.last_fired))
+
+    def rehydrate(self, now: datetime) -> bool:
+        """Durable, and next fire the first occurrence after ``now`` (no catch-up); True if that changed it."""
+        before = (self.durable, self.next_fire)
+        self.durable = True  # it is in the durable file, so it is durable
+        if not self.recurring:
+            if self.next_fire is None:  # its time is still ahead (the caller dropped it otherwise)
+                self.next_fire = self.compiled.next_after(self.created_at)
+        else:
+            self.next_fire = self.compiled.next_after(now)
+        return (self.durable, self.next_fire) != before
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

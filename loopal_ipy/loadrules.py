@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .job import CronJob, Run
+from .job import CronJob
 
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 MISSED_CAP = 1000
@@ -28,6 +28,16 @@ def short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A job entry that did not come back at load, and why (``%cron log`` finds it by id or name)."""
+
+    label: str  # as the load summary says it: "id (name)", an id, or "entry 3"
+    reason: str
+    job_id: str | None = None  # None: the entry had no usable id
+    name: str | None = None
+
+
 @dataclass(slots=True, kw_only=True)
 class LoadResult:
     """What rehydration found. Every warning here was also passed to the store's ``warn``.
@@ -39,7 +49,7 @@ class LoadResult:
 
     session_id: str
     jobs: list[CronJob] = field(default_factory=list)
-    dropped: list[tuple[str, str]] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
     missed: dict[str, int] = field(default_factory=dict)
     quarantined: list[Path] = field(default_factory=list)
     read_only: bool = False
@@ -53,7 +63,7 @@ class LoadResult:
         n = len(self.jobs)
         parts = [f"loopal_ipy: restored {plural(n, 'durable job')} for session {self.session_id}"]
         if self.dropped:
-            reasons = [reason for _, reason in self.dropped[:3]]
+            reasons = [d.reason for d in self.dropped[:3]]
             more = f"; and {len(self.dropped) - 3} more" if len(self.dropped) > 3 else ""
             parts.append(f"dropped {len(self.dropped)} ({'; '.join(reasons)}{more})")
         if self.missed:
@@ -94,10 +104,7 @@ def pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:
         f"kernel); it is paused so that it cannot hang the kernel again — %cron resume {job.name or job.id} "
         "restarts it"
     )
-    job.paused = True
-    job.runs += 1
-    job.failures += 1
-    job.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=job.last_fired))
+    job.crashed(now, why)
     result.stuck.append(job.label)
     result.changed = True
 
@@ -140,6 +147,15 @@ def entry_label(entry: Any, index: int) -> str:
     if isinstance(job_id, str) and job_id.isalnum() and len(job_id) <= 16:
         return job_id
     return f"entry {index}"
+
+
+def dropped_entry(entry: Any, index: int, reason: str) -> Dropped:
+    """An entry that leaves the file, with the id and name a user may still ask about."""
+    label = entry_label(entry, index)
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return Dropped(
+        label, reason, None if label.startswith("entry ") else label, name if isinstance(name, str) else None
+    )
 
 
 def once_gone(job: CronJob, now: datetime) -> str | None:

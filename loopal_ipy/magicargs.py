@@ -14,6 +14,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from .limits import CreateOptions
+
 
 class Text(str):
     """A plain-text result that displays without quotes."""
@@ -97,28 +99,29 @@ def parse_wait(args: str) -> tuple[str | None, int, float | None]:
     return key, runs, timeout
 
 
-def create_options(rest: str) -> tuple[dict[str, Any], str]:
+def create_options(rest: str) -> tuple[CreateOptions, str]:
     """``--once --durable --name N --tz TZ --timeout S`` off the front of ``rest`` (also ``--name=N``)."""
-    opts: dict[str, Any] = {"once": False, "durable": False, "name": None, "tz": None, "timeout": None}
+    opts = CreateOptions(once=False, durable=False, name=None, tz=None, timeout=None)
     while rest.startswith("-"):
         word, _, rest = split_word(rest)
         flag, eq, value = word.partition("=")
         if flag in ("--once", "--durable") and not eq:
-            opts[flag[2:]] = True
+            opts[flag[2:]] = True  # type: ignore[literal-required]
         elif flag in ("--name", "--tz", "--timeout"):
             if not eq:
                 value, _, rest = split_word(rest)
             example = {"--name": "report", "--tz": "UTC", "--timeout": "60"}[flag]
             if not value:
                 raise UsageError(f"%cron create: {flag} needs a value, e.g. {flag} {example}")
-            if flag == "--timeout":
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise UsageError(
-                        f"%cron create: --timeout takes seconds, got {value!r}; e.g. --timeout 60 (0 = no limit)"
-                    ) from None
-            opts[flag[2:]] = value
+            if flag != "--timeout":
+                opts[flag[2:]] = value  # type: ignore[literal-required]
+                continue
+            try:
+                opts["timeout"] = float(value)
+            except ValueError:
+                raise UsageError(
+                    f"%cron create: --timeout takes seconds, got {value!r}; e.g. --timeout 60 (0 = no limit)"
+                ) from None
         else:
             raise UsageError(
                 f"%cron create: unknown option {word!r}; options are --once, --durable, --name N, --tz TZ, --timeout S"

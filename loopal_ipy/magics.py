@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from . import render
 from .errors import CronError
+from .job import CronJob
 from .magicargs import (
     CRON_FIELD,
     InputError,
@@ -32,10 +33,12 @@ from .schedule import get_zone, next_fires, parse_schedule
 if TYPE_CHECKING:
     from .face import SchedulerFace
 
+    TableMaker = Callable[[SchedulerFace], object]  # the live table for a scheduler (widget.CronTable)
+
 
 @dataclass(frozen=True)
 class Command:
-    handler: Callable[..., Any]
+    handler: Callable[..., object]
     usage: str
     help: str
 
@@ -45,7 +48,10 @@ class CronMagics(Magics):
     """The ``%cron`` line and ``%%cron`` cell magic."""
 
     def __init__(
-        self, shell: Any, get_bridge: Callable[[], SchedulerFace | None], get_table: Callable[[], Any] = lambda: None
+        self,
+        shell: Any,
+        get_bridge: Callable[[], SchedulerFace | None],
+        get_table: Callable[[], TableMaker | None] = lambda: None,
     ) -> None:
         super().__init__(shell)
         self._get_bridge = get_bridge
@@ -153,7 +159,7 @@ class CronMagics(Magics):
             f"(in {render.countdown(job.next_fire, bridge.now())})"
         )
 
-    def _list(self, rest: str) -> Any:
+    def _list(self, rest: str) -> object:
         bridge = self._bridge("list")
         if rest:
             raise UsageError(f"%cron list takes no arguments; got {rest!r}")
@@ -166,7 +172,7 @@ class CronMagics(Magics):
             raise UsageError(f"%cron {name}: no job given; usage: %cron {self.commands[name].usage}")
         return ids
 
-    def _apply(self, name: str, rest: str, action: Callable[[str], Any], verb: str) -> Text:
+    def _apply(self, name: str, rest: str, action: Callable[[str], CronJob], verb: str) -> Text:
         bridge = self._bridge(name)
         ids = self._ids(name, rest)
         for key in ids:  # check all first: a bad id changes nothing
@@ -217,15 +223,13 @@ class CronMagics(Magics):
             raise UsageError(f"%cron log: -n must be between 1 and 10000, got {args.n}")
         job = bridge.find(args.id)
         if job is None:
-            dropped = [
-                e for e in bridge.events if e.kind == "dropped" and (e.job_id == args.id or f"({args.id})" in e.message)
-            ]
-            if dropped:
-                raise UsageError(f"job {args.id} has no log: {dropped[-1].message}") from None
-            bridge.get(args.id)  # raises the usual "no job" error
+            why = bridge.why_dropped(args.id)
+            if why is not None:
+                raise UsageError(f"job {args.id} has no log: {why}") from None
+            job = bridge.get(args.id)  # raises the usual "no job" error
         return Text(render.log_text(job, args.n, bridge.output_so_far(job.id)))
 
-    def _wait(self, rest: str) -> Any:
+    def _wait(self, rest: str) -> NoReturn:
         raise UsageError(
             "%cron wait must stand alone on a line at the top level of a cell, because it awaits the "
             "kernel's loop; inside functions use: await loopal_ipy.wait(ID, runs=N, timeout=S)"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .events import FOOTER
+from .events import FOOTER, Event
 from .job import CronJob
 from .schedule import Schedule, get_zone
 
@@ -70,13 +71,13 @@ def row(job: CronJob, now: datetime) -> dict[str, str]:
     }
 
 
-def footer_lines(events: Any, limit: int = 5) -> list[str]:
+def footer_lines(events: Iterable[Event], limit: int = 5) -> list[str]:
     """Expired, dropped, missed, skipped and coalesced fires: nothing silent (SPEC §7)."""
     picked = [e for e in events if e.kind in FOOTER][-limit:]
     return [f"{e.at:%H:%M:%S} {e.kind} {e.job_id}: {e.message}".rstrip(": ") for e in picked]
 
 
-def table_text(jobs: list[CronJob], now: datetime, events: Any = ()) -> str:
+def table_text(jobs: list[CronJob], now: datetime, events: Iterable[Event] = ()) -> str:
     if not jobs:
         body = "no jobs — create one with %cron create \"@every 10s\" print('hi')"
     else:
@@ -89,7 +90,7 @@ def table_text(jobs: list[CronJob], now: datetime, events: Any = ()) -> str:
     return body + ("\n" + "\n".join(foot) if foot else "")
 
 
-def table_html(jobs: list[CronJob], now: datetime, events: Any = ()) -> str:
+def table_html(jobs: list[CronJob], now: datetime, events: Iterable[Event] = ()) -> str:
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in COLUMNS)
     body = (
         "".join(

@@ -26,6 +26,7 @@ from types import CodeType
 from typing import Any
 
 from . import capture
+from .clock import Clock
 from .figures import MAX_IMAGES, JobFigures
 from .job import CronJob, Run
 from .stopper import JobInterrupted, JobTimedOut, Stopper
@@ -90,7 +91,7 @@ class _Stepped:
 class Runner:
     """Runs job code on the kernel's main thread; never raises into the caller."""
 
-    def __init__(self, shell: Any, clock: Any, output_limit: int = 10_000) -> None:
+    def __init__(self, shell: Any, clock: Clock, output_limit: int = 10_000) -> None:
         self.shell = shell
         self.clock = clock
         self.output_limit = output_limit

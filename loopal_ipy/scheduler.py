@@ -262,7 +262,7 @@ class Scheduler:
             if expiry is not None and expiry <= now:
                 self._remove(job)
                 self.emit(
-                    "expired",
+                    Kind.EXPIRED,
                     job,
                     f"non-durable job removed {self.settings.max_age / 86400:g} days after creation "
                     "(Cron.max_age); use --durable for jobs that should live longer",
@@ -326,6 +326,12 @@ class Scheduler:
         self.active.add(job.id)
         self.emit(Kind.STARTED, job, "run now")
         return job
+
+    def let_go(self, job: CronJob) -> None:
+        """A run ended on a job object this scheduler no longer holds (deleted, reloaded, switched away)."""
+        job.running = False
+        if job.id not in self._jobs:
+            self.active.discard(job.id)
 
     def finish(self, job: CronJob, run: Run) -> None:
         """Record a finished run; a one-shot job is removed after its scheduled run."""

@@ -21,8 +21,10 @@ from .job import CronJob, to_rfc3339
 from .journal import JOURNAL_NAME, JournalRead, read_journal
 from .loadrules import (
     FORMAT_VERSION,
+    Dropped,
     LoadResult,
     count_missed,
+    dropped_entry,
     dump_json,
     entry_label,
     once_gone,
@@ -304,7 +306,6 @@ class Reading:
         self, result: LoadResult, entries: list[Any], now: datetime, live_runs: set[str], journal: JournalRead | None
     ) -> None:
         rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
-        labels: list[str] = []
         seen: set[str] = set()
         names: set[str] = set()
         for i, entry in enumerate(entries):
@@ -314,9 +315,7 @@ class Reading:
             try:
                 job = rebuild(entry, self.history_size)
                 if journal is not None and job.id in journal.runs:
-                    runs = sorted([*job.history, *journal.runs[job.id]], key=lambda r: r.started_at)
-                    job.history.clear()
-                    job.history.extend(runs)  # the deque keeps the last history_size
+                    job.merge_runs(journal.runs[job.id])
                 self.validate(job, names)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
@@ -329,7 +328,7 @@ class Reading:
                         names.add(job.name)
                     gone = once_gone(job, now)
                     if gone:  # a normal end, like a one-shot that ran: nothing to preserve
-                        result.dropped.append((job.label, gone))
+                        result.dropped.append(Dropped(job.label, gone, job.id, job.name))
                         continue
                     self._rehydrate(result, job, now)
                     if entry.get("running") is True and job.id not in live_runs:
@@ -338,32 +337,21 @@ class Reading:
                 why = f"{label} is not a valid job ({type(e).__name__}: {short(e, 60)})"
             if why is not None:
                 rejects.append({"index": i, "reason": why, "entry": entry})
-                labels.append(label)
                 continue
             result.jobs.append(job)
         if rejects:
             kept_in = self._keep_rejects(result, rejects, now)
             note = f"; kept in {kept_in}" if kept_in else ""
-            result.dropped.extend((lbl, r["reason"] + note) for lbl, r in zip(labels, rejects, strict=True))
+            result.dropped.extend(dropped_entry(r["entry"], r["index"], r["reason"] + note) for r in rejects)
         result.changed = result.changed or bool(result.dropped)
 
     def _rehydrate(self, result: LoadResult, job: CronJob, now: datetime) -> None:
         """No catch-up: a recurring job's next fire is the first occurrence after ``now``."""
-        if not job.durable:
-            job.durable = True  # it is in the durable file, so it is durable
-            result.changed = True
-        if not job.recurring:
-            if job.next_fire is None:  # once_gone found its time still ahead
-                job.next_fire = job.compiled.next_after(job.created_at)
-                result.changed = True
-            return
-        if not job.paused:
+        if job.recurring and not job.paused:
             missed = count_missed(job, now)
             if missed:
                 result.missed[job.id] = missed
-        upcoming = job.compiled.next_after(now)
-        if job.next_fire != upcoming:
-            job.next_fire = upcoming
+        if job.rehydrate(now):
             result.changed = True
 
     def _keep_rejects(self, result: LoadResult, rejects: list[dict[str, Any]], now: datetime) -> str | None:

@@ -128,7 +128,7 @@ def test_stored_entries_are_checked_like_a_create(make_store, sched, change, why
     store.path.write_bytes(raw)
     result = make_store().load(sched.clock.now())
     assert [j.name for j in result.jobs] == ["job0"]
-    [(_label, reason)] = result.dropped
+    [reason] = [d.reason for d in result.dropped]
     assert why in reason, reason
     kept = [p for p in result.quarantined if p.name.startswith("cron.json.bad-")]
     assert len(kept) == 1

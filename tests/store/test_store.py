@@ -14,6 +14,7 @@ import pytest
 from storeutil import IS_ROOT, SID, bad_files, frozen_dir, write_raw
 
 from loopal_ipy.job import Run
+from loopal_ipy.loadrules import Dropped
 from loopal_ipy.store import Store
 
 
@@ -233,13 +234,14 @@ def test_bad_entries_are_dropped_and_preserved(sched, clock, make_store, warned)
     write_raw(store, doc(bad_schedule, good, missing, "not even an object"))
     result = store.load(clock.now())
     assert [j.id for j in result.jobs] == [good["id"]] and result.changed
-    assert [label for label, _ in result.dropped] == ["badsched", "nocode00", "entry 3"]
+    assert [d.label for d in result.dropped] == ["badsched", "nocode00", "entry 3"]
+    assert [d.job_id for d in result.dropped] == ["badsched", "nocode00", None]
     [bad] = bad_files(store)
     kept = json.loads(bad.read_text())
     assert [e["entry"] for e in kept["entries"]] == [bad_schedule, missing, "not even an object"]
     assert [e["index"] for e in kept["entries"]] == [0, 2, 3]
-    assert result.dropped[0][1].startswith("badsched is not a valid job (ScheduleError: ")
-    assert result.dropped[0][1].endswith(f"; kept in {bad.name}")
+    assert result.dropped[0].reason.startswith("badsched is not a valid job (ScheduleError: ")
+    assert result.dropped[0].reason.endswith(f"; kept in {bad.name}")
     assert [j["id"] for j in json.loads(store.path.read_text())["jobs"]] == [good["id"]]
     assert any(
         re.match(rf"^loopal_ipy: 3 entries of .* could not be loaded; kept verbatim in {bad.name}$", w) for w in warned
@@ -256,8 +258,8 @@ def test_one_shot_jobs_that_fired_or_passed_are_dropped(sched, clock, make_store
     result = make_store().load(clock.now())
     assert [j.id for j in result.jobs] == [ahead.id] and result.jobs[0].next_fire == ahead.next_fire
     assert result.dropped == [
-        (fired.id, f"one-shot {fired.id} already fired"),
-        (passed.id, f"one-shot {passed.id} missed its time while no kernel ran"),
+        Dropped(fired.id, f"one-shot {fired.id} already fired", fired.id),
+        Dropped(passed.id, f"one-shot {passed.id} missed its time while no kernel ran", passed.id),
     ]
     assert result.summary() == (
         f"loopal_ipy: restored 1 durable job for session {SID}; dropped 2 (one-shot {fired.id} already fired; "
@@ -293,7 +295,7 @@ def test_duplicate_ids_keep_the_first(sched, clock, make_store):
     write_raw(store, doc(first, dict(first, code="second = 1")))
     result = store.load(clock.now())
     assert [j.code for j in result.jobs] == ["first = 1"]
-    assert result.dropped[0][1].startswith(f"duplicate id {first['id']} (entry 1); kept in cron.json.bad-")
+    assert result.dropped[0].reason.startswith(f"duplicate id {first['id']} (entry 1); kept in cron.json.bad-")
     assert json.loads(bad_files(store)[0].read_text())["entries"][0]["entry"]["code"] == "second = 1"
 
 
@@ -305,7 +307,7 @@ def test_more_than_max_jobs_keeps_the_first(sched, clock, make_store):
     assert [j.id for j in result.jobs] == [j.id for j in made[:3]]
     kept = json.loads(bad_files(store)[0].read_text())["entries"]
     assert [e["entry"]["id"] for e in kept] == [j.id for j in made[3:]]
-    assert result.dropped[0][1].startswith(f"{made[3].id} is over the limit of 3 jobs (Cron.max_jobs)")
+    assert result.dropped[0].reason.startswith(f"{made[3].id} is over the limit of 3 jobs (Cron.max_jobs)")
 
 
 def test_file_is_rewritten_only_when_loading_changed_it(sched, clock, make_store):

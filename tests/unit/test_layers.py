@@ -202,3 +202,45 @@ def test_files_and_functions_stay_small() -> None:
                 if length > 50:
                     too_long.append(f"{path.name}: {node.name}() {length} lines")
     assert not too_long, too_long
+
+
+JOB_FIELDS = {
+    "id", "schedule", "code", "tz", "created_at", "name", "recurring", "durable", "paused", "last_fired",
+    "next_fire", "runs", "failures", "skips", "coalesced", "history", "running", "timeout", "compiled",
+}  # fmt: skip
+
+
+def job_writes(tree: ast.AST) -> list[int]:
+    """Lines that set a job's field (``x.paused = …``, ``x.runs += 1``, ``x.history.append(…)``) on anything
+    but ``self``: a job's state may change only in the core (job.py's methods and the scheduler)."""
+    lines = []
+    for node in ast.walk(tree):
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
+        )
+        for t in targets:
+            if isinstance(t, ast.Attribute) and t.attr in JOB_FIELDS and not _is_self(t.value):
+                lines.append(node.lineno)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+            "append", "appendleft", "clear", "extend", "pop", "popleft",
+        ):  # fmt: skip
+            owner = node.func.value
+            if isinstance(owner, ast.Attribute) and owner.attr == "history" and not _is_self(owner.value):
+                lines.append(node.lineno)
+    return sorted(lines)
+
+
+def _is_self(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
+@pytest.mark.parametrize("module", [m for layer in NAMES[1:] for m in LAYERS[layer]])
+def test_jobs_change_only_in_the_core(module: str) -> None:
+    tree = ast.parse((SRC / "loopal_ipy" / f"{module}.py").read_text())
+    assert job_writes(tree) == [], f"{module}.py sets a job's field at lines {job_writes(tree)}; ask the core"
+
+
+def test_a_job_write_outside_the_core_is_caught() -> None:
+    """The checker itself, on the forms the store and the bridge used to write."""
+    code = "job.paused = True\njob.runs += 1\njob.history.append(run)\nself.paused = True\nrow.value = 1\n"
+    assert job_writes(ast.parse(code)) == [1, 2, 3]
