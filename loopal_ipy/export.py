@@ -12,6 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from .cronfields import MACROS
 from .errors import ExportError
@@ -70,6 +71,16 @@ def setup_cells(sources: list[str]) -> list[str]:
     return [cell for cell in map(strip_loopal, sources) if cell.strip()]
 
 
+def read_notebook(path: Path) -> tuple[list[str], dict | None, dict | None]:
+    """The code cells, kernelspec and language_info of the notebook file at ``path``; ExportError if unreadable."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        why = "nested too deep" if isinstance(e, RecursionError) else str(e).splitlines()[0][:120]
+        raise ExportError(f"cannot read the notebook {path} ({why}); use --setup history or --setup none") from None
+    return notebook_code_cells(document, str(path))
+
+
 def notebook_code_cells(document: object, path: str) -> tuple[list[str], dict | None, dict | None]:
     """The code cells of a saved notebook, its kernelspec and language_info; ExportError if it is not one."""
     cells = document.get("cells") if isinstance(document, dict) else None
@@ -78,10 +89,16 @@ def notebook_code_cells(document: object, path: str) -> tuple[list[str], dict | 
             f"{path} is not a notebook this can read (no cells list); use --setup history or --setup none"
         )
     sources = []
-    for cell in cells:
+    for i, cell in enumerate(cells):
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
-            sources.append("".join(source) if isinstance(source, list) else str(source))
+            lines = source if isinstance(source, list) else [source]
+            if not all(isinstance(line, str) for line in lines):
+                raise ExportError(
+                    f"{path}: cell {i}'s source is not text (nbformat wants a string or a list of strings); "
+                    "use --setup history or --setup none"
+                )
+            sources.append("".join(lines))
     meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
     spec = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else None
     info = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else None

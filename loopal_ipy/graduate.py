@@ -26,7 +26,7 @@ from .export import (
     engine_schedule,
     job_notebook,
     notebook_bytes,
-    notebook_code_cells,
+    read_notebook,
     run_script,
     setup_cells,
 )
@@ -132,11 +132,7 @@ def gather_setup(job: CronJob, setup: str, side: KernelSide) -> tuple[list[str],
             "this kernel does not know its notebook file (started by papermill, a console or an old server): "
             "use --setup history (the code this kernel ran) or --setup none"
         )
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ExportError(f"cannot read the notebook {path} ({e}); use --setup history or --setup none") from None
-    sources, spec, info = notebook_code_cells(document, str(path))
+    sources, spec, info = read_notebook(path)
     if not any(job.code.strip() in source for source in sources):
         raise ExportError(
             f"the notebook on disk ({path}) has no cell with {job.label}'s code: it was not saved since the job "

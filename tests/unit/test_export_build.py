@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +17,8 @@ from loopal_ipy.export import (
     crontab_line,
     engine_schedule,
     job_notebook,
+    notebook_code_cells,
+    read_notebook,
     run_script,
     setup_cells,
     strip_loopal,
@@ -136,3 +139,73 @@ def test_a_schedule_the_engines_croniter_misreads_is_refused_where_that_croniter
     else:
         assert engine_schedule(job) == "0 12 */5 * *"
     assert engine_schedule(_job("30 6 * * 1-5")) == "30 6 * * 1-5"  # what most jobs look like passes
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=30,
+)
+_CELL = st.fixed_dictionaries(
+    {}, optional={"cell_type": st.sampled_from(["code", "markdown", 3, None]), "source": _JSON, "metadata": _JSON}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        _JSON,
+        st.fixed_dictionaries({"cells": st.lists(_CELL | _JSON, max_size=5)}, optional={"metadata": _JSON}),
+        st.fixed_dictionaries(
+            {"cells": st.just([])},
+            optional={"metadata": st.fixed_dictionaries({}, optional={"kernelspec": _JSON, "language_info": _JSON})},
+        ),
+    )
+)
+def test_any_notebook_document_gives_cells_or_one_export_error(document: object) -> None:
+    """A hand-edited or half-written notebook: its cells, or ExportError with what to do; never a traceback."""
+    try:
+        sources, spec, info = notebook_code_cells(document, "nb.ipynb")
+    except ExportError as e:
+        assert "--setup history" in str(e) and "\n" not in str(e)
+        return
+    assert all(isinstance(s, str) for s in sources)
+    assert spec is None or isinstance(spec, dict)
+    assert info is None or isinstance(info, dict)
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
+        (b"", "empty"),
+        (b'{"cells": "none"}', "no cells list"),
+    ],
+)
+def test_a_notebook_file_that_is_not_one_is_one_export_error(tmp_path, content: bytes, why: str) -> None:
+    path = tmp_path / "nb.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(ExportError, match=r"use --setup history or --setup none$") as caught:
+        read_notebook(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value), why
+
+
+def test_a_notebook_path_that_is_a_folder_is_one_export_error(tmp_path) -> None:
+    with pytest.raises(ExportError, match=r"^cannot read the notebook .*; use --setup history or --setup none$"):
+        read_notebook(tmp_path)
+
+
+def test_a_good_notebook_file_gives_its_code_cells(tmp_path) -> None:
+    path = tmp_path / "nb.ipynb"
+    doc = {
+        "cells": [
+            {"cell_type": "code", "source": ["x = 1\n", "y = 2"]},
+            {"cell_type": "markdown", "source": "# title"},
+            {"cell_type": "code", "source": "refresh()"},
+        ],
+        "metadata": {"kernelspec": {"name": "python3"}},
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert read_notebook(path) == (["x = 1\ny = 2", "refresh()"], {"name": "python3"}, None)
