@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .errors import StoreError
 from .events import Kind
 from .job import CronJob
 from .limits import check_stored
-from .loadrules import LoadResult
+from .loadrules import Dropped, LoadResult
 from .lock import SessionLock
 from .scheduler import Scheduler
 from .session import (
@@ -36,6 +37,7 @@ from .session import (
 )
 from .store import Store
 
+DROPPED_KEPT = 1_000  # the reasons %cron log gives for jobs that did not come back
 TAKEOVER_POLL = 2.0  # seconds between lock attempts by a kernel that does not own its session
 
 
@@ -66,6 +68,7 @@ class DurableSession:
         self.store: Store | None = None
         self.lock: SessionLock | None = None
         self.last_load: LoadResult | None = None
+        self.dropped: deque[Dropped] = deque(maxlen=DROPPED_KEPT)  # every load's, for %cron log
         self._poll: asyncio.TimerHandle | None = None
         self.on_takeover: Callable[[], None] = lambda: None
         self.pending = False  # the session has no folder yet: it is made by the first durable create
@@ -126,6 +129,7 @@ class DurableSession:
             )
             if renamed:  # not routine: the table's footer says it
                 self.core.emit(Kind.STORE, job, f"restored {job.id}{renamed}")
+        self.dropped.extend(result.dropped)
         for gone in result.dropped:
             self.core.emit(Kind.DROPPED, gone.job_id or "-", f"{gone.label} dropped at load: {gone.reason}")
         for job_id, count in result.missed.items():
@@ -290,9 +294,9 @@ class DurableSession:
 
     # ------------------------------------------------------------------ text
     def why_dropped(self, key: str) -> str | None:
-        """Why the job ``key`` (id or name) did not come back at this session's load, or None."""
-        found = [d for d in self.last_load.dropped if key in (d.job_id, d.name)] if self.last_load else []
-        return f"{found[-1].label} dropped at load: {found[-1].reason}" if found else None
+        """Why the job ``key`` (id or name) did not come back at a load of this kernel's, or None."""
+        gone = next((d for d in reversed(self.dropped) if key in (d.job_id, d.name)), None)
+        return None if gone is None else f"{gone.label} dropped at load: {gone.reason}"
 
     def describe(self) -> str:
         if self.info is None:

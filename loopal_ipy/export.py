@@ -76,7 +76,9 @@ def read_notebook(path: Path) -> tuple[list[str], dict | None, dict | None]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        why = "nested too deep" if isinstance(e, RecursionError) else str(e).splitlines()[0][:120]
+        why = (
+            "nested too deep" if isinstance(e, RecursionError) else (str(e).splitlines() or [type(e).__name__])[0][:120]
+        )
         raise ExportError(f"cannot read the notebook {path} ({why}); use --setup history or --setup none") from None
     return notebook_code_cells(document, str(path))
 

@@ -85,6 +85,11 @@ def test_a_missed_one_shot_is_dropped_and_reported(tmp_path: Path) -> None:
         assert gone.ename == "UsageError" and re.match(
             r"^job soon has no log: \w{8} \(soon\) dropped at load: ", gone.evalue
         )
+        job_id = gone.evalue.split(": ")[1].split()[0]
+        assert k.execute("%cron session elsewhere").status == "ok"  # that load drops nothing
+        for key in ("soon", job_id):  # the reason outlives the load that found it
+            again = k.execute(f"%cron log {key}")
+            assert again.ename == "UsageError" and f"{job_id} (soon) dropped at load: " in again.evalue, again.evalue
 
 
 def test_enable_makes_a_restarted_kernel_fire_with_no_cell(tmp_path: Path) -> None:
