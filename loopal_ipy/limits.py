@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypedDict
 
 from .errors import CodeError, LimitError, NameTaken
@@ -73,17 +74,29 @@ def check_timeout(timeout: float) -> None:
 
 def compile_check(code: str) -> None:
     """Raise CodeError unless ``code`` compiles (top-level ``await`` allowed)."""
+    # A store of 10,000 jobs often holds a few codes many times: each short one compiles once.
+    why = _compile_problem(code) if len(code) <= CACHED_CODE_CHARS else _compile_problem.__wrapped__(code)
+    if why is not None:
+        raise CodeError(why)
+
+
+CACHED_CODE_CHARS = 4096  # the cache holds at most 1,024 codes of this size: 4 MiB
+
+
+@lru_cache(maxsize=1024)
+def _compile_problem(code: str) -> str | None:
     try:
         compile(code, "<cron job>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except (SyntaxError, ValueError) as e:  # UnicodeEncodeError (lone surrogates) is a ValueError
         where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
         why = e.msg if isinstance(e, SyntaxError) else _one_line(e)
-        raise CodeError(f"code does not compile: {why}{where}; nothing was created") from None
+        return f"code does not compile: {why}{where}; nothing was created"
     except (RecursionError, MemoryError, OverflowError):
-        raise CodeError(
+        return (
             "code does not compile: it is nested too deeply for Python's compiler; put the work in a "
             "function and schedule a call to it — nothing was created"
-        ) from None
+        )
+    return None
 
 
 def _one_line(e: BaseException) -> str:

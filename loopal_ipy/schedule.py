@@ -279,6 +279,7 @@ def _spell_duration(d: timedelta) -> str:
     return " ".join(parts)
 
 
+@lru_cache(maxsize=1024)  # a store's @every jobs share a few durations; only valid (short) ones are kept
 def parse_duration(text: str) -> timedelta:
     """``10s``, ``5m``, ``1h30m``, ``2d`` → timedelta (whole seconds, ≥ 1 s)."""
     m = _DURATION.match(text.strip().lower())
