@@ -72,7 +72,9 @@ def run_soak(cfg: argparse.Namespace, root: Path, targets: Targets) -> dict[str,
         samples: list[tuple[float, int]] = []
         while (el := time.monotonic() - t0) < seconds:
             samples.append((round(el, 1), proc.memory_info().rss))
-            time.sleep(min(cfg.sample_s, max(0.0, seconds - el)))
+            # each wake-up sends a busy/idle pair (activity.py): unread, 10 minutes of them pass ZMQ's
+            # high-water mark and the report's own reply would be dropped
+            k.read_iopub_for(min(cfg.sample_s, max(0.0, seconds - el)))
         samples.append((round(time.monotonic() - t0, 1), proc.memory_info().rss))
         c1 = proc.cpu_times()
         agg, bins, per_job, n_events, events_max, heap, loop_timers, soak_n, wakeups = k.evaluate(SOAK_REPORT)

@@ -235,6 +235,14 @@ class Kernel:
             raise RuntimeError(f"evaluate({expr!r}): {v['ename']}: {v['evalue']}")
         return ast.literal_eval(ast.literal_eval(v["data"]["text/plain"]))
 
+    def read_iopub_for(self, seconds: float) -> None:
+        """Read (and forget) iopub for ``seconds``: a long wait with no request must keep reading, or
+        ZMQ's high-water marks (1,000 queued messages) fill and the kernel's newest messages are dropped."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self._pull(min(left, 0.5))
+        self._unread.clear()
+
     def drain_iopub(self, quiet: float = 0.5) -> list[Msg]:
         """All iopub messages since the last drain; reads until `quiet` s of silence."""
         while self._pull(quiet) is not None:
