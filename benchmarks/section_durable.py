@@ -77,6 +77,20 @@ def naive_load(home: Path, data: bytes, trials: int) -> list[float]:
     return times
 
 
+def inprocess_creates(home: Path, session: str, m: int, *, save_each: bool) -> float:
+    """Seconds for ``m`` durable creates in a bare core: a save after each, or one at the end."""
+    core = Scheduler(SystemClock(), Settings(max_jobs=m))
+    store = Store(home, session, max_jobs=m)
+    t0 = time.perf_counter()
+    for _ in range(m):
+        core.create("@every 1h", "pass", durable=True)
+        if save_each:
+            store.save(core.jobs())
+    if not save_each:
+        store.save(core.jobs())
+    return time.perf_counter() - t0
+
+
 def run_durable(cfg: argparse.Namespace, root: Path, targets: Targets) -> dict[str, Any]:
     n, m = cfg.rehydrate_jobs, cfg.creates
     say(f"\n[4] durable paths: rehydrate a {n:,}-job file (Store.load), {m:,} durable creates in a real kernel")
@@ -158,22 +172,8 @@ def run_durable(cfg: argparse.Namespace, root: Path, targets: Targets) -> dict[s
         "jobs_in_file": in_file,
     }
 
-    nh = root / "naive-creates"
-    clock = SystemClock()
-    core = Scheduler(clock, Settings(max_jobs=m))
-    store = Store(nh, "naive", max_jobs=m)
-    t0 = time.perf_counter()
-    for _ in range(m):
-        core.create("@every 1h", "pass", durable=True)
-        store.save(core.jobs())
-    naive = time.perf_counter() - t0
-    core = Scheduler(clock, Settings(max_jobs=m))
-    store = Store(nh, "batched", max_jobs=m)
-    t0 = time.perf_counter()
-    for _ in range(m):
-        core.create("@every 1h", "pass", durable=True)
-    store.save(core.jobs())
-    batched = time.perf_counter() - t0
+    naive = inprocess_creates(root / "naive-creates", "naive", m, save_each=True)
+    batched = inprocess_creates(root / "naive-creates", "batched", m, save_each=False)
     results["naive_save_per_change_s"] = round(naive, 4)
     results["inprocess_creates_then_one_save_s"] = round(batched, 4)
     rows = [

@@ -43,8 +43,6 @@ from .scheduler import Scheduler
 if TYPE_CHECKING:
     from .face import SessionStore
 
-    pass
-
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
 _LOAD_CELL = object()  # stands for the cell that ran %load_ext: its pre_execute came before our hook

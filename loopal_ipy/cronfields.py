@@ -136,15 +136,12 @@ def _expand(index: int, field: str) -> frozenset[int]:
     top = 7 if index == 4 else high
     names = {w: i + low for i, w in enumerate(_NAME_ORDER.get(name, ()))}
 
-    def bad(why: str) -> _BadField:
-        return _BadField(why)
-
     def value(word: str) -> int:
         v = names.get(word.upper()) if not word.isdigit() else int(word)
         if v is None:
-            raise bad(f"{word!r} is not a value")
+            raise _BadField(f"{word!r} is not a value")
         if not low <= v <= top:
-            raise bad(f"{v} is out of range {low}-{top}")
+            raise _BadField(f"{v} is out of range {low}-{top}")
         return v
 
     out: set[int] = set()
@@ -153,7 +150,7 @@ def _expand(index: int, field: str) -> frozenset[int]:
         step = 1
         if slash:
             if not step_text.isdigit() or not 0 < int(step_text) <= top - low + 1:
-                raise bad(f"step {step_text!r} must be a whole number from 1 to {top - low + 1}")
+                raise _BadField(f"step {step_text!r} must be a whole number from 1 to {top - low + 1}")
             step = int(step_text)
         if body == "*":
             a, b = low, high
@@ -161,7 +158,7 @@ def _expand(index: int, field: str) -> frozenset[int]:
             first, _, last = body.partition("-")
             a, b = value(first), value(last)
             if a > b:
-                raise bad(f"range {body} runs backwards; write it as two ranges ({first}-{top},{low}-{last})")
+                raise _BadField(f"range {body} runs backwards; write it as two ranges ({first}-{top},{low}-{last})")
         else:
             a = b = value(body)
         out.update(v % 7 if index == 4 else v for v in range(a, b + 1, step))

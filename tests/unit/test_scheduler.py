@@ -9,7 +9,7 @@ import pytest
 from loopal_ipy.clock import FakeClock
 from loopal_ipy.errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
 from loopal_ipy.job import CronJob, Run
-from loopal_ipy.limits import Settings
+from loopal_ipy.limits import CACHED_CODE_CHARS, Settings, _compile_problem, compile_check
 from loopal_ipy.scheduler import Scheduler
 
 
@@ -255,3 +255,30 @@ def test_heap_garbage_is_bounded(sched: Scheduler, clock: FakeClock) -> None:
         sched.pause(job.id)
         sched.resume(job.id)
     assert len(sched._heap) < 100
+
+
+@pytest.mark.parametrize("size", [10, CACHED_CODE_CHARS, CACHED_CODE_CHARS + 1, 50_000])
+def test_the_compile_cache_never_lets_bad_code_through(size: int) -> None:
+    """compile_check remembers short codes: a refusal must be said again, word for word, every time, on both
+    sides of the cached size, and good code next to it must still pass (SPEC §6: nothing bad is created)."""
+    bad = "x = (" + " " * (size - 5)
+    good = "x = 1" + " " * (size - 5)
+    said = set()
+    for _ in range(3):
+        with pytest.raises(CodeError, match=r"^code does not compile: .*; nothing was created$") as caught:
+            compile_check(bad)
+        said.add(str(caught.value))
+        compile_check(good)
+    assert len(said) == 1
+
+
+def test_the_compile_cache_stays_bounded_under_many_codes() -> None:
+    for i in range(3_000):  # a store of many different codes, good and bad
+        code = f"x = {i}" if i % 2 else f"x = ({i}"
+        if i % 2:
+            compile_check(code)
+        else:
+            with pytest.raises(CodeError):
+                compile_check(code)
+    info = _compile_problem.cache_info()
+    assert info.currsize <= 1024 and info.maxsize == 1024
