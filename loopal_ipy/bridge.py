@@ -74,7 +74,13 @@ class KernelScheduler(Commands):
         self._openers = 0  # cells waiting for jobs (%cron wait): while > 0, jobs may fire mid-cell
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: datetime | None = None
-        self.hooks = Hooks(self.find, self._soon, lambda job_id, said: self.core.emit(Kind.HOOK, job_id, said))
+        self.hooks = Hooks(
+            self.find,
+            self._soon,
+            lambda job_id, said: self.core.emit(Kind.HOOK, job_id, said),
+            guard=runner.guarded,
+            timeout=lambda: self.core.settings.hook_timeout,
+        )
         self._tasks: dict[asyncio.Task[Any], CronJob] = {}
         self._dirty = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -235,6 +241,7 @@ class KernelScheduler(Commands):
 
     def _start(self, fire: Fire) -> None:
         """Start one fire of a batch, re-checked now: an earlier job may have changed everything."""
+        self.hooks.drain()  # `fired` callbacks run as the run starts, not after it
         job = fire.job
         why = "the extension was reloaded" if not self.started else self.core.blocked(job)
         if why is not None:

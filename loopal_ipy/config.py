@@ -22,6 +22,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "history_size": (1, 1_000, " runs"),
     "output_limit": (1, 1_000_000, " characters"),
     "job_timeout": (0, MAX_TIMEOUT, " seconds (0 = no limit)"),
+    "hook_timeout": (0, MAX_TIMEOUT, " seconds (0 = no limit)"),
     "notify_every": (1, 10_000, " failures"),
 }
 SETTING_NAMES = tuple(f.name for f in fields(Settings))  # what the core scheduler is told
@@ -49,6 +50,11 @@ class Cron(Configurable):
         help="Seconds a job's run may last before it is stopped (a sync run gets an exception raised into "
         "its code, an async run is cancelled) and recorded as timed out; 0 means no limit. A job's own "
         "--timeout wins.",
+    ).tag(config=True)
+    hook_timeout = Float(
+        _D.hook_timeout,
+        help="Seconds a hook's callback (get_scheduler().on(...)) may take before it is stopped, "
+        "abandoned and recorded in the hooks log; 0 means no limit (Kernel → Interrupt still stops it).",
     ).tag(config=True)
     notify = CaselessStrEnum(
         ["failures", "all", "off"],

@@ -1,19 +1,25 @@
-"""Hooks (SPEC §11): ``get_scheduler().on("failed", callback)`` and friends.
+"""Hooks (SPEC §11, §12): ``get_scheduler().on("failed", callback)`` and friends.
 
 A callback runs soon after the event, on the kernel's loop, outside any job's
 run and outside the scheduler's own bookkeeping, so a slow webhook cannot hold
-a decision half-made. What it prints goes to the hooks' own log
-(``get_scheduler().hooks.log``), never into a cell (the kernel's stderr would not
-do: ipykernel forwards fd 2 to whatever cell ran last). A callback that raises
-is logged there, with its traceback, and in the table's footer, and is
-unsubscribed after its third error; the scheduler never sees the exception.
+a decision half-made; ``fired`` callbacks run before the run's code starts.
+
+A callback is hostile input, guarded like a job's code: what it writes, at
+fd level too (``os.system``, a ``curl`` child), goes to the hooks' own log
+(``get_scheduler().hooks.log``), never into a cell; *Kernel → Interrupt* stops
+it, and so does ``Cron.hook_timeout``. Whatever it raises (``sys.exit()``,
+``KeyboardInterrupt``, any ``BaseException``) is logged there with its
+traceback, and in the table's footer, and it is unsubscribed after its third
+error; the scheduler never sees the exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +27,9 @@ from typing import Any
 from . import capture
 from .events import Event, Kind
 from .job import CronJob, Run
+from .stopper import JobInterrupted, JobTimedOut
+
+Guard = Callable[[capture.Buffer, float], AbstractContextManager[None]]  # the runner's: captured and stoppable
 
 # hook name -> the scheduler events it stands for ("failed" is a "finished" whose run failed)
 HOOK_EVENTS = {
@@ -59,6 +68,23 @@ class _Hook:
     errors: list[str] = field(default_factory=list)
 
 
+class Tail(list[str]):
+    """A list that keeps its last ``limit`` items: sliceable (``log[-2:]``), unlike a deque."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def append(self, item: str) -> None:
+        super().append(item)
+        if len(self) > self.limit:
+            del self[: len(self) - self.limit]
+
+
+def _unguarded(buf: capture.Buffer, timeout: float) -> AbstractContextManager[None]:
+    return capture.capturing(buf)
+
+
 class Hooks:
     """The callbacks of one kernel scheduler."""
 
@@ -67,10 +93,15 @@ class Hooks:
         find: Callable[[str], CronJob | None],
         soon: Callable[[Callable[[], None]], None],
         note: Callable[[str, str], None],
+        guard: Guard = _unguarded,
+        timeout: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._find, self._soon, self._note = find, soon, note
+        self._guard, self._timeout = guard, timeout
         self._hooks: list[_Hook] = []
-        self.log: deque[str] = deque(maxlen=LOG_LINES)  # what callbacks printed, and their tracebacks
+        self._pending: deque[tuple[_Hook, HookEvent]] = deque()
+        self._drain_asked = False
+        self.log: Tail = Tail(LOG_LINES)  # what callbacks printed, and their tracebacks
 
     def on(self, name: str, callback: Callable[[HookEvent], Any]) -> Callable[[], None]:
         """Call ``callback(HookEvent)`` after each ``name`` event; returns the function that unsubscribes it."""
@@ -99,29 +130,68 @@ class Hooks:
         for hook in hooks:
             if hook.name == "failed" and (run is None or run.status != "error"):
                 continue
-            given = HookEvent(hook.name, event.job_id, job, event.at, event.message, run)
-            self._soon(lambda hook=hook, given=given: self._call(hook, given))
+            self._pending.append((hook, HookEvent(hook.name, event.job_id, job, event.at, event.message, run)))
+        if not self._drain_asked:
+            self._drain_asked = True
+            self._soon(self._drain_later)
+
+    def _drain_later(self) -> None:
+        self._drain_asked = False
+        self.drain()
+
+    def drain(self) -> None:
+        """Call what is queued now (the bridge calls this before a run starts, so ``fired`` comes first).
+
+        Calls queued by these callbacks wait for the next turn of the loop: a hook that runs a job
+        whose end calls it again cannot hold the kernel in one endless step.
+        """
+        for _ in range(len(self._pending)):
+            if not self._pending:
+                break
+            hook, given = self._pending.popleft()
+            self._call(hook, given)
+        if self._pending and not self._drain_asked:
+            self._drain_asked = True
+            self._soon(self._drain_later)
 
     def _call(self, hook: _Hook, given: HookEvent) -> None:
         if hook not in self._hooks:
             return  # unsubscribed meanwhile
         buf = capture.Buffer(10_000)
+        limit = self._timeout()
         try:
             with capture.capturing(buf):
-                hook.callback(given)
-        except Exception as e:
-            hook.errors.append(f"{type(e).__name__}: {e}")
-            said = f"hook {hook.name} ({_name(hook.callback)}) raised {type(e).__name__}: {str(e)[:200]}"
-            if len(hook.errors) >= MAX_ERRORS:
-                self._drop(hook)
-                said += f"; unsubscribed after {MAX_ERRORS} errors"
-            self._note(given.job_id, said)
-            self.log.append(f"{given.at:%H:%M:%S} {said}\n{traceback.format_exc()}")
+                try:
+                    with self._guard(buf, limit):
+                        hook.callback(given)
+                except BaseException as e:  # SystemExit and KeyboardInterrupt too: a hook cannot end the kernel
+                    self._failed(hook, given, e, limit)
         finally:
             buf.closed = True
         text = buf.text()
         if text:
             self.log.append(f"{given.at:%H:%M:%S} hook {hook.name} ({_name(hook.callback)}) printed: {text.rstrip()}")
+
+    def _failed(self, hook: _Hook, given: HookEvent, e: BaseException, limit: float) -> None:
+        if isinstance(e, JobTimedOut):
+            why = f"timed out after {limit:g} s (Cron.hook_timeout) and was abandoned"
+        elif isinstance(e, JobInterrupted):
+            why = "was interrupted (Kernel → Interrupt)"
+        else:
+            why = f"raised {type(e).__name__}: {str(e)[:200]}"
+        hook.errors.append(why)
+        said = f"hook {hook.name} ({_name(hook.callback)}) {why}"
+        if len(hook.errors) >= MAX_ERRORS:
+            self._drop(hook)
+            said += f"; unsubscribed after {MAX_ERRORS} errors"
+        self._note(given.job_id, said)
+        try:
+            trace = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        except Exception:  # a traceback that cannot be formatted still leaves its line
+            trace = f"{type(e).__name__}\n"
+        self.log.append(f"{given.at:%H:%M:%S} {said}\n{trace}")
+        with contextlib.suppress(Exception):
+            traceback.clear_frames(e.__traceback__)
 
 
 def _name(callback: Any) -> str:

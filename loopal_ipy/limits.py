@@ -39,6 +39,7 @@ class Settings:
     history_size: int = 20
     output_limit: int = 10_000
     job_timeout: float = 0.0
+    hook_timeout: float = 5.0  # seconds a hook's callback may take before it is abandoned; 0: no limit
 
 
 def check_name(name: str) -> None:

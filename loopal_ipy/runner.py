@@ -119,6 +119,13 @@ class Runner:
         with self.routing.fd.around(buf), self.routing.job_streams(), figs.around(), self.stopper.guard(timeout):
             yield
 
+    @contextlib.contextmanager
+    def guarded(self, buf: capture.Buffer, timeout: float) -> Iterator[None]:
+        """Code that is not a job's but is as hostile (a hook): its output, fd level too, to ``buf``;
+        stoppable by *Interrupt* and after ``timeout`` s (0: never)."""
+        with self.routing.fd.around(buf), self.routing.job_streams(), self.stopper.guard(timeout):
+            yield
+
     @staticmethod
     def in_job() -> bool:
         """True while job code runs in the current context (a sync run, or an async job's task)."""
