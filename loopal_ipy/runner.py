@@ -27,6 +27,7 @@ from typing import Any
 
 from . import capture
 from .clock import Clock
+from .exits import Exits, JobExit, system_exit
 from .figures import MAX_IMAGES, JobFigures
 from .job import CronJob, Run
 from .stopper import JobInterrupted, JobTimedOut, Stopper
@@ -98,6 +99,7 @@ class Runner:
         self._cache: dict[tuple[str, str], Prepared] = {}
         self.routing = capture.Routing(shell)
         self.stopper = Stopper()
+        self.exits = Exits(shell, self.in_job)
         self.live: dict[str, tuple[datetime, capture.Buffer]] = {}  # job id -> its run going now
 
     def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
@@ -106,10 +108,12 @@ class Runner:
         return None if got is None else (got[0], got[1].text())
 
     def install(self) -> None:
-        """Route output of jobs to their logs (idempotent)."""
+        """Route output of jobs to their logs, and keep them from ending the kernel (idempotent)."""
         self.routing.install()
+        self.exits.install()
 
     def uninstall(self) -> None:
+        self.exits.uninstall()
         self.routing.uninstall()
         self.stopper.close()
 
@@ -185,10 +189,7 @@ class Runner:
         except JobTimedOut:
             stopped, error = "timeout", f"timed out after {timeout:g} s"
         except BaseException as e:
-            if isinstance(e, KeyboardInterrupt | SystemExit):
-                error = f"{type(e).__name__} in job code (ignored; the scheduler keeps going)"
-            else:
-                error = _format_error(e)
+            error = _error_of(e)
         finally:
             self.live.pop(job.id, None)
         return self._run(started, t0, buf, figs, error, occurrence, trigger, stopped)
@@ -233,7 +234,7 @@ class Runner:
                 said = e.args[0] if e.args and isinstance(e.args[0], str) else "the job was cancelled"
                 error = f"{type(e).__name__}: {said}"
             else:
-                error = _format_error(e)
+                error = _error_of(e)
         finally:
             if handle is not None:
                 handle.cancel()
@@ -297,6 +298,17 @@ def _interrupted(job: CronJob, t0: float) -> str:
 def _show(buf: capture.Buffer, value: Any) -> None:
     if value is not None:
         buf.write(f"{value!r}\n")
+
+
+def _error_of(e: BaseException) -> str:
+    """A run's error: the traceback, or for a call that would have ended the kernel, what it was."""
+    if isinstance(e, JobExit):
+        return str(e)
+    if isinstance(e, SystemExit):
+        return system_exit(e)
+    if isinstance(e, KeyboardInterrupt):
+        return "KeyboardInterrupt raised by the job's code; the kernel keeps running"
+    return _format_error(e)
 
 
 def _format_error(e: BaseException) -> str:

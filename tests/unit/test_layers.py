@@ -83,6 +83,7 @@ LAYERS = {
         "fdcapture",
         "capture",
         "stopper",
+        "exits",
         "runner",
         "durable",
         "bridge",
