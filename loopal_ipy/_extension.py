@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .alerts import Alerts
 from .bridge import KernelScheduler
+from .busy import cell_marker
 from .clock import SystemClock
 from .config import Cron
 from .durable import DurableSession, connection_file_of
@@ -98,7 +99,10 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]
         call_later=loop.call_later,
     )
     bridge = KernelScheduler(shell, core, runner, loop, store=durable)
-    stash = getattr(shell, _STASH, None) or {"jobs": [], "running": [], "cells": None}
+    stash = getattr(shell, _STASH, None) or {"jobs": [], "running": [], "cells": None, "cell": None}
+    # Cells handed over by an unload are still running only if this load runs in that same cell
+    # (%reload_ext); an %unload_ext cell before this one has ended, and its end went to nobody.
+    cells = stash["cells"] if stash.get("cell") == cell_marker(shell) else None
     core.active.update(stash["running"])  # runs from before the reload are still going: no overlap
     for data in stash["jobs"]:
         core.add(CronJob.from_dict(data, config.history_size))
@@ -116,7 +120,7 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]
         bridge.rearm()
 
     config.observe(apply, names=list(config.settings()))
-    bridge.start(cells=stash["cells"])
+    bridge.start(cells=cells)
     alerts = Alerts(bridge, lambda: (config.notify, config.notify_every), _open_log)
     return bridge, alerts
 
@@ -176,6 +180,7 @@ def unload(shell: Any) -> None:
                 "jobs": [j.to_dict() for j in bridge.jobs() if not j.durable],
                 "running": bridge.running_ids(),
                 "cells": bridge.cells,  # the cell that runs %reload_ext is still running
+                "cell": cell_marker(shell),
             },
         )
         bridge.successor = lambda: bridge_of(shell)

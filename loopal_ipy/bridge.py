@@ -4,12 +4,9 @@ The core decides what is due; this module owns the only timer, knows whether a
 cell is running, runs what is due through the Runner, saves the durable set,
 and tells listeners.
 
-- **Busy is a depth.** ``pre_execute`` pushes a cell (silent ones too: they
-  fire no ``*_run_cell`` events), ``pre_run_cell`` names it, and ``post_run_cell``
-  (or, for a silent one, ``post_execute``) pops *that* cell: an awaiting cell
-  lets loop callbacks run mid-cell, and a nested ``run_cell`` ends before its
-  outer cell. Only a waiting *cell* (``%cron wait``, ``await
-  loopal_ipy.wait``) opens a window; a job that waits does not.
+- **Busy is a depth** (``busy.py``), counted in the main shell and in each
+  subshell. Only a waiting *cell* (``%cron wait``, ``await loopal_ipy.wait``)
+  opens a window; a job that waits does not.
 - **One timer.** Every wake-up goes through ``_arm``, which cancels before it
   sets; none is armed while a cell runs (``post_run_cell`` arms).
 - **Wall-clock deadlines, monotonic sleeps.** Due times are wall-clock
@@ -18,6 +15,11 @@ and tells listeners.
   so a jump forward (resume, an NTP step) is noticed within a minute. A
   backward step only delays: ``next_fire`` never moves back, so no occurrence
   runs twice.
+- **Threads cross over.** ipykernel 7 runs subshell cells (and, from
+  JupyterLab, widget clicks) on threads of their own, and a job may start
+  threads that call the API. Such a call changes the core under ``_lock`` and
+  hands everything that touches the loop (the timer, listeners, runs) to it
+  with ``call_soon_threadsafe``; a subshell's cell counts as busy while it runs.
 - **Every fire is closed exactly once** (finished, or abandoned as a recorded
   skip), in whichever scheduler owns the job by then: a job may reload the
   extension or switch the session while it runs.
@@ -27,12 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .activity import Activity
+from .busy import EVENTS, Cells
 from .commands import Commands
 from .events import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind
 from .hooks import Hooks
@@ -45,9 +49,6 @@ if TYPE_CHECKING:
 
 _EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
-_LOAD_CELL = object()  # stands for the cell that ran %load_ext: its pre_execute came before our hook
-_EXECUTING = object()  # a cell between pre_execute and pre_run_cell (for good, if it is silent)
-_EVENTS = ("pre_execute", "pre_run_cell", "post_run_cell", "post_execute")
 
 
 class KernelScheduler(Commands):
@@ -70,7 +71,8 @@ class KernelScheduler(Commands):
         self.store = store
         self.wakeups = 0
         self.started = False
-        self._cells: list[Any] = []  # the cells running now, outermost first (their ExecutionInfo)
+        self._busy = Cells(self._cell_started, self._arm, loop.call_soon_threadsafe)
+        self._lock = threading.RLock()  # the core, changed from a thread other than the loop's
         self._openers = 0  # cells waiting for jobs (%cron wait): while > 0, jobs may fire mid-cell
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: datetime | None = None
@@ -97,14 +99,11 @@ class KernelScheduler(Commands):
         if self.started:
             return
         self.started = True
-        if cells is not None:
-            self._cells = list(cells)
-        elif self.loop.is_running():  # loaded from a cell, which is still running
-            self._cells = [_LOAD_CELL]
+        self._busy.adopt(cells, in_a_cell=self.loop.is_running())
         self.runner.install()
-        self._unsubscribe = self.core.subscribe(self._on_event)
-        for name in _EVENTS:
-            self.shell.events.register(name, getattr(self, f"_{name}"))
+        self._unsubscribe = self.core.subscribe(self.on_loop(self._on_event))
+        for name in EVENTS:
+            self.shell.events.register(name, getattr(self._busy, name))
         self._arm()
 
     def stop(self) -> None:
@@ -113,9 +112,9 @@ class KernelScheduler(Commands):
             return
         self.started = False
         self._cancel_timer()
-        for name in _EVENTS:
+        for name in EVENTS:
             with contextlib.suppress(ValueError):
-                self.shell.events.unregister(name, getattr(self, f"_{name}"))
+                self.shell.events.unregister(name, getattr(self._busy, name))
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.runner.uninstall()
@@ -136,53 +135,44 @@ class KernelScheduler(Commands):
     # ------------------------------------------------------------ idle state
     @property
     def busy(self) -> bool:
-        """A cell is running (at any depth)."""
-        return bool(self._cells)
+        """A cell is running (at any depth), here or in a subshell."""
+        return self._busy.main_busy or self._busy.subshell_busy
+
+    def off_loop(self) -> bool:
+        """Called from a thread other than the loop's (a subshell, a thread a job started)."""
+        return self._busy.off_loop()
+
+    def call_soon(self, call: Callable[..., None], *args: Any) -> None:
+        """``call(*args)`` on the loop: now if this is the loop's thread and none runs, else queued, safely."""
+        if self.off_loop():
+            self.loop.call_soon_threadsafe(call, *args)
+        elif self.loop.is_running():
+            self.loop.call_soon(call, *args)
+        else:
+            call(*args)
+
+    def on_loop(self, listener: Callable[[Event], None]) -> Callable[[Event], None]:
+        """``listener``, called on the loop whichever thread the event came from."""
+
+        def called(event: Event) -> None:
+            if self.off_loop():
+                self.loop.call_soon_threadsafe(listener, event)
+            else:
+                listener(event)
+
+        return called
 
     @property
     def cells(self) -> tuple[Any, ...]:
         """The cells running now, outermost first (handed to the next scheduler on a reload)."""
-        return tuple(self._cells)
+        return self._busy.running
 
     def _may_fire(self) -> bool:
-        return not self._cells or self._openers > 0
+        return (not self._busy.main_busy or self._openers > 0) and not self._busy.subshell_busy
 
-    def _pre_execute(self, *_: Any) -> None:
-        self._cells.append(_EXECUTING)
+    def _cell_started(self) -> None:
         if not self._openers:
             self._cancel_timer()  # nothing fires inside a cell; its end arms again
-
-    def _pre_run_cell(self, info: Any = None, *_: Any) -> None:
-        if self._cells and self._cells[-1] is _EXECUTING:
-            self._cells[-1] = info
-        else:
-            self._cells.append(info)
-            if not self._openers:
-                self._cancel_timer()
-
-    def _post_execute(self, *_: Any) -> None:
-        # A silent cell ends here (no post_run_cell comes); so does the cell that loaded us.
-        if self._cells and self._cells[-1] in (_EXECUTING, _LOAD_CELL):
-            self._cells.pop()
-            self._ended()
-
-    def _post_run_cell(self, result: Any = None, *_: Any) -> None:
-        info = getattr(result, "info", None)
-        for i in range(len(self._cells) - 1, -1, -1):
-            if self._cells[i] is info and info is not None:
-                del self._cells[i]
-                break
-        else:
-            # No match: the cell was cancelled or raised before it returned (result None).
-            if result is None and self._cells:
-                self._cells.pop()
-        self._ended()
-
-    def _ended(self) -> None:
-        if _LOAD_CELL in self._cells and len(self._cells) == 1 + self._cells.count(_EXECUTING):
-            self._cells.remove(_LOAD_CELL)  # loaded from outside any cell we saw: stale now
-        if not self._cells:
-            self._arm()  # what came due while the cell ran fires once the cell's reply is out
 
     # ----------------------------------------------------------------- timer
     def rearm(self) -> None:
@@ -190,12 +180,18 @@ class KernelScheduler(Commands):
         self._arm()
 
     def _cancel_timer(self) -> None:
+        if self.off_loop():
+            self.loop.call_soon_threadsafe(self._cancel_timer)
+            return
         if self._handle is not None:
             self._handle.cancel()
         self._handle, self._armed_for = None, None
 
     def _arm(self, soon: bool = False) -> None:
         """Set the one timer for the earliest deadline (at most ``max_sleep`` away), or for now."""
+        if self.off_loop():
+            self.loop.call_soon_threadsafe(self._arm, soon)
+            return
         if not self.started or not self._may_fire():
             self._cancel_timer()
             return
@@ -226,7 +222,8 @@ class KernelScheduler(Commands):
                 # rest would cost a whole select round (~1 ms late), waiting it out costs `early`.
                 time.sleep(early)
         try:
-            fires = self.core.due()
+            with self._lock:
+                fires = self.core.due()
             # last_fired and "running" reach the disk before any code starts: at most once per occurrence,
             # and a job that hangs the kernel comes back paused.
             self._save_if_dirty()
@@ -235,7 +232,7 @@ class KernelScheduler(Commands):
                 for fire in fires:
                     self._start(fire)
             finally:
-                self._activity.exit(self._cells)
+                self._activity.exit(self._busy.running)
         finally:
             self._arm()
 
@@ -256,7 +253,7 @@ class KernelScheduler(Commands):
 
         def on_start() -> None:
             entered.append(True)
-            self._activity.enter(self._cells)
+            self._activity.enter(self._busy.running)
 
         return Attempt(job, occurrence, trigger, self.core.timeout_of(job), on_start)
 
@@ -270,7 +267,7 @@ class KernelScheduler(Commands):
             )
         finally:
             if entered:
-                self._activity.exit(self._cells)
+                self._activity.exit(self._busy.running)
         self._close(job, run)
 
     def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
@@ -281,7 +278,7 @@ class KernelScheduler(Commands):
         def done(t: asyncio.Task[Run]) -> None:
             self._tasks.pop(t, None)
             if entered:
-                self._activity.exit(self._cells)
+                self._activity.exit(self._busy.running)
             if t.cancelled():
                 run = _failed(self.core.clock.now(), "the job's task was cancelled", occurrence, trigger)
             elif t.exception() is not None:
@@ -299,6 +296,10 @@ class KernelScheduler(Commands):
         self, job: CronJob, run: Run | None = None, *, occurrence: datetime | None = None, reason: str = ""
     ) -> None:
         """End a fire exactly once, in the scheduler that owns the job now (a reload or switch may have happened)."""
+        with self._lock:
+            self._close_locked(job, run, occurrence, reason)
+
+    def _close_locked(self, job: CronJob, run: Run | None, occurrence: datetime | None, reason: str) -> None:
         owner = self if self.started else self.successor()
         if owner is None:
             self.core.let_go(job)
@@ -338,7 +339,9 @@ class KernelScheduler(Commands):
 
     def _soon(self, call: Callable[[], None]) -> None:
         """After the current step, on the loop (at once when no loop runs: a test, or exit)."""
-        if self.started and self.loop.is_running():
+        if self.off_loop():
+            self.loop.call_soon_threadsafe(call)
+        elif self.started and self.loop.is_running():
             self.loop.call_soon(call)
         else:
             call()
@@ -376,6 +379,9 @@ class KernelScheduler(Commands):
 
     def _request_save(self) -> None:
         """Save once the current cell yields: 1,000 creates in a loop make one write, not 1,000."""
+        if self.off_loop():
+            self.loop.call_soon_threadsafe(self._request_save)
+            return
         if self._dirty and self._save_soon is None and self.started:
             self._save_soon = self.loop.call_soon(self._save_if_dirty)
         elif not self.started:

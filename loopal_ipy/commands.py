@@ -42,6 +42,7 @@ class Commands:
     _openers: int
     _waiters: list[asyncio.Future[None]]
     _dirty: bool
+    _lock: contextlib.AbstractContextManager[Any]
 
     # the machine (bridge.py)
     @property
@@ -70,6 +71,15 @@ class Commands:
         raise NotImplementedError
 
     def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    def off_loop(self) -> bool:
+        raise NotImplementedError
+
+    def call_soon(self, call: Callable[..., None], *args: Any) -> None:
+        raise NotImplementedError
+
+    def on_loop(self, listener: Callable[[Event], None]) -> Callable[[Event], None]:
         raise NotImplementedError
 
     # the commands
@@ -101,26 +111,33 @@ class Commands:
             if self.store is None:
                 raise StoreError("durable jobs need a session store, and this kernel has none")
             self.store.check_can_create()
-        job = self.core.create(schedule, code, **options)
+        with self._lock:
+            job = self.core.create(schedule, code, **options)
         self._request_save()
         return job
 
     def delete(self, key: str) -> CronJob:
         """Delete a job; a run of it still going (an async one) is cancelled and logged as such."""
-        job = self.core.delete(key)
-        for task, owner in list(self._tasks.items()):
-            if owner is job and not task.done():
-                task.cancel("cancelled by %cron delete")
+        with self._lock:
+            job = self.core.delete(key)
+        self.call_soon(self._cancel_runs_of, job)
         self._request_save()
         return job
 
+    def _cancel_runs_of(self, job: CronJob) -> None:
+        for task, owner in list(self._tasks.items()):
+            if owner is job and not task.done():
+                task.cancel("cancelled by %cron delete")
+
     def pause(self, key: str) -> CronJob:
-        job = self.core.pause(key)
+        with self._lock:
+            job = self.core.pause(key)
         self._request_save()
         return job
 
     def resume(self, key: str) -> CronJob:
-        job = self.core.resume(key)
+        with self._lock:
+            job = self.core.resume(key)
         self._request_save()
         return job
 
@@ -185,7 +202,8 @@ class Commands:
         return self.core.settings
 
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
-        return self.core.subscribe(listener)
+        """``listener(event)`` after each event, on the kernel's loop whatever thread made the change."""
+        return self.core.subscribe(self.on_loop(listener))
 
     def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
         return self.runner.output_so_far(job_id)
@@ -194,14 +212,25 @@ class Commands:
         return self.core.get(key)
 
     def run_now(self, key: str) -> CronJob:
-        """Run a job once now, outside its schedule; async code starts as a task."""
-        job = self.core.start_manual(key)
+        """Run a job once now, outside its schedule; async code starts as a task.
+
+        From another thread (a subshell, a widget click over one) the run starts on the kernel's
+        loop, where all job code runs, as soon as it is free.
+        """
+        with self._lock:
+            job = self.core.start_manual(key)
+        if self.off_loop():
+            self.call_soon(self._run_now, job)
+        else:
+            self._run_now(job)
+        return job
+
+    def _run_now(self, job: CronJob) -> None:
         if self.runner.is_async(job):
             self._spawn(job, None, "run-now")
         else:
             self._run_sync(job, None, "run-now")
             self._save_if_dirty()
-        return job
 
     async def wait(self, key: str | None = None, runs: int = 1, timeout: float | None = None) -> int:
         """Let jobs fire while this (busy) cell waits, until ``key`` ran ``runs`` more times.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import html
 import math
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -39,6 +40,7 @@ HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fa
 MAX_LIVE_TABLES = 12
 DOUBLE_CLICK = 0.6  # seconds: a second pause/resume click of one job within this is the same click
 _live: dict[int, CronTable] = {}
+_MAIN = threading.main_thread().ident  # the kernel's loop runs here
 
 
 def live_tables() -> list[CronTable]:
@@ -219,7 +221,17 @@ class CronTable(widgets.VBox):
         for row in gone:  # after the grid stopped referring to them
             row.close()
 
+    def _handed_over(self, call: Callable[..., None], *args: Any) -> bool:
+        """Called from a thread other than the loop's (JupyterLab sends comm messages over subshells):
+        hand ``call(*args)`` to the loop, where the timer and the table live, and say so."""
+        if threading.get_ident() == _MAIN:
+            return False
+        self._loop.call_soon_threadsafe(call, *args)
+        return True
+
     def show_page(self, page: int) -> None:
+        if self._handed_over(self.show_page, page):
+            return
         self._page = page
         self.refresh()
 
@@ -256,6 +268,8 @@ class CronTable(widgets.VBox):
 
     @observe("_view_count")
     def _views_changed(self, change: dict[str, Any]) -> None:
+        if self._handed_over(self._views_changed, change):
+            return
         new, old = change["new"], change["old"]
         if new is None or getattr(self, "_closed", True):
             return
@@ -291,6 +305,8 @@ class CronTable(widgets.VBox):
     # ---------------------------------------------------------------- actions
     def _act(self, action: str, job_id: str) -> None:
         """A button click: do it, or say in the table why not (never raise into the kernel log)."""
+        if self._handed_over(self._act, action, job_id):
+            return
         try:
             if action == "toggle":
                 # Both clicks of a double click leave the browser before the new label comes

@@ -80,6 +80,7 @@ LAYERS = {
     "store": ["atomic", "session", "lock", "journal", "loadrules", "storeread", "store", "export"],  # files; no IPython
     "kernel": [
         "activity",
+        "busy",
         "fdcapture",
         "capture",
         "stopper",
