@@ -49,6 +49,7 @@ class Buffer:
         self.fd_file: FdFile | None = None
         self.images: list[str] = []  # base64 PNGs the run displayed
         self.html: list[str] = []  # HTML it displayed
+        self.nested_error: str | None = None  # a traceback a nested run_cell or %run showed: the run failed
         # The run ended. A callback it scheduled (loop.call_later copies the context, buffer
         # and all) may still write: that goes out like a thread's output, never into a void.
         self.closed = False
@@ -178,7 +179,7 @@ _DEFAULT_REPR = re.compile(r"^<[\w.]+ object(?: at 0x[0-9a-f]+)?>$")
 _TAG = re.compile(r"<[^>]*>")
 
 
-def _as_text(data: dict[str, Any]) -> str:
+def as_text(data: dict[str, Any]) -> str:
     """A display as the log's text: its text/plain, unless that is only ``<… object>`` and more is there."""
     plain = data.get("text/plain")
     if isinstance(plain, str) and not _DEFAULT_REPR.match(plain):
@@ -204,7 +205,7 @@ def _route_display(pub: Any) -> None:
         # user chose, so they go out; new displays from a job go to its log.
         if buf is None or buf.closed or kwargs.get("update"):
             return publish(data, *args, **kwargs)
-        buf.write(f"{_as_text(data or {})}\n")
+        buf.write(f"{as_text(data or {})}\n")
         png = (data or {}).get("image/png")
         if isinstance(png, str) and len(buf.images) < MAX_IMAGES and len(png) <= MAX_IMAGE_CHARS:
             buf.images.append(png.replace("\n", ""))

@@ -30,6 +30,7 @@ from .clock import Clock
 from .exits import Exits, JobExit, system_exit
 from .figures import MAX_IMAGES, JobFigures
 from .job import CronJob, Run
+from .nested import Nested
 from .stopper import JobInterrupted, JobTimedOut, Stopper
 
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -100,6 +101,7 @@ class Runner:
         self.routing = capture.Routing(shell)
         self.stopper = Stopper()
         self.exits = Exits(shell, self.in_job)
+        self.nested = Nested(shell)
         self.live: dict[str, tuple[datetime, capture.Buffer]] = {}  # job id -> its run going now
 
     def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
@@ -111,8 +113,10 @@ class Runner:
         """Route output of jobs to their logs, and keep them from ending the kernel (idempotent)."""
         self.routing.install()
         self.exits.install()
+        self.nested.install()
 
     def uninstall(self) -> None:
+        self.nested.uninstall()
         self.exits.uninstall()
         self.routing.uninstall()
         self.stopper.close()
@@ -272,6 +276,9 @@ class Runner:
             buf.write(note + "\n")
         output = buf.text()
         buf.closed = True
+        if error is None and buf.nested_error is not None:
+            error = buf.nested_error  # a nested run_cell or %run failed: so did the run (its text is in output)
+            output = output.replace(error, "", 1) if error in output else output
         if error:
             output = f"{output}{error}" if output else error
         return Run(

@@ -37,7 +37,7 @@ log6=$(mktemp)
 # The file store's tests (pure Python, no Jupyter) and the notebooks under papermill and
 # nbconvert (marker "clients") run in the .venv6 leg only: it is the shorter one, so the two
 # legs end together.
-.venv6/bin/python -m pytest -q -p no:cacheprovider tests/kernel tests/shell tests/unit tests/store \
+.venv6/bin/python -m pytest -q -p no:cacheprovider -m "not subshells" tests/kernel tests/shell tests/unit tests/store \
   tests/server/test_export.py > "$log6" 2>&1 &
 pid6=$!
 rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" --ignore=tests/store \

@@ -38,9 +38,9 @@ def _run_in(k: Kernel, subshell: str, code: str, timeout: float = 30) -> dict:
     raise TimeoutError(code)
 
 
+@pytest.mark.subshells
 def test_jobs_keep_firing_after_a_subshell_cell_and_never_during_one(kernel: Kernel) -> None:
-    if _ipykernel_major(kernel) < 7:
-        pytest.skip("subshells came with ipykernel 7; this leg runs ipykernel 6")
+    assert _ipykernel_major(kernel) >= 7, "subshells came with ipykernel 7: run this with -m 'not subshells' on 6"
     sub = _subshell(kernel)
     ok(kernel, "n = 0")
     create(kernel, '%cron create "@every 1s" n += 1')

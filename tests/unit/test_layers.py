@@ -85,6 +85,7 @@ LAYERS = {
         "capture",
         "stopper",
         "exits",
+        "nested",
         "runner",
         "durable",
         "bridge",
