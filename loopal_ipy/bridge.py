@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .activity import Activity
 from .busy import EVENTS, Cells
 from .commands import Commands
-from .events import PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind
+from .events import GONE, PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind
 from .hooks import Hooks
 from .job import CronJob, Run
 from .runner import Attempt, Runner
@@ -335,6 +335,8 @@ class KernelScheduler(Commands):
             self._request_save()  # a durable run's end ("not running") reaches the disk soon
         if event.kind in REARM:
             self._arm()
+        if event.kind in GONE:
+            self.runner.forget(event.job_id)  # its compiled code and source lines: memory stays bounded
         self.hooks.dispatch(event)
 
     def _soon(self, call: Callable[[], None]) -> None:

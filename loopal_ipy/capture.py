@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -41,7 +42,8 @@ _PATCHED = "_loopal_routed"  # marks a stream or publisher we patched, holding w
 class Buffer:
     """One run's output; keeps its *last* ``limit`` characters (the latest output matters most)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, owner: str | None = None) -> None:
+        self.owner = owner  # the job whose run this is (None: a hook's)
         self.parts: list[str] = []
         self.kept = 0  # characters in parts
         self.size = 0  # characters written in all
@@ -103,13 +105,27 @@ def set_for_task(buf: Buffer | None) -> None:
 
 
 # ------------------------------------------------------------- streams
-def _routed(inner: Any) -> Any:
-    """``inner`` (a stream's write) that sends a job's text to the job's buffer instead."""
+_PID = os.getpid()
+
+
+def _fd_of(stream: Any) -> int:
+    return 2 if getattr(stream, "name", None) in ("stderr", "<stderr>") else 1
+
+
+def _routed(inner: Any, fd: int = 1) -> Any:
+    """``inner`` (a stream's write) that sends a job's text to the job's buffer instead.
+
+    In a process forked from a run (a multiprocessing pool) the buffer is a copy nobody reads:
+    the text goes to the file descriptor, which the run's fd capture holds, so the run gets it.
+    """
 
     def write(text: str, *args: Any, **kwargs: Any) -> Any:
         buf = _capture.get()
         if buf is None or buf.closed:
             return inner(text, *args, **kwargs)
+        if os.getpid() != _PID:
+            os.write(fd, text.encode("utf-8", "replace"))
+            return len(text)
         buf.write(text)
         return len(text)
 
@@ -130,7 +146,7 @@ class _WriteProperty:
         if obj is None:
             return self
         inner = obj.__dict__.get("write") or super(type(obj), obj).write
-        return _routed(inner)
+        return _routed(inner, _fd_of(obj))
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__["write"] = getattr(value, "_loopal_inner", value)
@@ -168,7 +184,7 @@ class _RoutedStream:
 
     def __init__(self, original: Any) -> None:
         self._loopal_original = original
-        self.write = _routed(original.write)
+        self.write = _routed(original.write, _fd_of(original))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loopal_original, name)

@@ -120,7 +120,8 @@ class Commands:
         """Delete a job; a run of it still going (an async one) is cancelled and logged as such."""
         with self._lock:
             job = self.core.delete(key)
-        self.call_soon(self._cancel_runs_of, job)
+        if job.id in self.core.active:  # an async run of it goes on: cancel it, on the loop
+            self.call_soon(self._cancel_runs_of, job)
         self._request_save()
         return job
 
@@ -207,6 +208,11 @@ class Commands:
 
     def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
         return self.runner.output_so_far(job_id)
+
+    def after_run(self, key: str) -> str:
+        """What the job's child processes wrote after its runs had ended ("" if nothing)."""
+        job = self.find(key)
+        return self.runner.after_run(job.id if job is not None else key)
 
     def get(self, key: str) -> CronJob:
         return self.core.get(key)

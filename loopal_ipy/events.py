@@ -58,6 +58,7 @@ PERSISTED = frozenset(
 )
 SAVE_SOON = frozenset({Kind.FINISHED, Kind.SKIPPED})  # a run's end ("not running") reaches the disk soon
 REARM = frozenset({Kind.CREATED, Kind.DELETED, Kind.PAUSED, Kind.RESUMED, Kind.REMOVED})
+GONE = frozenset({Kind.DELETED, Kind.REMOVED, Kind.EXPIRED})  # the job left the live set
 WAKE_WAITERS = frozenset({Kind.FINISHED, Kind.PAUSED, Kind.DELETED, Kind.REMOVED})
 # A routine restore is no warning (the load summary says it); a renamed one is said as STORE.
 FOOTER = frozenset(

@@ -227,7 +227,7 @@ class CronMagics(Magics):
             if why is not None:
                 raise UsageError(f"job {args.id} has no log: {why}") from None
             job = bridge.get(args.id)  # raises the usual "no job" error
-        return Text(render.log_text(job, args.n, bridge.output_so_far(job.id)))
+        return Text(render.log_text(job, args.n, bridge.output_so_far(job.id), bridge.after_run(job.id)))
 
     def _wait(self, rest: str) -> NoReturn:
         raise UsageError(

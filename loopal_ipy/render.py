@@ -123,14 +123,17 @@ class JobTable:
         return table_html(self.jobs, self.now, self.events)
 
 
-def log_text(job: CronJob, n: int | None = None, running: tuple[datetime, str] | None = None) -> str:
-    """``running``: the start and output so far of a run still going (a long async job's)."""
+def log_text(
+    job: CronJob, n: int | None = None, running: tuple[datetime, str] | None = None, after: str = ""
+) -> str:
+    """``running``: the start and output so far of a run still going (a long async job's); ``after``:
+    what its child processes wrote after their runs had ended."""
     runs = list(job.history)[-n:] if n else list(job.history)
     head = (
         f"log of {job.label} — {job.schedule} ({job.description}); runs {job.runs}, failures "
         f"{job.failures}, skipped {job.skips}, coalesced {job.coalesced}"
     )
-    if not runs and running is None:
+    if not runs and running is None and not after:
         return head + "\nno runs yet"
     parts = [head]
     for r in runs:
@@ -146,6 +149,9 @@ def log_text(job: CronJob, n: int | None = None, running: tuple[datetime, str] |
         parts.append(f"--- {local(running[0], job.tz)}  running (the output so far)")
         if running[1].rstrip():
             parts.append(running[1].rstrip())
+    if after.strip():
+        parts.append("--- after the run: what child processes of its runs wrote once their run had ended")
+        parts.append(after.rstrip())
     return "\n".join(parts)
 
 

@@ -134,6 +134,16 @@ class Runner:
         with self.routing.fd.around(buf), self.routing.job_streams(), self.stopper.guard(timeout):
             yield
 
+    def after_run(self, job_id: str) -> str:
+        """What the job's child processes wrote after its runs ended (kept apart, never in another log)."""
+        return self.routing.fd.lingering.read(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """The job left: its compiled code and source lines go (a job that comes back compiles again)."""
+        for key in [k for k in self._cache if k[0] == job_id]:
+            del self._cache[key]
+        linecache.cache.pop(f"<cron {job_id}>", None)
+
     @staticmethod
     def in_job() -> bool:
         """True while job code runs in the current context (a sync run, or an async job's task)."""
@@ -175,25 +185,30 @@ class Runner:
         """Run synchronous code now; the output goes to the job's log only."""
         job, occurrence, trigger, timeout, on_start = attempt.fields()
         started, t0 = self.clock.now(), time.perf_counter()
-        buf = capture.Buffer(self.output_limit)
+        buf = capture.Buffer(self.output_limit, job.id)
         figs = JobFigures()
         error, stopped = None, None
         self.live[job.id] = (started, buf)
         try:
-            with capture.capturing(buf), self._step(buf, timeout, figs):
-                on_start()
-                started, t0 = self.clock.now(), time.perf_counter()  # the code starts now, set up and guarded
-                prep = self.prepare(job)
-                ns = self.shell.user_ns
-                exec(prep.body, ns)
-                if prep.last is not None:
-                    _show(buf, eval(prep.last, ns))
-        except JobInterrupted:
-            stopped, error = "interrupted", _interrupted(job, t0)
-        except JobTimedOut:
-            stopped, error = "timeout", f"timed out after {timeout:g} s"
-        except BaseException as e:
-            error = _error_of(e)
+            with capture.capturing(buf):  # still the run's while its error is taken apart
+                try:
+                    with self._step(buf, timeout, figs):
+                        on_start()
+                        started, t0 = self.clock.now(), time.perf_counter()  # the code starts now, guarded
+                        prep = self.prepare(job)
+                        ns = self.shell.user_ns
+                        exec(prep.body, ns)
+                        if prep.last is not None:
+                            _show(buf, eval(prep.last, ns))
+                except JobInterrupted as e:
+                    stopped, error = "interrupted", _interrupted(job, t0)
+                    _release(e)
+                except JobTimedOut as e:
+                    stopped, error = "timeout", f"timed out after {timeout:g} s"
+                    _release(e)
+                except BaseException as e:
+                    error = _error_of(e)
+                    _release(e)
         finally:
             self.live.pop(job.id, None)
         return self._run(started, t0, buf, figs, error, occurrence, trigger, stopped)
@@ -207,7 +222,7 @@ class Runner:
         job, occurrence, trigger, timeout, on_start = attempt.fields()
         on_start()
         started, t0 = self.clock.now(), time.perf_counter()
-        buf = capture.Buffer(self.output_limit)
+        buf = capture.Buffer(self.output_limit, job.id)
         capture.set_for_task(buf)  # this task's own context: cells running meanwhile are unaffected
         figs = JobFigures()
         self.live[job.id] = (started, buf)
@@ -239,6 +254,7 @@ class Runner:
                 error = f"{type(e).__name__}: {said}"
             else:
                 error = _error_of(e)
+            _release(e)
         finally:
             if handle is not None:
                 handle.cancel()
@@ -305,6 +321,13 @@ def _interrupted(job: CronJob, t0: float) -> str:
 def _show(buf: capture.Buffer, value: Any) -> None:
     if value is not None:
         buf.write(f"{value!r}\n")
+
+
+def _release(e: BaseException) -> None:
+    """Let go of what the failed code held (a coroutine passed to ``asyncio.run``, say) now, while
+    the run's output is still captured: a "never awaited" warning is the run's, not the next cell's."""
+    with contextlib.suppress(Exception):
+        traceback.clear_frames(e.__traceback__)
 
 
 def _error_of(e: BaseException) -> str:
