@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .activity import Activity
-from .busy import EVENTS, Cells
+from .busy import EVENTS, Cells, displaying_cell
 from .commands import Commands
 from .events import GONE, PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind
 from .hooks import Hooks
@@ -222,19 +222,23 @@ class KernelScheduler(Commands):
                 # rest would cost a whole select round (~1 ms late), waiting it out costs `early`.
                 time.sleep(early)
         try:
-            with self._lock:
-                fires = self.core.due()
-            # last_fired and "running" reach the disk before any code starts: at most once per occurrence,
-            # and a job that hangs the kernel comes back paused.
-            self._save_if_dirty()
-            self._activity.hold()  # one busy/idle pair for the whole batch
-            try:
-                for fire in fires:
-                    self._start(fire)
-            finally:
-                self._activity.exit(self._busy.running)
+            self._fire_due()
         finally:
             self._arm()
+
+    def _fire_due(self) -> None:
+        """Start what is due now, one by one (the timer's work; a blocking ``%cron wait`` calls it too)."""
+        with self._lock:
+            fires = self.core.due()
+        # last_fired and "running" reach the disk before any code starts: at most once per occurrence,
+        # and a job that hangs the kernel comes back paused.
+        self._save_if_dirty()
+        self._activity.hold()  # one busy/idle pair for the whole batch
+        try:
+            for fire in fires:
+                self._start(fire)
+        finally:
+            self._activity.exit(self._busy.running)
 
     def _start(self, fire: Fire) -> None:
         """Start one fire of a batch, re-checked now: an earlier job may have changed everything."""
@@ -349,19 +353,9 @@ class KernelScheduler(Commands):
             call()
 
     def displaying_cell(self) -> tuple[str | None, str | None]:
-        """(which cell, which run of it) is executing: the frontend's cellId, else the cell's code.
-
-        A table shown again by the same cell replaces the tables its earlier runs showed.
-        """
-        get_parent = getattr(self.shell, "get_parent", None)  # ZMQInteractiveShell only
-        parent = get_parent() if get_parent is not None else None
-        if not isinstance(parent, dict) or (parent.get("header") or {}).get("msg_type") != "execute_request":
-            return None, None
-        cell = (parent.get("metadata") or {}).get("cellId")
-        if not isinstance(cell, str):
-            code = (parent.get("content") or {}).get("code")
-            cell = f"code:{hash(code)}" if isinstance(code, str) else None
-        return cell, parent["header"].get("msg_id")
+        """(which cell, which run of it) is executing: a table shown again by the same cell replaces
+        the tables its earlier runs showed."""
+        return displaying_cell(self.shell)
 
     def _save_if_dirty(self, settled: bool = False) -> None:
         self._save_soon = None

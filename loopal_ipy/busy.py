@@ -33,6 +33,19 @@ def cell_marker(shell: Any) -> object:
     return msg_id or ("count", getattr(shell, "execution_count", None))
 
 
+def displaying_cell(shell: Any) -> tuple[str | None, str | None]:
+    """(which cell, which run of it) is executing: the frontend's cellId, else the cell's code."""
+    get_parent = getattr(shell, "get_parent", None)  # ZMQInteractiveShell only
+    parent = get_parent() if get_parent is not None else None
+    if not isinstance(parent, dict) or (parent.get("header") or {}).get("msg_type") != "execute_request":
+        return None, None
+    cell = (parent.get("metadata") or {}).get("cellId")
+    if not isinstance(cell, str):
+        code = (parent.get("content") or {}).get("code")
+        cell = f"code:{hash(code)}" if isinstance(code, str) else None
+    return cell, parent["header"].get("msg_id")
+
+
 class Cells:
     """The cells running now; ``on_start``/``on_idle`` are told when the main shell gets busy or idle."""
 

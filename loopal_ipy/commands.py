@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from . import waiting
 from .errors import CronError, StoreError
-from .events import Event, Kind
+from .events import Event
 from .hooks import HookEvent, Hooks
 from .job import CronJob
 from .limits import CreateOptions, Settings
@@ -241,86 +241,17 @@ class Commands:
     async def wait(self, key: str | None = None, runs: int = 1, timeout: float | None = None) -> int:
         """Let jobs fire while this (busy) cell waits, until ``key`` ran ``runs`` more times.
 
-        Without ``key``, waits for ``runs`` more finished runs of any job. Raises
-        TimeoutError with what was seen when ``timeout`` seconds pass. Only a cell
-        opens the window in which jobs fire; a job that waits just waits.
+        Without ``key``, waits for ``runs`` more finished runs of any job (every run counts,
+        whatever became of its job since). Raises TimeoutError with what was seen when
+        ``timeout`` seconds pass. Only a cell opens the window in which jobs fire; a job
+        that waits just waits.
         """
-        if runs < 1:
-            raise ValueError(f"runs must be at least 1, got {runs}")
-        if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
-            raise ValueError(f"--timeout must be a finite number of seconds, got {timeout}; e.g. --timeout 30")
-        job = self.core.get(key) if key is not None else None
-        if job is None and not self.core.jobs():
-            raise LookupError("there are no jobs to wait for; create one with %cron create")
+        return await waiting.wait(self, key, runs, timeout)
 
-        def count() -> int:
-            return job.runs if job is not None else sum(j.runs for j in self.core.jobs()) + self._removed_runs()
+    def wait_blocking(self, key: str | None = None, runs: int = 1, timeout: float | None = None) -> int:
+        """``wait`` for a cell that cannot await (``%%time``, ``%%capture``, ``%autoawait off``): the
+        scheduler is driven from here, and synchronous jobs run in the cell's stead."""
+        return waiting.wait_blocking(self, key, runs, timeout)
 
-        goal = count() + runs
-        if timeout is None:
-            timeout = self._default_timeout(job, runs)
-        end = self.loop.time() + timeout
-        opens = self.busy and not self.runner.in_job()
-        if opens:
-            self._openers += 1
-        try:
-            self._arm(soon=True)
-            while count() < goal:
-                if job is not None:
-                    self._check_still_waitable(job)
-                left = end - self.loop.time()
-                if left <= 0:
-                    what = f"job {job.label}" if job else "jobs"
-                    raise TimeoutError(
-                        f"%cron wait gave up after {timeout:g} s: {what} ran {count() - goal + runs} of "
-                        f"{runs} time(s); pass --timeout S to wait longer"
-                    )
-                fut = self.loop.create_future()
-                self._waiters.append(fut)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(fut, left)
-        finally:
-            if opens:
-                self._openers -= 1
-                if not self._may_fire():
-                    self._cancel_timer()
-        return runs
-
-    def _check_still_waitable(self, job: CronJob) -> None:
-        """A job removed or paused while a cell waits for it would never get there: say so."""
-        if self.core.live(job.id) is not job and not job.running:
-            raise LookupError(f"job {job.label} was removed while waiting ({job.runs} runs seen)")
-        if job.paused and not job.running:
-            why = next(
-                (e.message for e in reversed(self.core.events) if e.job_id == job.id and e.kind == Kind.PAUSED), ""
-            )
-            raise LookupError(
-                f"job {job.label} is paused{f' ({why})' if why else ''}, {job.runs} runs seen; "
-                f"%cron resume {job.name or job.id} first"
-            )
-
-    def _removed_runs(self) -> int:
-        live = {j.id for j in self.core.jobs()}
-        return sum(j.runs for j in self.core.removed if j.id not in live)
-
-    def _default_timeout(self, job: CronJob | None, runs: int) -> float:
-        """Long enough for ``runs`` occurrences plus slack; a run-all must never hang forever.
-
-        Bounded work whatever ``runs`` is: past 100 steps the rest is extrapolated.
-        """
-        jobs = [job] if job is not None else [j for j in self.core.jobs() if not j.paused][:50]
-        now = self.core.clock.now()
-        spans = []
-        for j in jobs:
-            first = t = max(now, j.next_fire or now)
-            steps = min(runs - 1, 100)
-            try:
-                for _ in range(steps):
-                    t = j.compiled.next_after(t)
-                span = (t - now).total_seconds()
-                if steps < runs - 1:
-                    span += (t - first).total_seconds() / steps * (runs - 1 - steps)
-            except (OverflowError, ValueError):  # no occurrence before the year 9999
-                span = 7 * 86400.0
-            spans.append(min(span, 7 * 86400.0))
-        return min(spans) + 30.0 if spans else 60.0
+    def _fire_due(self) -> None:
+        raise NotImplementedError

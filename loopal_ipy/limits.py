@@ -44,7 +44,7 @@ class Settings:
 
 def check_name(name: str) -> None:
     """Raise NameTaken unless ``name`` is a valid job name (the syntax; uniqueness is the caller's)."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):  # fullmatch: `$` would let "x\n" through
         raise NameTaken(
             f"bad job name {name!r:.80}: use a letter then letters, digits, _ . - (at most 64), e.g. refresh_data"
         )

@@ -134,16 +134,21 @@ _WAIT_LINE = re.compile(
 )
 
 
-_WAIT_CALL = "get_ipython().find_magic('cron').__self__.wait_line"  # the CronMagics instance's
+_MAGIC = "get_ipython().find_magic('cron').__self__"  # the CronMagics instance
+_WAIT_CALL = f"await {_MAGIC}.wait_line"
+_WAIT_BLOCKING = f"{_MAGIC}.wait_line_blocking"
 
 
 def wait_transformer(lines: list[str]) -> list[str]:
     """Turn a top-level ``%cron wait ...`` into an ``await`` of ``CronMagics.wait_line``.
 
     A line magic cannot await, but a cell that awaits lets the kernel's loop
-    run, and that is what lets jobs fire while the cell waits.
+    run, and that is what lets jobs fire while the cell waits. Where the cell
+    cannot await (the body of ``%%time`` or ``%%capture``, ``%time %cron wait``,
+    ``%autoawait off``), the line becomes a call that drives the scheduler itself.
     """
     out = []
+    call: str | None = None
     for line in lines:
         m = _WAIT_LINE.match(line.rstrip("\n"))
         if m:
@@ -152,6 +157,16 @@ def wait_transformer(lines: list[str]) -> list[str]:
             except (ValueError, SyntaxError):
                 arg = None
             if isinstance(arg, str) and (arg == "wait" or arg.startswith("wait ")):
-                line = f"{m.group('lhs')}await {_WAIT_CALL}({arg[4:].strip()!r})\n"
+                call = call or (_WAIT_CALL if _can_await() else _WAIT_BLOCKING)
+                line = f"{m.group('lhs')}{call}({arg[4:].strip()!r})\n"
         out.append(line)
     return out
+
+
+def _can_await() -> bool:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magic = shell.find_magic("cron") if shell is not None else None
+    owner = getattr(magic, "__self__", None)
+    return owner is None or not hasattr(owner, "can_await") or owner.can_await()

@@ -303,6 +303,23 @@ class CronMagics(Magics):
             raise UsageError(str(e)) from None
         return Text(f"{who} ran {runs} more time(s)")
 
+    def wait_line_blocking(self, args: str) -> Text:
+        """What ``%cron wait ARGS`` becomes where the cell cannot await (see wait_transformer)."""
+        key, runs, timeout = parse_wait(args)
+        bridge = self._bridge("wait")
+        try:
+            who = bridge.get(key).label if key else "jobs"
+            bridge.wait_blocking(key, runs, timeout)
+        except (CronError, TimeoutError, LookupError, ValueError) as e:
+            raise UsageError(str(e)) from None
+        return Text(f"{who} ran {runs} more time(s)")
+
+    def can_await(self) -> bool:
+        """A ``%cron wait`` transformed now may await: autoawait is on and no cell runs (a cell that
+        runs is the one whose body is being transformed: ``%%time``, ``%%capture``, ``%time``)."""
+        bridge = self._get_bridge()
+        return bool(getattr(self.shell, "autoawait", True)) and (bridge is None or not bridge.cells)
+
     def _help(self, rest: str) -> Text:
         width = max(len(c.usage) for c in self.commands.values())
         lines = ["%cron — cron inside this kernel. Subcommands:"]

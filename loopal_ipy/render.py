@@ -16,6 +16,17 @@ if TYPE_CHECKING:
     from .face import SchedulerFace
 
 COLUMNS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail")
+SNAPSHOT_ROWS = 50  # a saved notebook keeps the first page of a big table, and how many more there were
+
+
+def _more(jobs: list[CronJob], limit: int) -> str:
+    left = len(jobs) - limit
+    return (
+        f"… and {left:,} more job{'s' if left != 1 else ''} (the live table pages through them; "
+        "loopal_ipy.get_scheduler().jobs() has them all)"
+        if left > 0
+        else ""
+    )
 
 
 def countdown(when: datetime | None, now: datetime) -> str:
@@ -77,30 +88,34 @@ def footer_lines(events: Iterable[Event], limit: int = 5) -> list[str]:
     return [f"{e.at:%H:%M:%S} {e.kind} {e.job_id}: {e.message}".rstrip(": ") for e in picked]
 
 
-def table_text(jobs: list[CronJob], now: datetime, events: Iterable[Event] = ()) -> str:
+def table_text(jobs: list[CronJob], now: datetime, events: Iterable[Event] = (), limit: int = SNAPSHOT_ROWS) -> str:
     if not jobs:
         body = "no jobs — create one with %cron create \"@every 10s\" print('hi')"
     else:
-        rows = [row(j, now) for j in jobs]
+        rows = [row(j, now) for j in jobs[:limit]]
         widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
         lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
         lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
+        if more := _more(jobs, limit):
+            lines.append(more)
         body = "\n".join(line.rstrip() for line in lines)
     foot = footer_lines(events)
     return body + ("\n" + "\n".join(foot) if foot else "")
 
 
-def table_html(jobs: list[CronJob], now: datetime, events: Iterable[Event] = ()) -> str:
+def table_html(jobs: list[CronJob], now: datetime, events: Iterable[Event] = (), limit: int = SNAPSHOT_ROWS) -> str:
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in COLUMNS)
     body = (
         "".join(
             "<tr>"
             + "".join(f"<td style='text-align:left'>{html.escape(v)}</td>" for v in row(j, now).values())
             + "</tr>"
-            for j in jobs
+            for j in jobs[:limit]
         )
         or f"<tr><td colspan='{len(COLUMNS)}'>no jobs</td></tr>"
     )
+    if more := _more(jobs, limit):
+        body += f"<tr><td colspan='{len(COLUMNS)}'>{html.escape(more)}</td></tr>"
     foot = "".join(f"<div>{html.escape(line)}</div>" for line in footer_lines(events))
     return f"<table class='loopal-cron'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
 

@@ -46,11 +46,14 @@ _LAST = datetime(9998, 12, 31, tzinfo=UTC)  # room for any zone's offset before 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-@lru_cache(maxsize=256)
 def get_zone(name: str | None) -> ZoneInfo:
-    """An IANA zone by name; None or "" means the machine's local zone."""
-    if not name:
-        return ZoneInfo(local_zone_name())
+    """An IANA zone by name; None or "" means the machine's local zone, looked up when asked
+    (a kernel that sets ``os.environ['TZ']`` and calls ``time.tzset()`` sees its new zone)."""
+    return _zone(name or local_zone_name())
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -64,9 +67,13 @@ def local_zone_name() -> str:
 
     A ``TZ`` that names no IANA zone (a POSIX rule such as ``CET-1CEST,M3.5.0,M10.5.0/3``)
     is refused: tzlocal would fall back to /etc/localtime, and ``0 9 * * *`` would run at
-    09:00 of some other zone.
+    09:00 of some other zone. Cached per value of ``TZ``: cheap to ask on every create.
     """
-    tz = os.environ.get("TZ")
+    return _local_zone_name(os.environ.get("TZ"))
+
+
+@lru_cache(maxsize=64)
+def _local_zone_name(tz: str | None) -> str:
     if tz:
         name = tz.removeprefix(":")
         if "/zoneinfo/" in name:  # TZ=/usr/share/zoneinfo/Europe/Paris
@@ -316,6 +323,12 @@ def parse_schedule(text: str, tz: str | None = None, *, anchor: datetime | None 
     if not isinstance(text, str) or not text.strip():
         raise ScheduleError(f"no schedule given; {ACCEPTED}")
     text = text.strip()
+    bad = next((c for c in text if c < " " or c == "\x7f"), None)
+    if bad is not None:  # a newline in a schedule would become a line of an exported crontab or run.sh
+        raise ScheduleError(
+            f"the schedule {_clip(text)} holds a control character ({bad!r}); write it on one line, "
+            f"fields separated by spaces, e.g. '0 9 * * *'"
+        )
     zone = get_zone(tz)
     low = text.lower()
     if low == "@every" or low.startswith("@every "):

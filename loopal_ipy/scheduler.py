@@ -42,6 +42,7 @@ class Scheduler:
         # Ids of jobs with a run in progress. By id, not on the job object, because a job can
         # leave and come back as a new object while its run goes on (session switch, reload).
         self.active: set[str] = set()
+        self.finished_runs = 0  # every run this scheduler closed, whatever became of its job (%cron wait)
 
     # ----------------------------------------------------------------- events
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -338,6 +339,7 @@ class Scheduler:
         job.running = False
         self.active.discard(job.id)
         job.runs += 1
+        self.finished_runs += 1
         if run.status == "error":
             job.failures += 1
         limit = self.settings.output_limit

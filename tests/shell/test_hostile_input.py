@@ -14,7 +14,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import loopal_ipy
-from loopal_ipy import render
+from loopal_ipy import render, waiting
 
 
 def refused(shell, line: str, pattern: str) -> str:
@@ -134,7 +134,7 @@ def test_default_wait_timeout_is_bounded_work(kshell) -> None:
     sched = loopal_ipy.get_scheduler()
     job = sched.create("*/5 * * * *", "pass", name="five")
     t0 = time.perf_counter()
-    timeout = sched._default_timeout(job, 100_000)
+    timeout = waiting._default_timeout(sched, job, 100_000)
     took = time.perf_counter() - t0
     assert took < 0.5, f"{took:.2f} s to compute a default timeout"
     assert timeout == pytest.approx(7 * 86400 + 30)  # capped at a week, plus the slack

@@ -92,6 +92,7 @@ LAYERS = {
         "config",
         "face",
         "hooks",
+        "waiting",
         "graduate",
         "commands",
     ],  # the live kernel
