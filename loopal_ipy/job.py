@@ -202,6 +202,10 @@ class CronJob:
         self.failures += 1
         self.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=self.last_fired))
 
+    def hold(self) -> None:
+        """Loaded over a policy limit (Cron.max_jobs): kept, paused, until the limit is raised and it resumed."""
+        self.paused = True
+
     def rehydrate(self, now: datetime) -> bool:
         """Durable, and next fire the first occurrence after ``now`` (no catch-up); True if that changed it."""
         before = (self.durable, self.next_fire)

@@ -57,6 +57,8 @@ class LoadResult:
     changed: bool = False
     untrusted: list[CronJob] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)  # labels of jobs paused: running when their kernel stopped
+    held: list[str] = field(default_factory=list)  # labels of jobs loaded paused: over Cron.max_jobs
+    limit: int = 0  # the job limit this load honoured (Cron.max_jobs, or the larger one the file was saved under)
 
     def summary(self) -> str:
         """One line: restored, dropped, missed (and read-only, if latched)."""
@@ -80,11 +82,23 @@ class LoadResult:
                 f"paused {', '.join(self.stuck)}: {'it was' if len(self.stuck) == 1 else 'they were'} running "
                 "when its kernel stopped (%cron resume ID restarts it)"
             )
+        if self.held:
+            shown = ", ".join(self.held[:5]) + (f" and {len(self.held) - 5} more" if len(self.held) > 5 else "")
+            parts.append(
+                f"paused {shown}: over the limit of {self.limit} jobs (Cron.max_jobs); they stay in the store — "
+                f"%config Cron.max_jobs = {self.limit + len(self.held)} and %cron resume ID bring them back"
+            )
         if self.untrusted:
             parts.append(f"{plural(len(self.untrusted), 'job')} not run: the store failed the safety check")
         if self.read_only:
             parts.append("the store is read-only for this session (see the warning)")
         return "; ".join(parts)
+
+
+def recorded_limit(session: Any) -> int:
+    """The job limit a store was saved under (``session.max_jobs``), or 0 when it says none."""
+    value = session.get("max_jobs") if isinstance(session, dict) else None
+    return value if type(value) is int and 1 <= value <= 10_000 else 0
 
 
 def rebuild(entry: Any, history_size: int) -> CronJob:

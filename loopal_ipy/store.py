@@ -193,7 +193,12 @@ class Store(Reading):
             entries.append(entry)
         doc = {
             "version": FORMAT_VERSION,
-            "session": {"id": self.session_id, "updated_at": to_rfc3339(now)},
+            # The jobs saved here were all allowed: a load honours this limit if Cron.max_jobs is lower.
+            "session": {
+                "id": self.session_id,
+                "updated_at": to_rfc3339(now),
+                "max_jobs": max(self.max_jobs, len(entries)),
+            },
             "journal": {"generation": self._generation, "offset": self._journal_size},
             "jobs": entries,
         }

@@ -32,6 +32,7 @@ from .loadrules import (
     pause_stuck,
     plural,
     rebuild,
+    recorded_limit,
     short,
 )
 
@@ -272,7 +273,7 @@ class Reading:
             return result
         if journal is not None and journal.bad and not self.read_only:
             self._set_journal_aside(result, journal, now)
-        self._apply_rules(result, doc["jobs"], now, set(live_runs), journal)
+        self._apply_rules(result, doc["jobs"], now, set(live_runs), journal, doc.get("session"))
         self._full = True  # the first save compacts what was loaded into a fresh journal
         if result.changed and not self.read_only:
             self.save(result.jobs, now)
@@ -303,11 +304,18 @@ class Reading:
             return None
 
     def _apply_rules(
-        self, result: LoadResult, entries: list[Any], now: datetime, live_runs: set[str], journal: JournalRead | None
+        self,
+        result: LoadResult,
+        entries: list[Any],
+        now: datetime,
+        live_runs: set[str],
+        journal: JournalRead | None,
+        doc_session: Any = None,
     ) -> None:
         rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
         seen: set[str] = set()
         names: set[str] = set()
+        result.limit = max(self.max_jobs, recorded_limit(doc_session))
         for i, entry in enumerate(entries):
             label = entry_label(entry, i)
             if journal is not None and isinstance(entry, dict) and isinstance(entry.get("id"), str):
@@ -319,8 +327,6 @@ class Reading:
                 self.validate(job, names)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
-                elif len(result.jobs) >= self.max_jobs and once_gone(job, now) is None:
-                    why = f"{job.label} is over the limit of {self.max_jobs} jobs (Cron.max_jobs)"
                 else:
                     why = None
                     seen.add(job.id)
@@ -333,6 +339,10 @@ class Reading:
                     self._rehydrate(result, job, now)
                     if entry.get("running") is True and job.id not in live_runs:
                         pause_stuck(result, job, now)
+                    if len(result.jobs) >= result.limit and not job.paused:  # a policy limit: kept, held
+                        job.hold()
+                        result.held.append(job.label)
+                        result.changed = True
             except Exception as e:  # a bad schedule, a missing field, an impossible time
                 why = f"{label} is not a valid job ({type(e).__name__}: {short(e, 60)})"
             if why is not None:

@@ -165,7 +165,10 @@ def test_load_never_raises_and_never_destroys_bytes(raw: bytes, offset: int, max
         event(_outcome(result))
         assert isinstance(result.summary(), str) and "\n" not in result.summary()
         _check_quarantine(result, raw)
-        assert len(result.jobs) <= max_jobs
+        # A policy limit loses nothing: jobs past it are held, paused, never more than the limit active.
+        assert len([j for j in result.jobs if not j.paused]) <= result.limit
+        assert not result.jobs or result.limit >= max_jobs
+        assert len(result.held) <= max(0, len(result.jobs) - result.limit)
         assert len({j.id for j in result.jobs}) == len(result.jobs)
         assert all(j.next_fire is not None and j.next_fire > now for j in result.jobs if not j.paused)
         names = [j.name for j in result.jobs if j.name]

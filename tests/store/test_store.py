@@ -299,15 +299,26 @@ def test_duplicate_ids_keep_the_first(sched, clock, make_store):
     assert json.loads(bad_files(store)[0].read_text())["entries"][0]["entry"]["code"] == "second = 1"
 
 
-def test_more_than_max_jobs_keeps_the_first(sched, clock, make_store):
+def test_a_lower_max_jobs_at_load_loses_nothing(sched, clock, make_store):
+    """A policy limit never moves jobs to .bad-: the limit a store was saved under is honoured."""
     made = [sched.create("@every 1m", f"x = {i}", durable=True) for i in range(5)]
     make_store().save(made, clock.now())
     store = make_store(max_jobs=3)
     result = store.load(clock.now())
-    assert [j.id for j in result.jobs] == [j.id for j in made[:3]]
-    kept = json.loads(bad_files(store)[0].read_text())["entries"]
-    assert [e["entry"]["id"] for e in kept] == [j.id for j in made[3:]]
-    assert result.dropped[0].reason.startswith(f"{made[3].id} is over the limit of 3 jobs (Cron.max_jobs)")
+    assert [j.id for j in result.jobs] == [j.id for j in made]
+    assert not any(j.paused for j in result.jobs) and result.dropped == [] and bad_files(store) == []
+
+
+def test_more_than_max_jobs_in_a_hand_made_file_are_held_paused(sched, clock, make_store):
+    made = [sched.create("@every 1m", f"x = {i}", durable=True) for i in range(5)]
+    store = make_store(max_jobs=3)
+    write_raw(store, doc(*[j.to_dict() for j in made]))  # no limit recorded in it
+    result = store.load(clock.now())
+    assert [j.id for j in result.jobs] == [j.id for j in made]
+    assert [j.paused for j in result.jobs] == [False, False, False, True, True]
+    assert result.dropped == [] and bad_files(store) == []
+    assert "over the limit of 3 jobs (Cron.max_jobs); they stay in the store" in result.summary()
+    assert "%config Cron.max_jobs = 5" in result.summary()
 
 
 def test_file_is_rewritten_only_when_loading_changed_it(sched, clock, make_store):
