@@ -39,6 +39,7 @@ from .store import Store
 
 DROPPED_KEPT = 1_000  # the reasons %cron log gives for jobs that did not come back
 TAKEOVER_POLL = 2.0  # seconds between lock attempts by a kernel that does not own its session
+LOCK_CHECK = 5.0  # seconds between looks at its lock by a kernel that owns durable jobs
 
 
 class DurableSession:
@@ -70,6 +71,7 @@ class DurableSession:
         self.last_load: LoadResult | None = None
         self.dropped: deque[Dropped] = deque(maxlen=DROPPED_KEPT)  # every load's, for %cron log
         self._poll: asyncio.TimerHandle | None = None
+        self._watch: asyncio.TimerHandle | None = None
         self.on_takeover: Callable[[], None] = lambda: None
         self.pending = False  # the session has no folder yet: it is made by the first durable create
         self._announced = False
@@ -156,9 +158,10 @@ class DurableSession:
 
     def close(self) -> None:
         """Release the lock and stop waiting for it (the caller saves first)."""
-        if self._poll is not None:
-            self._poll.cancel()
-            self._poll = None
+        for timer in (self._poll, self._watch):
+            if timer is not None:
+                timer.cancel()
+        self._poll = self._watch = None
         if self.lock is not None:
             self.lock.release()
 
@@ -195,9 +198,51 @@ class DurableSession:
 
     def save(self, jobs: list[CronJob], *, settled: bool = False) -> bool:
         """Write the durable set; True when nothing needs writing by this kernel (``settled``: see Store.encode)."""
-        if self.store is None or not self.owner or self.store.read_only:
+        if self.store is None or not self.owner or self.store.read_only or not self._still_owner():
             return True
+        self._watch_lock()
         return self.store.save(jobs, self.core.clock.now(), settled=settled)
+
+    def _still_owner(self) -> bool:
+        """Checked before every save (and so before a durable job's code starts) and on a timer: a lock
+        file deleted or replaced under this kernel is taken again if free, else this kernel stands down."""
+        assert self.lock is not None and self.store is not None and self.info is not None
+        why = self.lock.lost()
+        if why is None:
+            return True
+        try:
+            got = self.lock.retake()
+        except StoreError:
+            got = False
+        sid = self.info.id
+        if got:
+            self.store.rewrite_next()
+            self.warn(
+                f"loopal_ipy: session {sid}: {why} while this kernel owned it; it took the lock again and "
+                "writes the store afresh (if you meant to delete its jobs: %cron delete --all)"
+            )
+            return True
+        self.warn(
+            f"loopal_ipy: session {sid}: {why} while this kernel owned it, and {self.lock.owner_text()} holds "
+            "the lock now: this kernel stops firing the session's durable jobs (paused here; the owner has "
+            "them) and takes over when that kernel exits"
+        )
+        for job in self.core.jobs():
+            if job.durable and not job.paused:
+                self.core.pause(job.id, f"session {sid} is owned by another kernel now ({why})")
+        self._schedule_takeover()
+        return False
+
+    def _watch_lock(self) -> None:
+        """While this kernel owns durable jobs, look at its lock now and then, not only when it saves."""
+        if self._watch is None:
+            self._watch = self.call_later(LOCK_CHECK, self._look_at_lock)
+
+    def _look_at_lock(self) -> None:
+        self._watch = None
+        durable = self.owner and self.store is not None and any(j.durable for j in self.core.jobs())
+        if durable and self._still_owner():
+            self._watch_lock()
 
     @property
     def retry_delay(self) -> float:
@@ -218,7 +263,15 @@ class DurableSession:
         if not got:
             self._schedule_takeover()
             return
+        # Jobs this kernel held paused after it lost the lock: the stored copies win, the rest stay.
+        stale = [job for job in self.core.jobs() if job.durable]
+        for job in stale:
+            self.core.remove(job, "replaced by the stored copy: this kernel took the session over")
         summary = self._rehydrate()
+        back = {job.id for job in self.core.jobs()}
+        for job in stale:
+            if job.id not in back:
+                self.core.take_in(job, paused=True)
         self.core.emit(
             Kind.STORE, "-", f"took over session {self.store.session_id}: {summary.removeprefix('loopal_ipy: ')}"
         )

@@ -95,6 +95,14 @@ class LoadResult:
         return "; ".join(parts)
 
 
+def hold_over_limit(result: LoadResult, job: CronJob) -> None:
+    """Past the job limit a job is a policy matter, not bad bytes: kept in the store, loaded paused."""
+    if len(result.jobs) >= result.limit and not job.paused:
+        job.hold()
+        result.held.append(job.label)
+        result.changed = True
+
+
 def recorded_limit(session: Any) -> int:
     """The job limit a store was saved under (``session.max_jobs``), or 0 when it says none."""
     value = session.get("max_jobs") if isinstance(session, dict) else None

@@ -48,12 +48,14 @@ class SessionLock:
         self.owner_path = self.directory / OWNER_NAME
         self.kernel_id = kernel_id
         self.label = label
+        self._lock = self._new_lock()
+        self._record: dict[str, Any] | None = None
+        self._ident: tuple[int, int] | None = None  # (device, inode) of the file this lock is on
+
+    def _new_lock(self) -> filelock.BaseFileLock:
         # No soft (marker-file) fallback: a soft lock would outlive a SIGKILLed
         # owner, which is exactly what this lock must never do.
-        self._lock = filelock.FileLock(
-            str(self.path), mode=0o600, thread_local=False, blocking=False, fallback_to_soft=False
-        )
-        self._record: dict[str, Any] | None = None
+        return filelock.FileLock(str(self.path), mode=0o600, thread_local=False, blocking=False, fallback_to_soft=False)
 
     @property
     def held(self) -> bool:
@@ -73,6 +75,10 @@ class SessionLock:
             raise StoreError(
                 f"cannot lock session store {self.path}: {e.strerror or e}; durable jobs cannot be owned by this kernel"
             ) from e
+        fd = getattr(getattr(self._lock, "_context", None), "lock_file_fd", None)
+        with contextlib.suppress(OSError):
+            st = os.fstat(fd) if isinstance(fd, int) else os.stat(self.path)
+            self._ident = (st.st_dev, st.st_ino)
         self._record = {
             "pid": os.getpid(),
             "hostname": socket.gethostname(),
@@ -84,6 +90,30 @@ class SessionLock:
         with contextlib.suppress(OSError):
             write_atomic(self.owner_path, json.dumps(self._record, indent=1).encode(), fsync=False)
         return True
+
+    def lost(self) -> str | None:
+        """Why the lock this object holds no longer guards the session, or None.
+
+        The OS lock is on a file: delete that file (or its folder) and another kernel can make a
+        new one and lock it too. So an owner checks, before each save, that the path still leads
+        to the file it locked.
+        """
+        if not self.held or self._ident is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return "its lock file was deleted" if self.directory.is_dir() else "its folder was deleted"
+        except OSError as e:
+            return f"its lock file cannot be checked ({e.strerror or e})"
+        return None if (st.st_dev, st.st_ino) == self._ident else "its lock file was replaced"
+
+    def retake(self) -> bool:
+        """After ``lost``: let go of the lock on the vanished file and take the one at the path now, if free."""
+        self._lock.release(force=True)
+        self._record, self._ident = None, None
+        self._lock = self._new_lock()
+        return self.try_acquire()
 
     def release(self) -> None:
         """Give the session up (idempotent); removes our owner record first."""

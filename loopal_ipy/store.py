@@ -95,6 +95,10 @@ class Store(Reading):
         """Seconds to wait before retrying a failed save: 1, 2, 4 … capped at 60 (0 when clean)."""
         return 0.0 if self._streak == 0 else float(min(60, 2 ** min(self._streak - 1, 6)))
 
+    def rewrite_next(self) -> None:
+        """The files may be gone (a deleted folder): the next save writes both afresh."""
+        self._full = True
+
     def save(self, jobs: Iterable[CronJob], now: datetime | None = None, *, settled: bool = False) -> bool:
         """Write what changed in the durable ``jobs``; False (and dirty) if it could not.
 

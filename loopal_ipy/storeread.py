@@ -27,6 +27,7 @@ from .loadrules import (
     dropped_entry,
     dump_json,
     entry_label,
+    hold_over_limit,
     once_gone,
     parse_document,
     pause_stuck,
@@ -339,10 +340,7 @@ class Reading:
                     self._rehydrate(result, job, now)
                     if entry.get("running") is True and job.id not in live_runs:
                         pause_stuck(result, job, now)
-                    if len(result.jobs) >= result.limit and not job.paused:  # a policy limit: kept, held
-                        job.hold()
-                        result.held.append(job.label)
-                        result.changed = True
+                    hold_over_limit(result, job)
             except Exception as e:  # a bad schedule, a missing field, an impossible time
                 why = f"{label} is not a valid job ({type(e).__name__}: {short(e, 60)})"
             if why is not None:
