@@ -52,6 +52,32 @@ def enable(path: Path) -> str:
     return f"enabled: every new or restarted kernel of this profile loads loopal_ipy ({path})"
 
 
+def status(path: Path) -> str:
+    """Whether a kernel of this profile loads loopal_ipy, read as IPython reads the config (traitlets):
+    a later line that reassigns ``c.IPKernelApp.extensions`` undoes the block, and this says so."""
+    from traitlets.config.loader import Config, PyFileConfigLoader
+
+    config = Config()
+    try:
+        for name in ("ipython_config.py", path.name):  # what IPKernelApp loads, in its order
+            if (path.parent / name).exists():
+                config.merge(PyFileConfigLoader(name, path=str(path.parent)).load_config())
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp(config=config)
+        loaded = [*app.default_extensions, *app.extensions, *getattr(app, "extra_extensions", [])]
+    except Exception as e:  # the config file itself fails: IPython would say so at kernel start
+        return f"cannot tell: the IPython config in {path.parent} fails to load ({type(e).__name__}: {e})"
+    if "loopal_ipy" in loaded:
+        return f"enabled: kernels of this profile load loopal_ipy ({path})"
+    if is_enabled(path):
+        return (
+            f"not enabled: {path} has the loopal-ipy block, but the config as IPython reads it gives "
+            f"extensions {app.extensions!r} (a later line reassigns them): add 'loopal_ipy' there"
+        )
+    return f"not enabled ({path}); `loopal-ipy enable` turns it on"
+
+
 def _rewrite(path: Path, data: bytes) -> None:
     """Replace the config file's contents; a symlinked config stays a symlink, and its mode stays."""
     target = Path(os.path.realpath(path))
@@ -157,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "disable":
         print(disable(path))
     else:
-        print(f"{'enabled' if is_enabled(path) else 'not enabled'} ({path})")
+        print(status(path))
     return 0
 
 

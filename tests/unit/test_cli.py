@@ -66,3 +66,21 @@ def test_jupyter_checkpoints_are_ignored_by_git() -> None:
         ["git", "check-ignore", "-q", "notebooks/.ipynb_checkpoints/quickstart-checkpoint.ipynb"], cwd=root
     )
     assert out.returncode == 0
+
+
+def test_status_reads_the_config_as_ipython_does(tmp_path) -> None:
+    """Issue 21 item 8: a later line that reassigns the extensions undoes the block; status says so."""
+    path = cli.config_path("default", str(tmp_path))
+    cli.enable(path)
+    assert cli.status(path).startswith("enabled")
+    path.write_text(path.read_text() + 'c.IPKernelApp.extensions = ["other"]\n')
+    said = cli.status(path)
+    assert said.startswith("not enabled") and "['other']" in said and "loopal-ipy block" in said, said
+    cli.disable(path)
+    path.unlink()  # its reassignment would win over ipython_config.py (the kernel's own section)
+    base = path.parent / "ipython_config.py"
+    base.write_text("c = get_config()\nc.InteractiveShellApp.extensions = ['loopal_ipy']\n")
+    assert cli.status(path).startswith("enabled"), cli.status(path)
+    base.write_text("c = get_config()\nraise RuntimeError('broken config')\n")
+    said = cli.status(path)
+    assert said.startswith("cannot tell") and "broken config" in said, said
