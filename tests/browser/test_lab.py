@@ -354,10 +354,12 @@ def test_a_table_cell_run_16_times_still_shows_after_a_reload(lab: Lab) -> None:
                     " nb.activeCellIndex = 2; window.jupyterapp.commands.execute('notebook:run-cell'); }"
                 )
                 # The count is read from the cell's model: JupyterLab 4 detaches cells scrolled out
-                # of view from the DOM, so the third prompt in the page need not be this cell's.
+                # of view from the DOM, so the third prompt in the page need not be this cell's. The
+                # count is set when the run starts: the next run is sent only once this one ended.
                 _wait(
                     page,
-                    "(n) => window.jupyterapp.shell.currentWidget.content.widgets[2].model.executionCount === n",
+                    "(n) => { const m = window.jupyterapp.shell.currentWidget.content.widgets[2].model;"
+                    " return m.executionCount >= n && m.executionState !== 'running'; }",
                     n + 4,
                     timeout=60,
                 )
