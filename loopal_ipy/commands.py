@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from . import waiting
 from .errors import CronError, StoreError
-from .events import Event
+from .events import Event, Kind
 from .hooks import HookEvent, Hooks
 from .job import CronJob
 from .limits import CreateOptions, Settings
@@ -114,7 +114,13 @@ class Commands:
         with self._lock:
             job = self.core.create(schedule, code, **options)
         self._request_save()
+        if job.durable and self.unsaved() is not None:  # said at every create, not once per failure streak
+            self.core.emit(Kind.STORE, job, f"{job.label} is in memory only for now: {self.unsaved()}")
         return job
+
+    def unsaved(self) -> str | None:
+        """Why durable jobs are not on disk now (the store's last save failed), or None."""
+        return None if self.store is None else self.store.problem
 
     def delete(self, key: str) -> CronJob:
         """Delete a job; a run of it still going (an async one) is cancelled and logged as such."""

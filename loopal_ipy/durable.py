@@ -185,15 +185,15 @@ class DurableSession:
                 f"so its durable jobs go to session {self.info.id} of this kernel only: they run and survive "
                 "%reload_ext, but will not come back in a new kernel (set LOOPAL_SESSION_ID to keep them)"
             )
+        if self.store is not None and self.store.read_only:  # the cause first: a store we cannot even lock
+            raise StoreError(
+                f"the durable store {self.store.path} is read-only for this session "
+                f"({self.store.read_only_reason or 'see the warning'}); create the job without --durable"
+            )
         if not self.owner:
             raise StoreError(
                 f"session {self.info.id} is owned by {self.lock.owner_text() if self.lock else 'another kernel'}; "
                 "only that kernel can create durable jobs in it (this one takes over when it exits)"
-            )
-        if self.store is not None and self.store.read_only:
-            raise StoreError(
-                f"the durable store {self.store.path} is read-only for this session "
-                f"({self.store.read_only_reason or 'see the warning'}); create the job without --durable"
             )
 
     def save(self, jobs: list[CronJob], *, settled: bool = False) -> bool:
@@ -243,6 +243,11 @@ class DurableSession:
         durable = self.owner and self.store is not None and any(j.durable for j in self.core.jobs())
         if durable and self._still_owner():
             self._watch_lock()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the store cannot be written now (its last save failed), or None."""
+        return self.store.problem if self.store is not None and self.store.dirty else None
 
     @property
     def retry_delay(self) -> float:

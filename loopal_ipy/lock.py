@@ -21,7 +21,7 @@ import filelock
 
 from .atomic import write_atomic
 from .errors import StoreError
-from .session import ensure_dir
+from .session import ensure_dir, os_trouble
 
 LOCK_NAME = "cron.lock"
 OWNER_NAME = "owner.json"
@@ -73,7 +73,7 @@ class SessionLock:
             return False
         except OSError as e:
             raise StoreError(
-                f"cannot lock session store {self.path}: {e.strerror or e}; durable jobs cannot be owned by this kernel"
+                f"cannot make or lock the session store {self.path}: {os_trouble(e, self.directory)}"
             ) from e
         fd = getattr(getattr(self._lock, "_context", None), "lock_file_fd", None)
         with contextlib.suppress(OSError):

@@ -154,9 +154,11 @@ class CronMagics(Magics):
         job = bridge.create(schedule, code, **opts)
         when = job.next_fire.astimezone(get_zone(job.tz))
         kind = "one-shot" if opts["once"] else ("durable" if opts["durable"] else "job")
+        unsaved = bridge.unsaved() if job.durable else None
         return Text(
             f"created {kind} {job.label} — {job.description}; next fire {when:%Y-%m-%d %H:%M:%S %Z} "
             f"(in {render.countdown(job.next_fire, bridge.now())})"
+            + (f"\n⚠ not saved yet — {unsaved}; it runs from memory and saving is retried" if unsaved else "")
         )
 
     def _list(self, rest: str) -> object:

@@ -16,6 +16,7 @@ on a Mac (NFD) and on Linux (NFC) is one session.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -173,6 +174,24 @@ def session_dir(home: Path, session_id: str) -> Path:
     if path.parent != root or os.path.normpath(path) != str(path):
         raise ValueError(f"session id {session_id!r} would leave {root}")
     return path
+
+
+_WHAT_TO_DO = {
+    errno.ENOTDIR: "part of that path is a file, not a folder: point LOOPAL_HOME (or Cron.home) at a folder",
+    errno.EROFS: "that file system is read-only: point LOOPAL_HOME (or Cron.home) at a writable folder",
+    errno.EACCES: "this user may not write there: point LOOPAL_HOME (or Cron.home) at a folder of yours",
+    errno.EPERM: "this user may not write there: point LOOPAL_HOME (or Cron.home) at a folder of yours",
+    errno.ENOSPC: "the disk is full: free some space",
+    errno.EDQUOT: "the disk quota is used up: free some space",
+}
+
+
+def os_trouble(e: OSError, path: Path | str) -> str:
+    """An OSError as the user needs it: what happened (with its errno name), where, and what to do."""
+    code = errno.errorcode.get(e.errno or 0, "")
+    said = f"{e.strerror or e}{f' ({code})' if code else ''} at {path}"
+    advice = _WHAT_TO_DO.get(e.errno or 0)
+    return f"{said}: {advice}" if advice else said
 
 
 def ensure_dir(path: Path) -> None:

@@ -34,7 +34,7 @@ from .journal import (
 )
 from .limits import Settings, check_stored, compile_check
 from .loadrules import FORMAT_VERSION, dump_json
-from .session import ensure_dir, session_dir
+from .session import ensure_dir, os_trouble, session_dir
 from .storeread import FILE_NAME, MAX_FILE_BYTES, Reading, Warn
 
 COMPACT_SLACK = 1 << 20  # the journal is rewritten once it exceeds twice its live runs plus this
@@ -72,10 +72,12 @@ class Store(Reading):
         self.read_only_reason: str | None = None
         self.dirty = False
         self._streak = 0
+        self.problem: str | None = None  # why the last save failed (cleared by the next that works)
         # What the files on disk hold, as this store wrote them: a save writes only the difference.
         self._full = True  # the next save rewrites both files (the first one, after a load or a failure)
         self._generation = 0
         self._journal_size = 0
+        self._running_from: int | None = None  # journal offset of the oldest "running" still the last word
         self._defs: dict[str, tuple[Any, ...]] = {}
         self._states: dict[str, tuple[Any, ...]] = {}
         self._tracks: dict[str, Track] = {}
@@ -114,10 +116,12 @@ class Store(Reading):
             self._full = True  # a half-appended line or a missed rewrite: start both files afresh
             self.dirty = True
             self._streak += 1
+            self.problem = os_trouble(e, self.directory)
+            if settled:
+                self._settle_in_place()
             if self._streak == 1:
-                code = errno.errorcode.get(e.errno or 0, "?")
                 self.warn(
-                    f"loopal_ipy: could not save durable jobs to {self.path}: {e.strerror or e} ({code}); "
+                    f"loopal_ipy: could not save durable jobs to {self.path}: {self.problem}; "
                     "they are kept in memory and saving will be retried"
                 )
             return False
@@ -125,7 +129,26 @@ class Store(Reading):
             self.warn(f"loopal_ipy: saving durable jobs to {self.path} works again")
         self.dirty = False
         self._streak = 0
+        self.problem = None
         return True
+
+    def _settle_in_place(self) -> None:
+        """A settled save failed (the kernel exits, the disk full): no run goes on, but the journal's last
+        word on some job is "running", and a load would pause it. Cut the journal back to before the
+        first such word: truncating needs no free space. The lines after it (runs of the last moments,
+        whose own ends could not be written) go; last_fired is the one before, and no occurrence runs
+        twice (a load never catches up)."""
+        if self._running_from is None:
+            return
+        try:
+            os.truncate(self.journal_path, self._running_from)
+        except OSError:
+            return
+        self._journal_size, self._running_from = self._running_from, None
+        self.warn(
+            f"loopal_ipy: {self.journal_path.name} was cut back to before the runs that had no recorded end "
+            "(the disk is full): their jobs come back as they were before those runs, not paused"
+        )
 
     def _save(self, jobs: list[CronJob], now: datetime, settled: bool) -> None:
         defs = {job.id: definition(job) for job in jobs}
@@ -149,11 +172,17 @@ class Store(Reading):
                     lines.append(encode_line(state_record(job, settled)))
                     urgent = urgent or old is None or state[0] != old[0] or (state[-1] and not old[-1])
             if lines:
+                running_before = any(state[-1] for state in self._states.values())
+                at = self._journal_size
                 self._append(b"".join(lines), fsync=urgent)
                 self.saves["appends"] += 1
+                if not running_before and any(state_of(job, settled)[-1] for job in jobs):
+                    self._running_from = at  # the first "running" since the disk last said none
         # Written: remember it.
         self._defs = defs
         self._states = {job.id: state_of(job, settled) for job in jobs}
+        if not any(state[-1] for state in self._states.values()):
+            self._running_from = None
         for track in tracks.values():
             track.new = []
         self._tracks = tracks
@@ -169,6 +198,7 @@ class Store(Reading):
         data = b"".join(lines)
         write_atomic(self.journal_path, data, write_bytes=self._write_bytes)
         self._generation, self._journal_size = generation, len(data)
+        self._running_from = None  # a "running" written here sits in cron.json too: no cutting back
         self._write_definitions(jobs, now, settled)
         self._full = False
         self.saves["full"] += 1

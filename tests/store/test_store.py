@@ -88,7 +88,7 @@ def test_failing_writer_keeps_jobs_warns_once_per_streak_and_recovers(sched, clo
     assert len(warned) == 1
     assert re.match(
         rf"^loopal_ipy: could not save durable jobs to {re.escape(str(store.path))}: "
-        r"No space left on device \(ENOSPC\); they are kept in memory",
+        r"No space left on device \(ENOSPC\) at .*: the disk is full: free some space; they are kept in memory",
         warned[0],
     )
     assert [j["id"] for j in json.loads(store.path.read_text())["jobs"]] == [job.id]  # old file intact
