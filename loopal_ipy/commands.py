@@ -166,9 +166,18 @@ class Commands:
         return self._session_change(lambda store: store.adopt(other, self.core.jobs()))
 
     def export(
-        self, key: str, *, to: str | None = None, directory: str | None = None, setup: str = "notebook"
+        self,
+        key: str,
+        *,
+        to: str | None = None,
+        directory: str | None = None,
+        setup: str = "notebook",
+        check: bool = True,
     ) -> Exported:
-        """Hand a job to jupyter-scheduler or a papermill bundle (SPEC §10); the live job is unchanged."""
+        """Hand a job to jupyter-scheduler or a papermill bundle (SPEC §10); the live job is unchanged.
+
+        The setup is what the job's code needs of the notebook (slicing.py); a papermill bundle is
+        run once before this returns (``check``), and a failing run is an ExportError naming the cell."""
         from .graduate import KernelSide, export_job
 
         job = self.core.get(key)
@@ -179,7 +188,7 @@ class Commands:
             history=raw[1:-1],  # [0] is empty; the last is the cell running this export
             cwd=Path.cwd(),
         )
-        return export_job(job, side, to=to, directory=directory, setup=setup)
+        return export_job(job, side, to=to, directory=directory, setup=setup, check=check)
 
     def _session_change(self, change: Callable[[SessionStore], str]) -> str:
         if self.store is None:

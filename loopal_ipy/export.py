@@ -18,6 +18,7 @@ from .cronfields import MACROS
 from .errors import ExportError
 from .job import CronJob
 from .schedule import CronSchedule, EverySchedule
+from .slicing import needed_setup
 
 # A line that drives loopal_ipy: its extension, any %cron line (create, wait, export, ...).
 _DRIVES = re.compile(r"^\s*(?:%(?:load_ext|reload_ext|unload_ext)\s+loopal_ipy\b|%cron\b)")
@@ -26,12 +27,14 @@ _IMPORT = re.compile(r"^\s*(?:import\s+loopal_ipy\b|from\s+loopal_ipy\b)")
 JOB_TAG = "loopal-job"
 
 
-def strip_loopal(source: str) -> str:
+def strip_loopal(source: str, bound: set[str] | None = None) -> str:
     """A setup cell without what drives loopal_ipy; "" when nothing else is left.
 
     Magic lines go by their text; Python statements go whole, by the names they use (a
     multi-line ``get_scheduler().create(...)`` call leaves no half behind). A cell that is not
     Python once its magics are out (other magics, shell escapes) keeps its other lines as they are.
+    ``bound``: names that hold loopal_ipy objects, carried from cell to cell; a statement that
+    uses one goes, and what it binds joins them (``sched = get_scheduler()``, then ``sched.on(...)``).
     """
     if _CELL_MAGIC.match(source.lstrip()):
         return ""
@@ -42,7 +45,9 @@ def strip_loopal(source: str) -> str:
     except SyntaxError:
         kept = [line for line in lines if not _IMPORT.match(line) and "loopal_ipy." not in line]
         return "\n".join(kept).strip("\n") if any(line.strip() for line in kept) else ""
-    bound = {"loopal_ipy"}
+    if bound is None:
+        bound = set()
+    bound.add("loopal_ipy")
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "loopal_ipy":
             bound.update(alias.asname or alias.name for alias in node.names)
@@ -57,6 +62,7 @@ def strip_loopal(source: str) -> str:
         names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         if _imports_loopal(node) or names & bound:
             drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            bound.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
     kept = [line for i, line in enumerate(lines, 1) if i not in drop]
     return "\n".join(kept).strip("\n") if any(line.strip() for line in kept) else ""
 
@@ -67,8 +73,11 @@ def _imports_loopal(node: ast.stmt) -> bool:
     return isinstance(node, ast.Import) and any(a.name.split(".")[0] == "loopal_ipy" for a in node.names)
 
 
-def setup_cells(sources: list[str]) -> list[str]:
-    return [cell for cell in map(strip_loopal, sources) if cell.strip()]
+def setup_cells(sources: list[str], job_code: str | None = None) -> list[str]:
+    """The cells without what drives loopal_ipy; with ``job_code``, only what it needs (slicing.py)."""
+    bound: set[str] = set()
+    cells = [cell for cell in (strip_loopal(source, bound) for source in sources) if cell.strip()]
+    return cells if job_code is None else needed_setup(cells, job_code)
 
 
 def read_notebook(path: Path) -> tuple[list[str], dict | None, dict | None]:

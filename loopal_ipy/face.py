@@ -62,7 +62,13 @@ class SchedulerFace(Protocol):
     def switch_session(self, name: str) -> str: ...
     def adopt_session(self, other: str) -> str: ...
     def export(
-        self, key: str, *, to: str | None = None, directory: str | None = None, setup: str = "notebook"
+        self,
+        key: str,
+        *,
+        to: str | None = None,
+        directory: str | None = None,
+        setup: str = "notebook",
+        check: bool = True,
     ) -> Exported: ...
     def on(self, name: str, callback: Callable[[HookEvent], object]) -> Callable[[], None]: ...
 

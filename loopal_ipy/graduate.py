@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -125,7 +126,7 @@ def gather_setup(job: CronJob, setup: str, side: KernelSide) -> tuple[list[str],
     if setup == "none":
         return [], None, None, "no setup"
     if setup == "history":
-        return setup_cells(side.history), None, None, "this kernel's history"
+        return setup_cells(side.history, job.code), None, None, "this kernel's history"
     path = notebook_path(side)
     if path is None:
         raise ExportError(
@@ -139,7 +140,7 @@ def gather_setup(job: CronJob, setup: str, side: KernelSide) -> tuple[list[str],
             "was made, and the export takes the file on disk; save it (Ctrl+S) and export again, or use "
             "--setup history"
         )
-    return setup_cells(sources), spec, info, str(path)
+    return setup_cells(sources, job.code), spec, info, str(path)
 
 
 def _slug(job: CronJob) -> str:
@@ -177,7 +178,13 @@ def _check_dir(directory: Path) -> None:
 
 
 def export_job(
-    job: CronJob, side: KernelSide, *, to: str | None = None, directory: str | None = None, setup: str = "notebook"
+    job: CronJob,
+    side: KernelSide,
+    *,
+    to: str | None = None,
+    directory: str | None = None,
+    setup: str = "notebook",
+    check: bool = True,
 ) -> Exported:
     if to is not None and to not in TARGETS:
         raise ExportError(f"--to takes jupyter-scheduler or papermill, not {to!r}")
@@ -198,7 +205,10 @@ def export_job(
     notebook = job_notebook(cells, job, origin=origin, kernelspec=spec, language_info=info)
     if server is not None:
         return _to_scheduler(job, server, environments, notebook, directory, len(cells), schedule)
-    return _to_papermill(job, side, notebook, directory, len(cells), why_not, schedule)
+    exported = _to_papermill(job, side, notebook, directory, len(cells), why_not, schedule)
+    if check:
+        check_bundle(exported, job)
+    return exported
 
 
 def _to_scheduler(
@@ -272,7 +282,60 @@ def _to_papermill(
     ]
     if job.schedule.lower().startswith("@every"):
         lines.append(f"  note: {job.schedule} is '{expr}' in cron, counted from the hour, not from the job's start")
-    if importlib.util.find_spec("papermill") is None:
-        lines.append(f"  papermill is not installed for {side.python}: pip install papermill")
     lines.append(f"  this kernel's job is unchanged: %cron pause {job.id} or %cron delete {job.id}")
     return Exported("papermill", str(paths[0]), tuple(map(str, paths)), "\n".join(lines))
+
+
+CHECK_TIMEOUT = 300.0  # seconds the check run of a bundle may take (a job's own --timeout, if longer)
+
+
+def check_bundle(exported: Exported, job: CronJob) -> None:
+    """Run the bundle once (its run.sh, as cron would) before saying it is done; one ExportError line if it fails.
+
+    An export whose setup misses a name, or keeps a cell that fails outside this kernel, would
+    otherwise be found by the first scheduled run, at night. ``--no-check`` skips this.
+    """
+    run_sh = Path(exported.files[1])
+    if importlib.util.find_spec("papermill") is None:
+        raise ExportError(
+            f"papermill is not installed for {sys.executable}, so the bundle in {run_sh.parent} cannot run: "
+            "pip install papermill (or export with --no-check to keep it unchecked)"
+        )
+    limit = max(CHECK_TIMEOUT, job.timeout or 0.0)
+    before = set((run_sh.parent / "outputs").glob("*.ipynb"))
+    try:
+        done = subprocess.run([str(run_sh)], capture_output=True, timeout=limit, cwd=run_sh.parent)
+    except subprocess.TimeoutExpired:
+        raise ExportError(
+            f"the check run of the bundle in {run_sh.parent} took over {limit:g} s and was stopped; "
+            "export with --no-check to keep it unchecked"
+        ) from None
+    except OSError as e:
+        raise ExportError(f"cannot run {run_sh} ({e.strerror or e}); export with --no-check") from None
+    if done.returncode == 0:
+        return
+    made = sorted(set((run_sh.parent / "outputs").glob("*.ipynb")) - before)
+    why = _first_error(made[-1]) if made else None
+    if why is None:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()
+        why = tail[-1][:300] if tail else f"run.sh exited with {done.returncode}"
+    raise ExportError(
+        f"the check run of the bundle in {run_sh.parent} failed: {why}; fix the notebook's setup (or use "
+        "--setup history / --setup none), or export with --no-check to keep it unchecked"
+    )
+
+
+def _first_error(output: Path) -> str | None:
+    """'cell N (`first line`) raised Name: value' from a papermill output notebook."""
+    try:
+        cells = json.loads(output.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    for i, cell in enumerate(cells):
+        for out in cell.get("outputs", []) if isinstance(cell, dict) else []:
+            if isinstance(out, dict) and out.get("output_type") == "error":
+                source = cell.get("source", "")
+                first = ("".join(source) if isinstance(source, list) else str(source)).strip().splitlines()
+                line = (first[0][:60] if first else "").replace("`", "'")
+                return f"cell {i} (`{line}`) raised {out.get('ename')}: {str(out.get('evalue'))[:200]}"
+    return None

@@ -83,7 +83,7 @@ class CronMagics(Magics):
             ),
             "export": Command(
                 self._export,
-                "export ID [--to jupyter-scheduler|papermill] [--dir DIR] [--setup notebook|history|none]",
+                "export ID [--to jupyter-scheduler|papermill] [--dir DIR] [--setup notebook|history|none] [--no-check]",
                 "hand the job to an engine that runs without this kernel (SPEC §10)",
             ),
             "help": Command(self._help, "help", "this list"),
@@ -291,8 +291,10 @@ class CronMagics(Magics):
         p.add_argument("--to", choices=("jupyter-scheduler", "papermill"), default=None)
         p.add_argument("--dir", dest="directory", default=None)
         p.add_argument("--setup", choices=("notebook", "history", "none"), default="notebook")
+        p.add_argument("--no-check", dest="check", action="store_false")
         args = p.parse_args(shell_words(rest))
-        return Text(str(bridge.export(args.id, to=args.to, directory=args.directory, setup=args.setup)))
+        exported = bridge.export(args.id, to=args.to, directory=args.directory, setup=args.setup, check=args.check)
+        return Text(str(exported))
 
     async def wait_line(self, args: str) -> Text:
         """What a top-level ``%cron wait ARGS`` line becomes (see wait_transformer)."""

@@ -649,13 +649,17 @@ inbox_server.shutdown()
 
 A job here lives as long as this kernel. When it must run while the laptop is
 closed, or on a cluster, hand it to an engine: `%cron export ID` writes a
-standalone notebook (the setup cells of this notebook as saved, minus every
-loopal_ipy line, then the job's code as the last cell) and gives it to
+standalone notebook (the setup: of this notebook as saved, the statements
+that define what the job's code reads, minus every loopal_ipy line and every
+`assert`; then the job's code as the last cell) and gives it to
 **jupyter-scheduler** when the Jupyter server running this kernel has it (it
 then shows in JupyterLab's *Jobs* panel), or writes a **papermill bundle**:
 the notebook, `run.sh` and the `crontab` line, for system cron or Airflow's
-`PapermillOperator`. The job here is unchanged. This recipe writes a bundle
-into a temporary folder, with no setup (the job is self-contained):
+`PapermillOperator`. A bundle is run once before the export says it is done
+(its first output lands in `outputs/`; `--no-check` skips that): an export that
+would fail says so now, naming the cell, not at its first night. The job here
+is unchanged. This recipe writes a bundle into a temporary folder, with no
+setup (the job is self-contained):
 """),
     code("""
 %%cron create --name disk_report "0 6 * * MON-FRI"
@@ -670,7 +674,8 @@ export_dir = tempfile.mkdtemp(prefix="loopal-export-")
 exported = scheduler.export("disk_report", to="papermill", directory=export_dir, setup="none")
 print(exported)
 print(open(f"{export_dir}/crontab").read())
-assert sorted(os.listdir(export_dir)) == ["crontab", "disk_report.ipynb", "run.sh"]
+assert sorted(os.listdir(export_dir)) == ["crontab", "disk_report.ipynb", "outputs", "run.sh"]
+print(os.listdir(f"{export_dir}/outputs"))  # the check run's output notebook
 """),
     md("""
 In JupyterLab with `pip install jupyter-scheduler`, `%cron export disk_report`

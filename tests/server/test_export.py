@@ -127,7 +127,11 @@ def test_the_same_job_as_a_papermill_bundle_runs(scheduled, tmp_path: Path) -> N
     export = f"said = %cron export answer --to papermill --dir {bundle}\nprint(said)"
     printed = run_cells(server.connection_file(kid), [export], timeout=90)[0]
     assert f"papermill bundle in {bundle}" in printed, printed
-    assert sorted(p.name for p in bundle.iterdir()) == ["answer.ipynb", "crontab", "run.sh"]
+    # the export ran the bundle once before it said it was done: its check output is there
+    assert sorted(p.name for p in bundle.iterdir()) == ["answer.ipynb", "crontab", "outputs", "run.sh"]
+    [checked] = (bundle / "outputs").glob("answer-*.ipynb")
+    assert "answer 42" in _outputs_text(checked)
+    checked.unlink()
     crontab = (bundle / "crontab").read_text()
     assert crontab.startswith(f"CRON_TZ={ZONE}\n*/5 * * * * {bundle / 'run.sh'} >> "), crontab
 

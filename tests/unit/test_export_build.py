@@ -209,3 +209,43 @@ def test_a_good_notebook_file_gives_its_code_cells(tmp_path) -> None:
     }
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert read_notebook(path) == (["x = 1\ny = 2", "refresh()"], {"name": "python3"}, None)
+
+
+RECIPE_CELLS = [
+    "%load_ext loopal_ipy",
+    "import loopal_ipy\nsched = loopal_ipy.get_scheduler()",
+    "def alert(ev):\n    print('failed', ev.job_id)",
+    "off = sched.on('failed', alert)",  # uses a loopal object by a name of its own: goes too
+    "ticks = 0\nseen = []",
+    '%cron create --name tick "@every 1s" ticks += 1',
+    "%cron wait tick --runs 3",
+    "assert ticks >= 3\nprint('checked', ticks)",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt",
+    "seen.append(0)\nimport json\nunused = json.dumps(seen)",
+]
+
+
+@pytest.mark.parametrize(
+    ("job_code", "setup"),
+    [
+        ("ticks += 1; print('tick', ticks)", ["ticks = 0", "%matplotlib inline"]),
+        (
+            "plt.plot(seen)",
+            ["seen = []", "%matplotlib inline\nimport matplotlib.pyplot as plt", "seen.append(0)"],
+        ),
+        ("print('self-contained')", ["%matplotlib inline"]),
+        ("%run report.py", ["%matplotlib inline"]),
+    ],
+)
+def test_the_setup_is_what_the_job_reads_followed_back(job_code: str, setup: list[str]) -> None:
+    """Issue 21 item 4: assignments from loopal objects and their uses both go, asserts never stay,
+    and what the job reads is defined (its definitions, and theirs, in order)."""
+    assert setup_cells(RECIPE_CELLS, job_code) == setup
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("abx=+()[]. \n%!:0123assertimport")), max_size=60), max_size=6))
+def test_slicing_any_cells_never_raises_and_keeps_no_assert(cells: list[str]) -> None:
+    kept = setup_cells(cells, "a + b(x)")
+    assert all(isinstance(cell, str) and cell.strip() for cell in kept)
+    assert not any(line.lstrip().startswith("assert ") for cell in kept for line in cell.splitlines())

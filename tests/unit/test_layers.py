@@ -29,6 +29,7 @@ LOWER = [
     "store",
     "session",
     "lock",
+    "slicing",
     "export",
 ]
 FORBIDDEN = ("IPython", "ipykernel", "ipywidgets", "traitlets")
@@ -77,7 +78,8 @@ LAYERS = {
         "limits",
         "scheduler",
     ],  # pure: schedules, jobs, decisions
-    "store": ["atomic", "session", "lock", "journal", "loadrules", "storeread", "store", "export"],  # files; no IPython
+    # files; no IPython
+    "store": ["atomic", "session", "lock", "journal", "loadrules", "storeread", "store", "slicing", "export"],
     "kernel": [
         "activity",
         "busy",
