@@ -62,7 +62,11 @@ def status(path: Path) -> str:
         for name in ("ipython_config.py", path.name):  # what IPKernelApp loads, in its order
             if (path.parent / name).exists():
                 config.merge(PyFileConfigLoader(name, path=str(path.parent)).load_config())
-        from ipykernel.kernelapp import IPKernelApp
+        from IPython.core.shellapp import InteractiveShellApp
+
+        class IPKernelApp(InteractiveShellApp):
+            """Reads the config sections ipykernel's app reads (by class name), without importing it:
+            importing ipykernel's app outside a kernel replaces comm.create_comm process-wide."""
 
         app = IPKernelApp(config=config)
         loaded = [*app.default_extensions, *app.extensions, *getattr(app, "extra_extensions", [])]
