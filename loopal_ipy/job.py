@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,6 +129,28 @@ class Run:
         )
 
 
+class RunLog(list[Run]):
+    """A job's run history: its last ``maxlen`` runs, oldest first. A list, so ``history[-2:]`` works;
+    appending past ``maxlen`` drops the oldest, as a bounded deque would."""
+
+    def __init__(self, runs: Iterable[Run] = (), maxlen: int = 20) -> None:
+        super().__init__(runs)
+        self.maxlen = maxlen
+        self._trim()
+
+    def _trim(self) -> None:
+        if len(self) > self.maxlen:
+            del self[: len(self) - self.maxlen]
+
+    def append(self, run: Run) -> None:
+        super().append(run)
+        self._trim()
+
+    def extend(self, runs: Iterable[Run]) -> None:
+        super().extend(runs)
+        self._trim()
+
+
 @dataclass(slots=True, kw_only=True, eq=False)
 class CronJob:
     """A scheduled piece of code. Identity is the id; the scheduler owns the state."""
@@ -149,7 +170,7 @@ class CronJob:
     failures: int = 0
     skips: int = 0
     coalesced: int = 0
-    history: deque[Run] = field(default_factory=lambda: deque(maxlen=20))
+    history: RunLog = field(default_factory=lambda: RunLog(maxlen=20))
     running: bool = False
     timeout: float | None = None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
     compiled: Schedule | None = field(default=None, repr=False)
@@ -190,7 +211,7 @@ class CronJob:
     # and in the scheduler, never field by field in another layer.
 
     def merge_runs(self, runs: Iterable[Run]) -> None:
-        """Runs a journal kept since the last full save, in start order; the deque keeps the newest."""
+        """Runs a journal kept since the last full save, in start order; the log keeps the newest."""
         merged = sorted([*self.history, *runs], key=lambda r: r.started_at)
         self.history.clear()
         self.history.extend(merged)
@@ -259,7 +280,7 @@ class CronJob:
         created = from_rfc3339(d["created_at"])
         if created is None:
             raise ValueError("created_at is missing: @every jobs are anchored on it")
-        history: deque[Run] = deque((Run.from_dict(r) for r in d.get("history", []) or []), maxlen=history_size)
+        history = RunLog((Run.from_dict(r) for r in d.get("history", []) or []), maxlen=history_size)
         return cls(
             id=job_id,
             name=name,

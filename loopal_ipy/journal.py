@@ -19,11 +19,10 @@ itself, so the bytes per fire are the run's own output plus a bounded overhead.
 from __future__ import annotations
 
 import json
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from .job import CronJob, Run, from_rfc3339, to_rfc3339
+from .job import CronJob, Run, RunLog, from_rfc3339, to_rfc3339
 
 JOURNAL_NAME = "cron.journal"
 # One line is one run, whose output and error are each cut at Cron.output_limit
@@ -71,7 +70,7 @@ class JournalRead:
 
     generation: int | None = None  # None: no header (empty, or not a journal)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest applicable state per id
-    runs: dict[str, deque[Run]] = field(default_factory=dict)  # the last history_size runs per id, as written
+    runs: dict[str, RunLog] = field(default_factory=dict)  # the last history_size runs per id, as written
     bad: int = 0  # lines that are not valid records (the caller keeps the file's bytes aside)
     first_bad: int | None = None  # 1-based number of the first
     size: int = 0
@@ -122,7 +121,7 @@ def _apply(out: JournalRead, record: Any, start: int, generation: int, offset: i
             run = Run.from_dict(record["run"])
         except Exception:  # any bad value makes a bad line
             return False
-        out.runs.setdefault(job_id, deque(maxlen=history_size)).append(run)
+        out.runs.setdefault(job_id, RunLog(maxlen=history_size)).append(run)
         return True
     state = record.get("state")
     if not _valid_state(state):
@@ -154,7 +153,7 @@ def _valid_state(state: Any) -> bool:
 class Track:
     """Which runs of one job's history the journal has: a save appends only the others."""
 
-    history: deque[Run]  # held, so that its id cannot be reused while we compare against it
+    history: RunLog  # held, so that its id cannot be reused while we compare against it
     length: int
     last: Run | None
     runs: dict[int, tuple[Run, int]]  # id(run) -> (run, bytes of its line); the runs are held too

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from .clock import Clock
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
 from .events import Event, Fire, Kind, Listener
-from .job import CronJob, Run, clean_text, new_id, tail_text
+from .job import CronJob, Run, RunLog, clean_text, new_id, tail_text
 from .limits import Settings, check_name, check_timeout, compile_check
 from .schedule import local_zone_name, parse_schedule
 
@@ -117,7 +117,7 @@ class Scheduler:
             compiled=compiled,
             timeout=None if timeout is None else float(timeout),
         )
-        job.history = deque(maxlen=s.history_size)
+        job.history = RunLog(maxlen=s.history_size)
         job.next_fire = compiled.next_after(now)
         self._add(job)
         self.emit(Kind.CREATED, job, f"next fire {job.next_fire.isoformat()}")
@@ -376,10 +376,10 @@ class Scheduler:
         history = job.history
         if history and run.started_at < history[-1].started_at:
             runs = sorted([*history, run], key=lambda r: r.started_at)
-            job.history = deque(runs[-self.settings.history_size :], maxlen=self.settings.history_size)
+            job.history = RunLog(runs, maxlen=self.settings.history_size)
             return
         if history.maxlen != self.settings.history_size:
-            job.history = deque(history, maxlen=self.settings.history_size)
+            job.history = RunLog(history, maxlen=self.settings.history_size)
         job.history.append(run)
 
     def set_settings(self, **changes: object) -> None:

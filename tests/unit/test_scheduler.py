@@ -282,3 +282,17 @@ def test_the_compile_cache_stays_bounded_under_many_codes() -> None:
                 compile_check(code)
     info = _compile_problem.cache_info()
     assert info.currsize <= 1024 and info.maxsize == 1024
+
+
+def test_history_is_a_bounded_list_that_slices(sched: Scheduler, clock: FakeClock) -> None:
+    """Issue 22 item 3: job.history was a deque, so history[-2:] raised TypeError."""
+    sched.set_settings(history_size=3)
+    job = sched.create("@every 1s", "x = 1")
+    for _ in range(5):
+        clock.advance(1)
+        run_due(sched)
+    assert isinstance(job.history, list) and len(job.history) == 3
+    last_two = job.history[-2:]
+    assert [r.started_at for r in last_two] == [r.started_at for r in list(job.history)[1:]]
+    assert job.history[-1].started_at == clock.now()
+    assert job.history.maxlen == 3
