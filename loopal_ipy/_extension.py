@@ -110,7 +110,7 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]
     summary = durable.open()
     durable.on_takeover = bridge.rearm
     loaded = durable.last_load
-    if summary and (loaded is None or loaded.jobs or loaded.dropped or loaded.stuck or loaded.read_only):
+    if summary and (loaded is None or loaded.notable):
         print(summary)
     atexit.register(bridge.at_exit)
 

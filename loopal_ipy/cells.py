@@ -79,8 +79,8 @@ def static_texts(job: CronJob) -> dict[str, str]:
 def next_cell(job: CronJob, now: datetime) -> str:
     if job.paused or job.next_fire is None:
         return "—"
-    countdown = render.countdown(job.next_fire, now)
-    return _LINES.format(f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>in {countdown}</span>")
+    left = render.in_words(job.next_fire, now)
+    return _LINES.format(f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>{left}</span>")
 
 
 def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:

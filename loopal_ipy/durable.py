@@ -176,7 +176,7 @@ class DurableSession:
             raise StoreError("no session for durable jobs; create the job without --durable")
         if self.pending:
             said = self._own()
-            if said:
+            if said and (self.last_load is None or self.last_load.notable):  # "restored 0" is no news
                 self.core.emit(Kind.STORE, "-", said.removeprefix("loopal_ipy: "))
         if self.info.source == THIS_KERNEL and not self._announced:
             self._announced = True

@@ -60,6 +60,13 @@ class LoadResult:
     held: list[str] = field(default_factory=list)  # labels of jobs loaded paused: over Cron.max_jobs
     limit: int = 0  # the job limit this load honoured (Cron.max_jobs, or the larger one the file was saved under)
 
+    @property
+    def notable(self) -> bool:
+        """Something the user should hear of: jobs came back, or something was dropped, missed or held."""
+        return bool(
+            self.jobs or self.dropped or self.missed or self.stuck or self.held or self.read_only or self.untrusted
+        )
+
     def summary(self) -> str:
         """One line: restored, dropped, missed (and read-only, if latched)."""
         n = len(self.jobs)

@@ -157,7 +157,7 @@ class CronMagics(Magics):
         unsaved = bridge.unsaved() if job.durable else None
         return Text(
             f"created {kind} {job.label} — {job.description}; next fire {when:%Y-%m-%d %H:%M:%S %Z} "
-            f"(in {render.countdown(job.next_fire, bridge.now())})"
+            f"({render.in_words(job.next_fire, bridge.now())})"
             + (f"\n⚠ not saved yet — {unsaved}; it runs from memory and saving is retried" if unsaved else "")
         )
 

@@ -53,6 +53,15 @@ def countdown(when: datetime | None, now: datetime) -> str:
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
+def _in(left: str) -> str:
+    """'in 5s', or 'due now' (never 'in due')."""
+    return "due now" if left == "due" else f"in {left}"
+
+
+def in_words(when: datetime | None, now: datetime) -> str:
+    return _in(countdown(when, now))
+
+
 def preview(code: str, width: int = 40) -> str:
     first = code.strip().splitlines()[0] if code.strip() else ""
     more = len(code.strip().splitlines()) > 1
@@ -74,7 +83,7 @@ def row(job: CronJob, now: datetime) -> dict[str, str]:
         "state": job.state,
         "next fire": "—"
         if job.paused or job.next_fire is None
-        else f"{local(job.next_fire, job.tz)} (in {countdown(job.next_fire, now)})",
+        else f"{local(job.next_fire, job.tz)} ({_in(countdown(job.next_fire, now))})",
         "last run": "—"
         if last is None
         else f"{local(last.started_at, job.tz)}, {last.duration * 1000:.0f} ms, {last.status}",
