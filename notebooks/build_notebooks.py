@@ -702,19 +702,9 @@ DASHBOARD = [
     md("""
 # A live dashboard
 
-Serve this notebook as a page with [Voila](https://voila.readthedocs.io):
-
-```bash
-pip install voila
-voila notebooks/dashboard.ipynb
-```
-
-Voila runs the cells in a kernel of its own and shows their outputs, and the
-kernel lives as long as the page is open. Two `%cron` jobs keep the page moving:
-one samples a (made-up) sensor every second and redraws the value and its
-chart, one counts the minutes the page has been up. The job table at the bottom
-ticks too. Nothing polls from the browser: the jobs change widget values in the
-kernel, and the widgets send the change to the page.
+A (made-up) sensor, sampled every second: its value, the last two minutes as a
+chart, and how long this page has been up. The jobs that keep it moving run in
+this page's kernel; the table at the bottom shows them.
 """),
     code("""
 %load_ext loopal_ipy
@@ -741,20 +731,26 @@ def sparkline(values, width=360, height=70):
     return f"<svg width='{width}' height='{height}'><polyline points='{points}' fill='none' stroke='#1565c0'/></svg>"
 
 
+def sample():
+    readings.append(readings[-1] + random.uniform(-2, 2) + 0.3 * math.sin(time.time() / 7))
+    del readings[:-120]  # the last two minutes
+    value.value = f"<h2 style='margin:0'>{readings[-1]:.1f} °C</h2><small>{len(readings)} samples</small>"
+    chart.value = sparkline(readings)
+
+
+def show_uptime():
+    uptime.value = f"<small>page up for {time.time() - started:.0f} seconds</small>"
+
+
 display(widgets.VBox([value, chart, uptime]))
 """),
     code("""
-%%cron create --name sample "@every 1s"
-readings.append(readings[-1] + random.uniform(-2, 2) + 0.3 * math.sin(time.time() / 7))
-del readings[:-120]  # the last two minutes
-value.value = f"<h2 style='margin:0'>{readings[-1]:.1f} °C</h2><small>{len(readings)} samples</small>"
-chart.value = sparkline(readings)
+# Two jobs keep the page moving; the trailing ';' keeps their "created" lines off the page.
+scheduler = loopal_ipy.get_scheduler()
+scheduler.create("@every 1s", "sample()", name="sample");
+scheduler.create("@every 1s", "show_uptime()", name="uptime");
+_ = await loopal_ipy.wait("sample", runs=1, timeout=30)
 """),
-    code("""
-%%cron create --name uptime "@every 1s"
-uptime.value = f"<small>page up for {time.time() - started:.0f} s</small>"
-"""),
-    code("%cron wait sample --runs 1 --timeout 30"),
     code("%cron list"),
 ]
 

@@ -72,6 +72,10 @@ def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
                 assert second[0] != first[0], (first, second)  # the value and its sample count moved
                 assert second[1] >= first[1] + 3, (first, second)  # the table's run counter too
                 assert "Error displaying widget" not in page.content()
+                # what a viewer reads: no notes for the notebook's author, no echo of the job setup
+                body = page.locator("body").inner_text()
+                assert "created job" not in body and "pip install" not in body, body[:2000]
+                assert "seconds" in page.locator(".dash-uptime").first.inner_text()
             finally:
                 browser.close()
     finally:
