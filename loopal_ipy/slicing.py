@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import warnings
 from dataclasses import dataclass, field
 
 _KEEP_MAGIC = re.compile(r"^\s*%(?:matplotlib|config)\b")
@@ -52,9 +53,16 @@ def needed_setup(cells: list[str], job_code: str) -> list[str]:
     return ["\n".join(texts) for _, texts in sorted(out.items())]
 
 
+def _quiet_parse(text: str) -> ast.Module:
+    """ast.parse without SyntaxWarnings ("invalid decimal literal"): a notebook's cell is not ours to lint."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(text)
+
+
 def _reads_of(code: str) -> set[str]:
     try:
-        tree = ast.parse(code)
+        tree = _quiet_parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # IPython syntax (%run x): its words
         return set(_IDENT.findall(code)) - _BUILTINS
     return _names(tree) - _BUILTINS
@@ -80,7 +88,7 @@ def _parse(cell: int, text: str) -> list[_Statement]:
     if not text.strip():
         return []
     try:
-        tree = ast.parse(text)
+        tree = _quiet_parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python we can read: none of it
         return []
     lines = text.splitlines()
