@@ -12,6 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from . import shown
 from .alerts import Alerts
 from .bridge import KernelScheduler
 from .busy import cell_marker
@@ -120,6 +121,8 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]
         bridge.rearm()
 
     config.observe(apply, names=list(config.settings()))
+    bridge.shown.mode = shown.resolve(config.keep_alive, os.environ)
+    config.observe(lambda change: setattr(bridge.shown, "mode", shown.resolve(change["new"], os.environ)), "keep_alive")
     bridge.start(cells=cells)
     alerts = Alerts(bridge, lambda: (config.notify, config.notify_every), _open_log)
     return bridge, alerts

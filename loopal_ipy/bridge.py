@@ -42,7 +42,9 @@ from .events import GONE, PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire
 from .hooks import Hooks
 from .job import CronJob, Run
 from .runner import Attempt, Runner
+from .saving import Saving
 from .scheduler import Scheduler
+from .shown import Shown
 
 if TYPE_CHECKING:
     from .face import SessionStore
@@ -51,7 +53,7 @@ _EARLY = 0.002  # seconds: how early a timer may run before we wait it out inste
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
 
 
-class KernelScheduler(Commands):
+class KernelScheduler(Saving, Commands):
     """What ``loopal_ipy.get_scheduler()`` returns: the live scheduler of this kernel."""
 
     max_sleep = MAX_SLEEP
@@ -90,6 +92,7 @@ class KernelScheduler(Commands):
         self._save_soon: asyncio.Handle | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._activity = Activity(shell)
+        self.shown = Shown()  # Cron.keep_alive: whether a page shows this kernel (shown.py)
         # After %reload_ext, runs still going report to the new scheduler.
         self.successor: Callable[[], KernelScheduler | None] = lambda: None
 
@@ -215,6 +218,9 @@ class KernelScheduler(Commands):
         self.wakeups += 1
         if not self._may_fire():
             return  # a cell runs: its post_run_cell arms again
+        if self.shown.gone():
+            self._hold_for_page()
+            return  # silent until a page shows the kernel again (a beat arms)
         if armed_for is not None:
             early = (armed_for - self.core.clock.now()).total_seconds()
             if 0 < early < _EARLY:
@@ -352,42 +358,37 @@ class KernelScheduler(Commands):
         else:
             call()
 
+    # ---------------------------------------------------------- keep_alive
+    def beat(self) -> None:
+        """A table's pulse: a page shows this kernel (any thread)."""
+        if self.shown.beat():
+            self.call_soon(self._back_for_page)
+
+    @property
+    def held_for_page(self) -> bool:
+        """No page has shown this kernel for a while (Cron.keep_alive = "while-shown"): jobs are held."""
+        return self.shown.held
+
+    def _hold_for_page(self) -> None:
+        if not self.shown.held:
+            self.shown.held = True
+            self.core.emit(
+                Kind.STORE,
+                "-",
+                "no page has shown this kernel for 5 s (Cron.keep_alive = 'while-shown'): "
+                "its jobs are held until one does, and its culler may end it",
+            )
+
+    def _back_for_page(self) -> None:
+        with self._lock:
+            skipped = self.core.skip_missed("no page showed this kernel (Cron.keep_alive = 'while-shown')")
+        self.core.emit(Kind.STORE, "-", f"a page shows this kernel again: jobs go on ({skipped} fires skipped)")
+        self._arm()
+
     def displaying_cell(self) -> tuple[str | None, str | None]:
         """(which cell, which run of it) is executing: a table shown again by the same cell replaces
         the tables its earlier runs showed."""
         return displaying_cell(self.shell)
-
-    def _save_if_dirty(self, settled: bool = False) -> None:
-        self._save_soon = None
-        if not self._dirty:
-            return
-        if self.store is None:
-            self._dirty = False
-            return
-        self._dirty = not self.store.save(self.core.jobs(), settled=settled)
-        if self._dirty and self._retry is None and self.started:
-            # The store warned once; keep everything in memory and try again with backoff.
-            self._retry = self.loop.call_later(max(1.0, self.store.retry_delay), self._retry_save)
-
-    def _retry_save(self) -> None:
-        self._retry = None
-        self._save_if_dirty()
-
-    def _request_save(self) -> None:
-        """Save once the current cell yields: 1,000 creates in a loop make one write, not 1,000."""
-        if self.off_loop():
-            self.loop.call_soon_threadsafe(self._request_save)
-            return
-        if self._dirty and self._save_soon is None and self.started:
-            self._save_soon = self.loop.call_soon(self._save_if_dirty)
-        elif not self.started:
-            self._save_if_dirty()
-
-    def flush(self, settled: bool = False) -> None:
-        """Write pending changes now (unload, exit, session switch)."""
-        if self._save_soon is not None:
-            self._save_soon.cancel()
-        self._save_if_dirty(settled)
 
 
 def _failed(at: datetime, error: str, occurrence: datetime | None, trigger: str) -> Run:

@@ -66,6 +66,14 @@ class Cron(Configurable):
     notify_every = Int(10, help="With notify = 'failures': notify again after this many more failures in a row.").tag(
         config=True
     )
+    keep_alive = CaselessStrEnum(
+        ["auto", "always", "while-shown"],
+        "auto",
+        help='Whether jobs keep the kernel alive for an idle culler: "always" (a notebook: close the tab, '
+        'the jobs go on); "while-shown" (a dashboard: once no page shows a job table for 5 s, jobs are '
+        'held and the kernel falls silent, so the culler can end it); "auto" is "while-shown" in a Voila '
+        'page\'s kernel and "always" elsewhere.',
+    ).tag(config=True)
     rehydrate = CaselessStrEnum(
         ["run", "paused"],
         "run",

@@ -284,32 +284,14 @@ class Scheduler:
         occurrence = sched.last_at_or_before(now, first) if extra else first
         job.next_fire = sched.next_after(now) if job.recurring else None
         if job.running:
-            job.skips += 1 + extra
-            self._record(
-                job,
-                Run(
-                    started_at=now,
-                    status="skipped",
-                    occurrence=occurrence,
-                    output=f"{1 + extra} occurrence(s) skipped: the previous run was still going",
-                ),
-            )
-            self.emit(Kind.SKIPPED, job, "previous run still going")
+            self._skip(job, now, occurrence, 1 + extra, "the previous run was still going", "previous run still going")
             self._push(job)
             return None
         if extra:
             job.coalesced += extra
-            self._record(
-                job,
-                Run(
-                    started_at=now,
-                    status="coalesced",
-                    occurrence=occurrence,
-                    output=f"{extra + 1} occurrences from {first.isoformat()} to "
-                    f"{occurrence.isoformat()} came due while the kernel was busy; "
-                    "they run once now",
-                ),
-            )
+            said = f"{extra + 1} occurrences from {first.isoformat()} to {occurrence.isoformat()} came due"
+            output = f"{said} while the kernel was busy; they run once now"
+            self._record(job, Run(started_at=now, status="coalesced", occurrence=occurrence, output=output))
             self.emit(Kind.COALESCED, job, f"{extra + 1} occurrences ran as one")
         job.last_fired = occurrence
         job.running = True
@@ -351,6 +333,25 @@ class Scheduler:
             self._remove(job)
             self.emit(Kind.REMOVED, job, "one-shot job ran and was removed")
 
+    def skip_missed(self, reason: str, now: datetime | None = None) -> int:
+        """Occurrences that passed while jobs were held (``reason``) are recorded as skipped, never run late;
+        a one-shot whose time passed is removed. Returns how many fires were skipped."""
+        now = now or self.clock.now()
+        skipped = 0
+        for job in list(self._jobs.values()):
+            if job.paused or job.next_fire is None or job.next_fire > now or job.running:
+                continue
+            n = 1 + job.compiled.count_between(job.next_fire, now, cap=1_000_000) if job.recurring else 1
+            skipped += n
+            self._skip(job, now, job.next_fire, n, reason, reason)
+            if job.recurring:
+                job.next_fire = job.compiled.next_after(now)
+                self._push(job)
+            else:
+                self._remove(job)
+                self.emit(Kind.REMOVED, job, f"one-shot job's time passed: {reason}")
+        return skipped
+
     def timeout_of(self, job: CronJob) -> float:
         """Seconds a run of ``job`` may last (0: no limit): its own --timeout, else Cron.job_timeout."""
         return job.timeout if job.timeout is not None else self.settings.job_timeout
@@ -370,6 +371,13 @@ class Scheduler:
         job.skips += 1
         self._record(job, Run(started_at=self.clock.now(), status="skipped", occurrence=occurrence, output=reason))
         self.emit(Kind.SKIPPED, job, reason)
+
+    def _skip(self, job: CronJob, now: datetime, occurrence: datetime | None, n: int, why: str, said: str) -> None:
+        """``n`` occurrences that will not run, recorded: a skipped run in the log and a SKIPPED event."""
+        job.skips += n
+        output = f"{n} occurrence(s) skipped: {why}"
+        self._record(job, Run(started_at=now, status="skipped", occurrence=occurrence, output=output))
+        self.emit(Kind.SKIPPED, job, said)
 
     def _record(self, job: CronJob, run: Run) -> None:
         """Keep the history in start order: an async run is recorded when it ends, after later skips."""

@@ -69,6 +69,35 @@ class Look:
         return prev, nxt, label, box
 
 
+class Pulse:
+    """A hidden standard ``Play`` widget: its frontend model counts every second, and each count that
+    reaches the kernel says a page shows this table (Cron.keep_alive = "while-shown", shown.py)."""
+
+    def __init__(self, beat: Callable[[], None], interval_ms: int) -> None:
+        self._beat = beat
+        self.play = widgets.Play(
+            value=0,
+            min=0,
+            max=2**31 - 2,
+            interval=interval_ms,
+            repeat=True,
+            show_repeat=False,
+            layout=widgets.Layout(display="none"),
+            _view_count=0,  # the frontend counts views: a new one (a page) starts its loop
+        )
+        self.play.observe(self._beaten, names="value")
+        self.play.observe(self._views, names="_view_count")
+
+    def _beaten(self, change: dict[str, Any]) -> None:
+        self._beat()
+
+    def _views(self, change: dict[str, Any]) -> None:
+        if (change["new"] or 0) > (change["old"] or 0):
+            # The frontend starts counting only on a change of `playing` to true: make one, for every page.
+            self.play.playing = False
+            self.play.playing = True
+
+
 class Row:
     """The widgets of one job's row; remembers the text each cell shows."""
 

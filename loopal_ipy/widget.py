@@ -27,7 +27,8 @@ from .errors import CronError
 from .events import Event
 from .job import CronJob
 from .logview import LogView
-from .tableparts import Look, Row
+from .shown import BEAT_MS
+from .tableparts import Look, Pulse, Row
 
 if TYPE_CHECKING:
     from .face import SchedulerFace
@@ -41,6 +42,12 @@ MAX_LIVE_TABLES = 12
 DOUBLE_CLICK = 0.6  # seconds: a second pause/resume click of one job within this is the same click
 _live: dict[int, CronTable] = {}
 _MAIN = threading.main_thread().ident  # the kernel's loop runs here
+
+
+def _pulse_for(bridge: SchedulerFace) -> Pulse | None:
+    """A table of a kernel whose jobs live while a page shows it carries the pulse that says so."""
+    shown = getattr(bridge, "shown", None)
+    return Pulse(bridge.beat, BEAT_MS) if getattr(shown, "mode", "") == "while-shown" else None  # type: ignore[attr-defined]
 
 
 def live_tables() -> list[CronTable]:
@@ -83,20 +90,12 @@ class CronTable(widgets.VBox):
         self._status = widgets.HTML(_dom_classes=("loopal-cron-status",))
         self._footer = widgets.HTML(_dom_classes=("loopal-cron-footer",))
         self._log = LogView(bridge, self._look.button)
-        self._owned: list[widgets.Widget] = [
-            *self._header,
-            self._empty,
-            self._grid,
-            self._prev,
-            self._next,
-            self._page_label,
-            self._pager,
-            self._status,
-            self._footer,
-            *self._look.models(),
-        ]
+        self._pulse = _pulse_for(bridge)
+        self._owned: list[widgets.Widget] = [*self._header, self._empty, self._grid, self._prev, self._next]
+        self._owned += [self._page_label, self._pager, self._status, self._footer, *self._look.models()]
+        self._owned += self._pulse_models()
         super().__init__(
-            children=[self._grid, self._pager, self._footer, self._status, self._log],
+            children=[self._grid, self._pager, self._footer, self._status, self._log, *self._pulse_models()[:1]],
             _view_count=0,  # ask the frontend to count views: the ticker runs only while one exists
             _dom_classes=("loopal-cron",),
             **kwargs,
@@ -106,6 +105,9 @@ class CronTable(widgets.VBox):
         self._sync_rows(self._bridge.now())
         self._update_footer()
         self._keep_alive()
+
+    def _pulse_models(self) -> list[widgets.Widget]:
+        return [self._pulse.play, self._pulse.play.layout] if self._pulse is not None else []
 
     def _keep_alive(self, cell: tuple[str | None, str | None] | None = None) -> None:
         """Count this table among the live ones (the newest); close what it supersedes."""
@@ -243,6 +245,8 @@ class CronTable(widgets.VBox):
             self._ticker = None
         if self._closed or self._dormant or not self._displayed or not self._bridge.started:
             return
+        if getattr(self._bridge, "held_for_page", False):
+            return  # no page shows the kernel (Cron.keep_alive): stay silent, so a culler can end it
         now = self._bridge.now()
         delays = [
             d

@@ -8,18 +8,21 @@ the value and the job table's counters moving.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from browserutil import CHROMIUM, free_port, server_env, stop
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "dashboard.ipynb"
@@ -31,9 +34,9 @@ def _read(page) -> tuple[str, int]:
     return value, int(runs.split("/")[0])
 
 
-def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+@contextlib.contextmanager
+def voila(tmp_path: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Voila serving the dashboard notebook; yields its process and the page URL."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the browser test never skips)")
     root = tmp_path / "root"
@@ -43,8 +46,7 @@ def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
     env = server_env(tmp_path, tmp_path / "config")
     log = tmp_path / "voila.log"
     cmd = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           f"--token={token}", str(root / "dashboard.ipynb")]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/?token={token}"
+           f"--token={token}", *extra, str(root / "dashboard.ipynb")]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -59,24 +61,71 @@ def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
                 if time.monotonic() > deadline:
                     pytest.fail(f"voila not ready in 60 s:\n{log.read_text()[-3000:]}")
                 time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(url, timeout=90_000)
-                page.wait_for_selector(".dash-value h2", timeout=90_000)
-                page.wait_for_selector(".loopal-cron .loopal-cell-runs", timeout=60_000)
-                first = _read(page)
-                page.wait_for_timeout(5000)
-                second = _read(page)
-                assert second[0] != first[0], (first, second)  # the value and its sample count moved
-                assert second[1] >= first[1] + 3, (first, second)  # the table's run counter too
-                assert "Error displaying widget" not in page.content()
-                # what a viewer reads: no notes for the notebook's author, no echo of the job setup
-                body = page.locator("body").inner_text()
-                assert "created job" not in body and "pip install" not in body, body[:2000]
-                assert "seconds" in page.locator(".dash-uptime").first.inner_text()
-            finally:
-                browser.close()
+        yield proc, f"http://127.0.0.1:{port}/?token={token}"
     finally:
         stop(proc)
+
+
+def _open(p, url: str):
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, timeout=90_000)
+    page.wait_for_selector(".dash-value h2", timeout=90_000)
+    page.wait_for_selector(".loopal-cron .loopal-cell-runs", timeout=60_000)
+    return browser, page
+
+
+def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with voila(tmp_path) as (_proc, url), sync_playwright() as p:
+        browser, page = _open(p, url)
+        try:
+            first = _read(page)
+            page.wait_for_timeout(5000)
+            second = _read(page)
+            assert second[0] != first[0], (first, second)  # the value and its sample count moved
+            assert second[1] >= first[1] + 3, (first, second)  # the table's run counter too
+            assert "Error displaying widget" not in page.content()
+            # what a viewer reads: no notes for the notebook's author, no echo of the job setup
+            body = page.locator("body").inner_text()
+            assert "created job" not in body and "pip install" not in body, body[:2000]
+            assert "seconds" in page.locator(".dash-uptime").first.inner_text()
+        finally:
+            browser.close()
+
+
+CULL_IDLE_TIMEOUT, CULL_INTERVAL = 20, 5
+
+
+def _kernels(proc: subprocess.Popen) -> list[psutil.Process]:
+    return [c for c in psutil.Process(proc.pid).children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
+
+
+def test_a_dashboards_kernel_is_culled_once_its_page_closes(tmp_path: Path) -> None:
+    """Cron.keep_alive "auto" is "while-shown" under Voila: the page's jobs keep its kernel busy while
+    it is open, and once it closes the kernel falls silent and the server's culler ends it."""
+    from playwright.sync_api import sync_playwright
+
+    culling = (
+        f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_TIMEOUT}",
+        f"--MappingKernelManager.cull_interval={CULL_INTERVAL}",
+    )
+    with voila(tmp_path, *culling) as (proc, url), sync_playwright() as p:
+        browser, page = _open(p, url)
+        try:
+            first = _read(page)
+            page.wait_for_timeout(CULL_IDLE_TIMEOUT * 1000 + 5000)  # longer than the idle timeout: open, alive
+            second = _read(page)
+            assert second[1] > first[1] + CULL_IDLE_TIMEOUT // 2, (first, second)
+            assert _kernels(proc), "the kernel of an open page was culled"
+        finally:
+            browser.close()
+        closed = time.monotonic()
+        budget = CULL_IDLE_TIMEOUT + 2 * CULL_INTERVAL
+        while _kernels(proc) and time.monotonic() - closed < budget + 30:
+            time.sleep(0.5)
+        took = time.monotonic() - closed
+        print(f"the dashboard's kernel was gone {took:.1f} s after its page closed", file=sys.stderr)
+        assert not _kernels(proc), f"the kernel outlived its page by {took:.0f} s"
+        assert took <= budget, f"the kernel went {took:.1f} s after its page closed, over {budget} s"

@@ -83,6 +83,8 @@ LAYERS = {
     "kernel": [
         "activity",
         "busy",
+        "shown",
+        "saving",
         "fdcapture",
         "capture",
         "stopper",

@@ -296,3 +296,17 @@ def test_history_is_a_bounded_list_that_slices(sched: Scheduler, clock: FakeCloc
     assert [r.started_at for r in last_two] == [r.started_at for r in list(job.history)[1:]]
     assert job.history[-1].started_at == clock.now()
     assert job.history.maxlen == 3
+
+
+def test_skip_missed_records_what_passed_while_held_and_never_runs_it_late(sched: Scheduler, clock: FakeClock) -> None:
+    """Cron.keep_alive: occurrences that passed while no page showed a dashboard are skips, not late fires."""
+    every = sched.create("@every 1s", "x = 1")
+    once = sched.create("@every 1s", "y = 1", once=True)
+    held = sched.create("@every 1s", "z = 1")
+    sched.pause(held.id)
+    clock.advance(10.5)
+    assert sched.skip_missed("no page showed this kernel") == 11  # 10 of `every`, 1 of `once`
+    assert every.skips == 10 and every.next_fire > clock.now() and every.history[-1].status == "skipped"
+    assert "no page showed this kernel" in every.history[-1].output
+    assert sched.live(once.id) is None and held.skips == 0
+    assert run_due(sched) == []  # nothing late is left to fire

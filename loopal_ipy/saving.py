@@ -1,0 +1,62 @@
+"""Saving the durable set from the kernel (SPEC §6): once a cell yields, with backoff when it fails.
+
+A mixin of the bridge: the store decides what to write; this decides when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .face import SessionStore
+    from .scheduler import Scheduler
+
+
+class Saving:
+    """When the durable set reaches the disk: soon after a change, now at unload/exit, retried on failure."""
+
+    store: SessionStore | None
+    core: Scheduler
+    loop: asyncio.AbstractEventLoop
+    started: bool
+    _dirty: bool
+    _save_soon: asyncio.Handle | None
+    _retry: asyncio.TimerHandle | None
+
+    def off_loop(self) -> bool:
+        raise NotImplementedError
+
+    def _save_if_dirty(self, settled: bool = False) -> None:
+        self._save_soon = None
+        if not self._dirty:
+            return
+        if self.store is None:
+            self._dirty = False
+            return
+        self._dirty = not self.store.save(self.core.jobs(), settled=settled)
+        if self._dirty and self._retry is None and self.started:
+            # The store warned once; keep everything in memory and try again with backoff.
+            self._retry = self.loop.call_later(max(1.0, self.store.retry_delay), self._retry_save)
+
+    def _retry_save(self) -> None:
+        self._retry = None
+        self._save_if_dirty()
+
+    def _request_save(self) -> None:
+        """Save once the current cell yields: 1,000 creates in a loop make one write, not 1,000."""
+        if self.off_loop():
+            self.loop.call_soon_threadsafe(self._request_save)
+            return
+        if self._dirty and self._save_soon is None and self.started:
+            self._save_soon = self.loop.call_soon(self._save_if_dirty)
+        elif not self.started:
+            self._save_if_dirty()
+
+    def flush(self, settled: bool = False) -> None:
+        """Write pending changes now (unload, exit, session switch)."""
+        if self._save_soon is not None:
+            self._save_soon.cancel()
+        self._save_if_dirty(settled)
+
+
