@@ -18,7 +18,8 @@ from .schedule import get_zone
 STATE_COLORS = {"active": "#2e7d32", "paused": "#757575", "running": "#1565c0", "error": "#c62828"}
 RED = "#c62828"
 _MUTED = "color:var(--jp-ui-font-color2, #666);font-size:90%"
-_LINES = "<div style='line-height:1.35'>{}</div>"  # the widget's line height is a whole input row
+# The widget's line height is a whole input row; a long word (a name, a path) wraps rather than hides.
+_LINES = "<div style='line-height:1.35;overflow-wrap:anywhere'>{}</div>"
 
 
 # ------------------------------------------------------------------ countdowns
@@ -67,12 +68,13 @@ def static_texts(job: CronJob) -> dict[str, str]:
     badges = (" " + badge("durable", "#1565c0") if job.durable else "") + (
         "" if job.recurring else " " + badge("once", "#6a1b9a")
     )
+    code = f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 24))}</code>"
     return {
-        "job": f"<b>{job.id}</b>{name}{badges}",
+        "job": _LINES.format(f"<b>{job.id}</b>{name}{badges}"),
         "schedule": _LINES.format(
             f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
         ),
-        "code": f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 24))}</code>",
+        "code": _LINES.format(code),
     }
 
 

@@ -18,6 +18,10 @@ except ImportError:  # pragma: no cover - a future ipywidgets may move it
     HTMLStyle = None
 
 COLUMNS = ("job", "schedule", "code", "state", "next", "last", "runs")
+# job, schedule, code, state, next fire, last run, runs/fail, buttons
+HEADER_SIZES = ("minmax(7em, max-content)", "minmax(7em, max-content)", "minmax(5em, max-content)", "max-content",
+                "minmax(6em, max-content)", "minmax(8em, max-content)", "max-content", "max-content")  # fmt: skip
+COLUMN_SIZES = " ".join(HEADER_SIZES)
 ACTIONS = ("toggle", "run", "delete", "log")
 
 
@@ -26,7 +30,9 @@ class Look:
     table instead of two more widgets per cell."""
 
     def __init__(self) -> None:
-        self.cell_layout = widgets.Layout(width="auto", padding="1px 0", border_bottom="1px solid #e8e8e8")
+        self.cell_layout = widgets.Layout(
+            width="auto", min_width="0", padding="1px 0", border_bottom="1px solid #e8e8e8", overflow="hidden"
+        )
         self.cell_style = {"style": HTMLStyle()} if HTMLStyle is not None else {}
         self.button_layout = widgets.Layout(width="auto", padding="0 8px", margin="0 2px 0 0")
         self.button_style = widgets.ButtonStyle()
@@ -49,10 +55,13 @@ class Look:
         )
         grid = widgets.GridBox(
             layout=widgets.Layout(
-                grid_template_columns=f"repeat({len(headers)}, max-content)",  # too wide: it scrolls, never squeezes
+                # Text columns give way down to a floor (their text wraps); state, counts and the
+                # buttons never do: a narrow notebook (a sidebar open) still shows every button.
+                grid_template_columns=COLUMN_SIZES if len(headers) == len(HEADER_SIZES) else "repeat(8, max-content)",
                 grid_gap="0 8px",
                 align_items="stretch",  # every cell as tall as its row: the row lines meet
                 overflow="auto",
+                width="100%",
             ),
             _dom_classes=("loopal-cron-grid",),
         )

@@ -152,7 +152,7 @@ def test_rows_come_from_scheduler_state(core, bridge, tables) -> None:
     tables.append(t)
     assert t.row_ids == [a.id, b.id]
     ca, cb = t.cells(a.id), t.cells(b.id)
-    assert value(ca["job"]) == f"<b>{a.id}</b> <i>tick</i> " + cells.badge("durable", "#1565c0")
+    assert value(ca["job"]) == cells._LINES.format(f"<b>{a.id}</b> <i>tick</i> " + cells.badge("durable", "#1565c0"))
     assert "once" in value(cb["job"]) and "durable" not in value(cb["job"])
     assert "<code>@every 10s</code>" in value(ca["schedule"]) and "Every 10 seconds" in value(ca["schedule"])
     assert ">import os …</code>" in value(cb["code"])
