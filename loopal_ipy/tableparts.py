@@ -22,6 +22,16 @@ COLUMNS = ("job", "schedule", "code", "state", "next", "last", "runs")
 HEADER_SIZES = ("minmax(7em, max-content)", "minmax(7em, max-content)", "minmax(5em, max-content)", "max-content",
                 "minmax(6em, max-content)", "minmax(8em, max-content)", "max-content", "max-content")  # fmt: skip
 COLUMN_SIZES = " ".join(HEADER_SIZES)
+# After a kernel restart ipywidgets marks every view of the old kernel disconnected and draws a
+# broken-link icon in a ::before of each: one per cell, and the grid's own ::before took the first
+# grid slot, so every row's buttons moved a row. One line says what happened instead.
+STALE_STYLE = """<style>
+.loopal-cron .jupyter-widgets-disconnected::before, .loopal-cron.jupyter-widgets-disconnected::before {
+  display: none !important; content: none !important; }
+.loopal-cron.jupyter-widgets-disconnected { opacity: 0.6; }
+.loopal-cron.jupyter-widgets-disconnected::after { display: block; padding: 2px 0; color: #b71c1c;
+  content: "this table belongs to a kernel that has stopped or restarted: run %cron list again"; }
+</style>"""
 ACTIONS = ("toggle", "run", "delete", "log")
 
 
@@ -49,6 +59,7 @@ class Look:
         header = [
             widgets.HTML(value=f"<b>{html.escape(h)}</b>", layout=self.cell_layout, **self.cell_style) for h in headers
         ]
+        header[0].value += STALE_STYLE  # in a cell that never changes: no model of its own
         empty = widgets.HTML(
             value="no jobs — create one with <code>%cron create \"@every 10s\" print('hi')</code>",
             layout=widgets.Layout(grid_column="1 / -1"),
