@@ -95,9 +95,10 @@ print(f"report at {datetime.datetime.now():%H:%M:%S}: {ticks} ticks so far")
 
 `%cron list` shows every job: schedule (with a plain-English description),
 state, next fire with a countdown, last run and run/failure counts. In
-JupyterLab, Notebook 7 and VS Code it is a live table that updates itself as
-jobs run, with buttons to pause/resume, run, delete and show the log; a saved
-notebook keeps a snapshot of it.
+JupyterLab and Notebook 7 (tested) it is a live table that updates itself as
+jobs run, with buttons to pause/resume, run, delete and show the log (other
+frontends that render standard ipywidgets, such as VS Code, should show it too,
+untested); a saved notebook keeps a snapshot of it.
 """),
     code("%cron list"),
     md("""
