@@ -2,7 +2,8 @@
 # Install and run every test, as README.md says: `bash scripts/test.sh`.
 #  - Debian's chromium for the browser test (never `playwright install`);
 #  - .venv7: this package with ipykernel 7 + JupyterLab + playwright: the whole suite;
-#  - .venv6: the same package with the newest ipykernel 6 and IPython 8: kernel, shell, unit tests;
+#  - .venv6: the same package with the newest ipykernel 6 and IPython 8: kernel, shell, unit tests
+#    and the export to jupyter-scheduler;
 #  - the user guide (scripts/docs.sh: Sphinx, warnings as errors, notebooks executed, links checked);
 #  - benchmark smoke runs on tiny sizes (the real numbers come from docs/benchmarks.md's commands).
 set -euo pipefail
@@ -32,28 +33,33 @@ setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9" "jupyter-scheduler>=2.12,<3
 .venv6/bin/python -m pip check
 
 .venv7/bin/ruff check loopal_ipy tests benchmarks scripts docs
-# The two suites run side by side (kernel tests mostly wait on timers), which also runs
-# each of them on a loaded machine; .venv6's output follows .venv7's.
-log6=$(mktemp)
-# The file store's tests (pure Python, no Jupyter) and the notebooks under papermill and
-# nbconvert (marker "clients") run in the .venv6 leg only: it is the shorter one, so the two
-# legs end together.
-.venv6/bin/python -m pytest -q -p no:cacheprovider -m "not subshells" tests/kernel tests/shell tests/unit tests/store \
-  tests/server/test_export.py > "$log6" 2>&1 &
+# Three legs run side by side (kernel tests mostly wait on timers: the two CPUs are a third busy),
+# which also runs each of them on a loaded machine; the background legs' output follows:
+#  - kernel: .venv7's kernel, shell and unit tests (ipykernel 7, IPython 9), in the foreground;
+#  - ipykernel 6: the same tests under ipykernel 6 / IPython 8 (subshells are 7's), and
+#    %cron export against a real jupyter-scheduler (installed in that venv only);
+#  - browser and clients: JupyterLab, Notebook 7 and Voila in chromium, the server's culler, the
+#    file store's tests (pure Python), and the notebooks under papermill and nbconvert ("clients");
+#  - the user guide (Sphinx + MyST-NB, warnings as errors, notebooks executed, links checked).
+log6=$(mktemp); logb=$(mktemp); logdocs=$(mktemp)
+.venv6/bin/python -m pytest -q -p no:cacheprovider -m "not subshells and not clients" tests/kernel tests/shell \
+  tests/unit tests/server/test_export.py > "$log6" 2>&1 &
 pid6=$!
-# The user guide (Sphinx + MyST-NB, warnings as errors, the notebooks executed as pages, internal
-# links checked) builds beside the two legs; its log follows theirs.
-logdocs=$(mktemp)
+{ .venv7/bin/python -m pytest -q -p no:cacheprovider tests/browser tests/server/test_culling.py tests/store \
+  && .venv7/bin/python -m pytest -q -p no:cacheprovider -m clients tests/kernel; } > "$logb" 2>&1 &
+pidb=$!
 bash scripts/docs.sh .venv7/bin/python > "$logdocs" 2>&1 &
 piddocs=$!
-rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" --ignore=tests/store \
-  --ignore=tests/server/test_export.py tests || rc7=$?
+rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" tests/kernel tests/shell tests/unit || rc7=$?
 rc6=0; wait "$pid6" || rc6=$?
+rcb=0; wait "$pidb" || rcb=$?
 rcdocs=0; wait "$piddocs" || rcdocs=$?
-echo "--- .venv6 (ipykernel 6, IPython 8):"; cat "$log6"; rm -f "$log6"
-echo "--- the user guide:"; grep -v "without encryption" "$logdocs" | tail -20; rm -f "$logdocs"
-[ "$rc7" = 0 ] && [ "$rc6" = 0 ] && [ "$rcdocs" = 0 ] || {
-  echo "failed: .venv7 tests rc=$rc7, .venv6 tests rc=$rc6, docs rc=$rcdocs"; exit 1; }
+echo "--- ipykernel 6 (IPython 8):"; cat "$log6"
+echo "--- browser, server culling, store and clients:"; cat "$logb"
+echo "--- the user guide:"; grep -v "without encryption" "$logdocs" | tail -20
+rm -f "$log6" "$logb" "$logdocs"
+[ "$rc7" = 0 ] && [ "$rc6" = 0 ] && [ "$rcb" = 0 ] && [ "$rcdocs" = 0 ] || {
+  echo "failed: kernel rc=$rc7, ipykernel 6 rc=$rc6, browser/clients rc=$rcb, docs rc=$rcdocs"; exit 1; }
 .venv7/bin/python benchmarks/bench_fire.py --fires 3 --idle 2 > /dev/null && echo "benchmark smoke: bench_fire ok"
 .venv7/bin/python benchmarks/bench_table.py --seconds 2 --big 60 > /dev/null && echo "benchmark smoke: bench_table ok"
 .venv7/bin/python benchmarks/run.py --quick > /dev/null && echo "benchmark smoke: run.py --quick ok"
