@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kernel")
 from harness import Targets, ratio, say, table
 
 from loopal_ipy import next_fires
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.job import Run
-from loopal_ipy.limits import Settings
-from loopal_ipy.scheduler import Scheduler
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.job import Run
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York"]
 SCHEDULES = [("@every 1h", "UTC"), ("*/5 * * * *", "UTC"), ("0 9 * * MON-FRI", "Europe/Paris")]
@@ -148,7 +148,7 @@ def run_core(cfg: argparse.Namespace, targets: Targets) -> dict[str, Any]:
     rows = []
     # Cold numbers: every call starts later than the last and the schedule module's
     # (schedule, instant) answer cache is emptied first, so nothing is served from it.
-    from loopal_ipy import schedule as schedule_module
+    from loopal_ipy.core import schedule as schedule_module
 
     starts = itertools.count()
     base = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)

@@ -18,11 +18,11 @@ from harness import Targets, kernel_env, must, ratio, say, table
 from kernelutil import Kernel
 from section_core import build_core
 
-from loopal_ipy.clock import SystemClock
-from loopal_ipy.job import CronJob
-from loopal_ipy.limits import Settings
-from loopal_ipy.scheduler import Scheduler
-from loopal_ipy.store import Store
+from loopal_ipy.core.clock import SystemClock
+from loopal_ipy.core.job import CronJob
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.storage.store import Store
 
 CREATES = """
 import asyncio, json, time, loopal_ipy

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import CodeError, CronError, JobNotFound, LimitError, ScheduleError, StoreError
-from .schedule import next_fires
+from .core.errors import CodeError, CronError, JobNotFound, LimitError, ScheduleError, StoreError
+from .core.schedule import next_fires
 
 if TYPE_CHECKING:
-    from .bridge import KernelScheduler
-    from .widget import CronTable
+    from .kernel.bridge import KernelScheduler
+    from .ui.widget import CronTable
 
 __all__ = [
     "CodeError",
@@ -66,7 +66,7 @@ def get_scheduler() -> KernelScheduler:
 
 def table(page_size: int = 50) -> CronTable:
     """The live job table of this kernel (an ipywidget; SPEC §7 widget)."""
-    from .widget import CronTable
+    from .ui.widget import CronTable
 
     return CronTable(get_scheduler(), page_size=page_size)
 

@@ -12,24 +12,24 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from . import shown
-from .alerts import Alerts
-from .bridge import KernelScheduler
-from .busy import cell_marker
-from .clock import SystemClock
-from .config import Cron
-from .durable import DurableSession, connection_file_of
-from .errors import CodeError
-from .events import Kind
-from .job import CronJob
-from .limits import Settings, compile_check
-from .magicargs import wait_transformer
-from .magics import CronMagics
-from .runner import Runner
-from .scheduler import Scheduler
+from .core.clock import SystemClock
+from .core.errors import CodeError
+from .core.events import Kind
+from .core.job import CronJob
+from .core.limits import Settings, compile_check
+from .core.scheduler import Scheduler
+from .kernel import shown
+from .kernel.bridge import KernelScheduler
+from .kernel.busy import cell_marker
+from .kernel.config import Cron
+from .kernel.durable import DurableSession, connection_file_of
+from .kernel.runner import Runner
+from .ui.alerts import Alerts
+from .ui.magicargs import wait_transformer
+from .ui.magics import CronMagics
 
 if TYPE_CHECKING:
-    from .widget import CronTable
+    from .ui.widget import CronTable
 
 _ATTR = "_loopal_ipy"
 _STASH = "_loopal_ipy_stash"  # non-durable jobs handed from unload to the next load
@@ -149,7 +149,7 @@ def _quiet_second_load(shell: Any) -> None:
 
 def _open_log(job_id: str) -> bool:
     """A notification's *Show log*: the job's log in the newest live table, if one is on a page."""
-    from .widget import live_tables
+    from .ui.widget import live_tables
 
     tables = live_tables()
     if not tables or not job_id:
@@ -160,7 +160,7 @@ def _open_log(job_id: str) -> bool:
 
 def _make_table(bridge: KernelScheduler) -> CronTable:
     """``%cron list`` in a kernel: the live table (magics must not import the widget layer)."""
-    from .widget import CronTable
+    from .ui.widget import CronTable
 
     return CronTable(bridge)
 

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
-from .job import to_rfc3339
+from .core.job import to_rfc3339
+from .storage.atomic import write_atomic
 
 BEGIN = "# >>> loopal_ipy enable >>>"
 END = "# <<< loopal_ipy enable <<<"
@@ -106,9 +106,9 @@ def disable(path: Path) -> str:
 
 def jobs_overview(home: Path) -> list[dict[str, Any]]:
     """Every session's durable jobs under ``home``, read without a lock and without writing anything."""
-    from .lock import SessionLock
-    from .session import is_safe_session_id
-    from .store import Store
+    from .storage.lock import SessionLock
+    from .storage.session import is_safe_session_id
+    from .storage.store import Store
 
     sessions = home / "sessions"
     out: list[dict[str, Any]] = []

@@ -24,7 +24,7 @@ COUNT_MODELS = """
 import json
 from ipywidgets.widgets import widget as _w
 print(json.dumps({"models": len(_w._instances), "listeners": len(loopal_ipy.get_scheduler().core._listeners),
-                  "tables": len(__import__("loopal_ipy.widget").widget.live_tables())}))
+                  "tables": len(__import__("loopal_ipy.ui.widget").widget.live_tables())}))
 """
 
 
@@ -69,7 +69,7 @@ def test_tables_past_the_cap_close_oldest_first(kernel: Kernel) -> None:
     ok(kernel, "loopal_ipy.get_scheduler().create('@every 1h', 'pass')")
     for i in range(30):
         ok(kernel, f"t{i} = loopal_ipy.table(); display(t{i})", cell_id=f"cell-{i}")
-    r = ok(kernel, "from loopal_ipy import widget as W\nprint(len(W.live_tables()), t0._closed, t29._closed)")
+    r = ok(kernel, "from loopal_ipy.ui import widget as W\nprint(len(W.live_tables()), t0._closed, t29._closed)")
     assert r.stdout.split() == [str(12), "True", "False"]
 
 

@@ -24,7 +24,7 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 # code goes through the setup slicing and the check run.
 EXPORT_ALL = """
 import json, loopal_ipy
-from loopal_ipy.errors import CronError
+from loopal_ipy.core.errors import CronError
 _sched = loopal_ipy.get_scheduler()
 _made = {{j.id: j for j in [*_sched.core.removed, *_sched.jobs()]}}
 _results = []

@@ -178,7 +178,7 @@ def test_load_twice_and_reload_leave_one_scheduler(kernel: Kernel) -> None:
     assert kernel.evaluate(f"len({hooks.format('post_run_cell')})") == 1
     assert kernel.evaluate("type(sys.stdout).__mro__[1] is type(sys.stdout)._loopal_routed")  # one layer only
     assert kernel.evaluate("type(sys.stdout)._loopal_routed.__name__") == "OutStream"
-    assert kernel.evaluate("get_ipython().input_transformers_post.count(loopal_ipy.magicargs.wait_transformer)") == 1
+    assert kernel.evaluate("get_ipython().input_transformers_post.count(loopal_ipy.ui.magicargs.wait_transformer)") == 1
 
     ok(kernel, "ticks.clear(); _w0 = time.time()")
     assert wait_for(lambda: len(kernel.evaluate("ticks")) >= 5, 20), "the reloaded scheduler stopped firing"

@@ -7,12 +7,12 @@ def build_bridge(shell, home, session: str, warn=print):
     """A real KernelScheduler + DurableSession on a fresh (not running) asyncio loop."""
     import asyncio
 
-    from loopal_ipy.bridge import KernelScheduler
-    from loopal_ipy.clock import SystemClock
-    from loopal_ipy.durable import DurableSession
-    from loopal_ipy.limits import Settings
-    from loopal_ipy.runner import Runner
-    from loopal_ipy.scheduler import Scheduler
+    from loopal_ipy.core.clock import SystemClock
+    from loopal_ipy.core.limits import Settings
+    from loopal_ipy.core.scheduler import Scheduler
+    from loopal_ipy.kernel.bridge import KernelScheduler
+    from loopal_ipy.kernel.durable import DurableSession
+    from loopal_ipy.kernel.runner import Runner
 
     loop = asyncio.new_event_loop()
     clock = SystemClock()

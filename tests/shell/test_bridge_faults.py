@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from shellutil import build_bridge, run_until
 
-from loopal_ipy.errors import StoreError
+from loopal_ipy.core.errors import StoreError
 
 
 def build(shell, tmp_path: Path, warned: list[str]):

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loopal_ipy.bridge import MAX_SLEEP, KernelScheduler
-from loopal_ipy.limits import Settings
-from loopal_ipy.runner import Runner
-from loopal_ipy.scheduler import Scheduler
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.kernel.bridge import MAX_SLEEP, KernelScheduler
+from loopal_ipy.kernel.runner import Runner
 
 START = datetime(2026, 3, 2, 9, 0, 0, 250_000, tzinfo=UTC)
 

@@ -113,7 +113,7 @@ def test_notifications_say_a_job_started_failing_then_every_tenth_failure_in_a_r
 def test_what_alerts_keep_is_bounded(kshell) -> None:
     """A job failing every second for weeks must not grow the kernel: the record of alerts is capped."""
     from loopal_ipy._extension import _ATTR
-    from loopal_ipy.alerts import SENT_KEPT
+    from loopal_ipy.ui.alerts import SENT_KEPT
 
     sched = loopal_ipy.get_scheduler()
     alerts = getattr(kshell, _ATTR)["alerts"]

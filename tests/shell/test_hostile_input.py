@@ -14,7 +14,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import loopal_ipy
-from loopal_ipy import render, waiting
+from loopal_ipy.kernel import waiting
+from loopal_ipy.ui import render
 
 
 def refused(shell, line: str, pattern: str) -> str:
@@ -123,7 +124,7 @@ def test_a_log_bigger_than_the_store_keeps_per_job_is_refused_where_it_is_set(ks
     ],
 )
 def test_wait_arguments_are_checked_before_anything_waits(args: str, pattern: str) -> None:
-    from loopal_ipy.magicargs import parse_wait
+    from loopal_ipy.ui.magicargs import parse_wait
 
     with pytest.raises(UsageError) as info:
         parse_wait(args)

@@ -6,7 +6,7 @@ import types
 from datetime import timedelta
 
 import loopal_ipy
-from loopal_ipy import cells, render
+from loopal_ipy.ui import cells, render
 
 
 def test_a_job_that_is_due_says_due_now_never_in_due(kshell) -> None:

@@ -12,8 +12,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import loopal_ipy
-from loopal_ipy.capture import Buffer
-from loopal_ipy.schedule import describe_cron, local_zone_name
+from loopal_ipy.core.schedule import describe_cron, local_zone_name
+from loopal_ipy.kernel.capture import Buffer
 
 
 def test_job_code_compiles_like_a_cell_not_like_the_runner(kshell) -> None:
@@ -108,7 +108,7 @@ def test_a_jobs_html_display_is_logged_as_its_words(kshell) -> None:
     assert run.output == "up & running\n**md** text\n", run.output
     # and the HTML itself is kept, for the table's log view (issue 12)
     assert run.html == ("<b>up</b> &amp; <i>running</i>",), run.html
-    from loopal_ipy.cells import log_outputs
+    from loopal_ipy.ui.cells import log_outputs
 
     shown = [o["data"]["text/html"] for o in log_outputs(job, run) if o["output_type"] == "display_data"]
     assert shown == ["<b>up</b> &amp; <i>running</i>"]
@@ -124,8 +124,8 @@ def test_a_routine_restore_is_no_footer_warning_but_a_rename_is(tmp_path) -> Non
     """Issue 12: every restored job showed in the table's footer as a warning."""
     from datetime import UTC, datetime
 
-    from loopal_ipy.events import Event, Kind
-    from loopal_ipy.render import footer_lines
+    from loopal_ipy.core.events import Event, Kind
+    from loopal_ipy.ui.render import footer_lines
 
     now = datetime(2026, 1, 5, tzinfo=UTC)
     events = [

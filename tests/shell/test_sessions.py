@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from shellutil import build_bridge
 
-from loopal_ipy.bridge import KernelScheduler
-from loopal_ipy.errors import StoreError
-from loopal_ipy.lock import SessionLock
+from loopal_ipy.core.errors import StoreError
+from loopal_ipy.kernel.bridge import KernelScheduler
+from loopal_ipy.storage.lock import SessionLock
 
 
 @pytest.fixture

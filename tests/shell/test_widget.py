@@ -17,18 +17,18 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
-from loopal_ipy import cells, tableparts
-from loopal_ipy import widget as W
-from loopal_ipy.bridge import KernelScheduler
-from loopal_ipy.cells import until_change
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.job import Run
-from loopal_ipy.limits import Settings
-from loopal_ipy.magics import CronMagics
-from loopal_ipy.render import countdown as live_countdown
-from loopal_ipy.runner import Runner
-from loopal_ipy.scheduler import Scheduler
-from loopal_ipy.widget import CronTable
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.job import Run
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.kernel.bridge import KernelScheduler
+from loopal_ipy.kernel.runner import Runner
+from loopal_ipy.ui import cells, tableparts
+from loopal_ipy.ui import widget as W
+from loopal_ipy.ui.cells import until_change
+from loopal_ipy.ui.magics import CronMagics
+from loopal_ipy.ui.render import countdown as live_countdown
+from loopal_ipy.ui.widget import CronTable
 
 SRC = Path(__file__).resolve().parents[2] / "loopal_ipy"
 
@@ -468,7 +468,7 @@ def test_list_magic_uses_the_table_factory(shell, bridge) -> None:
 
 
 def test_widget_does_not_import_the_magics() -> None:
-    tree = ast.parse((SRC / "widget.py").read_text())
+    tree = ast.parse((SRC / "ui" / "widget.py").read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
     }

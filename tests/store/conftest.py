@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from storeutil import SID, Warnings
 
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.limits import Settings
-from loopal_ipy.scheduler import Scheduler
-from loopal_ipy.store import Store
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.storage.store import Store
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from loopal_ipy import store as _store_module
-from loopal_ipy.store import Store
+from loopal_ipy.storage import store as _store_module
+from loopal_ipy.storage.store import Store
 
 SID = "nb-1a2b3c4d"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-SRC = str(Path(_store_module.__file__).resolve().parents[1])
+SRC = str(Path(_store_module.__file__).resolve().parents[2])
 
 
 def child_env() -> dict[str, str]:

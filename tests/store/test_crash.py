@@ -19,11 +19,11 @@ from typing import Any
 
 from storeutil import SID
 
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.job import CronJob
-from loopal_ipy.limits import Settings
-from loopal_ipy.scheduler import Scheduler
-from loopal_ipy.store import Store
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.job import CronJob
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.storage.store import Store
 
 KILLS = 250
 

@@ -18,7 +18,7 @@ import pytest
 from storeutil import SID
 
 from loopal_ipy import cli
-from loopal_ipy.store import Store
+from loopal_ipy.storage.store import Store
 
 
 def saved_store(make_store, sched, n: int = 1) -> Store:

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from storeutil import SID, Warnings, write_raw
 
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.job import Run
-from loopal_ipy.limits import Settings
-from loopal_ipy.loadrules import LoadResult
-from loopal_ipy.scheduler import Scheduler
-from loopal_ipy.store import Store
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.job import Run
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.storage.loadrules import LoadResult
+from loopal_ipy.storage.store import Store
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

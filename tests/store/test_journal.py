@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from storeutil import SID, write_raw
 
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.job import Run
-from loopal_ipy.journal import HISTORY_CHARS_MAX, JOURNAL_NAME, LINE_MAX
-from loopal_ipy.limits import Settings
-from loopal_ipy.scheduler import Scheduler
-from loopal_ipy.store import COMPACT_SLACK, Store
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.job import Run
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.storage.journal import HISTORY_CHARS_MAX, JOURNAL_NAME, LINE_MAX
+from loopal_ipy.storage.store import COMPACT_SLACK, Store
 
 
 def fire_all(sched: Scheduler, store: Store, output: str = "", seconds: float = 1.0) -> None:

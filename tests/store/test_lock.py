@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from storeutil import run_child
 
-from loopal_ipy.errors import StoreError
-from loopal_ipy.lock import SessionLock
+from loopal_ipy.core.errors import StoreError
+from loopal_ipy.storage.lock import SessionLock
 
 HOLDER = """
 import os, sys
-from loopal_ipy.lock import SessionLock
+from loopal_ipy.storage.lock import SessionLock
 lock = SessionLock({directory!r}, kernel_id="kid-child", label="child")
 print("locked" if lock.try_acquire() else "busy", flush=True)
 if {fork}:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from storeutil import child_env
 
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.job import Run
-from loopal_ipy.limits import Settings
-from loopal_ipy.scheduler import Scheduler
-from loopal_ipy.store import Store
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.job import Run
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+from loopal_ipy.storage.store import Store
 
 
 def make_session(home: Path, sid: str, *, names: list[str], fail: bool = False) -> None:

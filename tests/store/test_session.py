@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopal_ipy.session import (
+from loopal_ipy.storage.session import (
     MAX_ID_LEN,
     SessionInfo,
     is_safe_session_id,
@@ -23,7 +23,7 @@ from loopal_ipy.session import (
     sanitize_session_id,
     session_dir,
 )
-from loopal_ipy.store import Store
+from loopal_ipy.storage.store import Store
 
 SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 HOSTILE = [

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from storeutil import IS_ROOT, SID, bad_files, frozen_dir, write_raw
 
-from loopal_ipy.job import Run
-from loopal_ipy.loadrules import Dropped
-from loopal_ipy.store import Store
+from loopal_ipy.core.job import Run
+from loopal_ipy.storage.loadrules import Dropped
+from loopal_ipy.storage.store import Store
 
 
 def doc(*jobs: dict) -> dict:

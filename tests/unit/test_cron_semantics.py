@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from loopal_ipy.errors import ScheduleError
-from loopal_ipy.schedule import parse_schedule
+from loopal_ipy.core.errors import ScheduleError
+from loopal_ipy.core.schedule import parse_schedule
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]

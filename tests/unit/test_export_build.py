@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopal_ipy.errors import ExportError
-from loopal_ipy.export import (
+from loopal_ipy.core.errors import ExportError
+from loopal_ipy.core.job import CronJob
+from loopal_ipy.storage.export import (
     cron_fields,
     crontab_line,
     engine_schedule,
@@ -23,7 +24,6 @@ from loopal_ipy.export import (
     setup_cells,
     strip_loopal,
 )
-from loopal_ipy.job import CronJob
 
 
 def _job(schedule: str, code: str = "refresh()", tz: str = "UTC", name: str | None = "poll") -> CronJob:

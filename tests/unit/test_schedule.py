@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loopal_ipy.errors import ScheduleError
-from loopal_ipy.schedule import get_zone, next_fires, parse_schedule
+from loopal_ipy.core.errors import ScheduleError
+from loopal_ipy.core.schedule import get_zone, next_fires, parse_schedule
 
 NY = "America/New_York"
 

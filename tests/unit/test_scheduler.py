@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loopal_ipy.clock import FakeClock
-from loopal_ipy.errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
-from loopal_ipy.job import CronJob, Run
-from loopal_ipy.limits import CACHED_CODE_CHARS, Settings, _compile_problem, compile_check
-from loopal_ipy.scheduler import Scheduler
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
+from loopal_ipy.core.job import CronJob, Run
+from loopal_ipy.core.limits import CACHED_CODE_CHARS, Settings, _compile_problem, compile_check
+from loopal_ipy.core.scheduler import Scheduler
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loopal_ipy import shown
+from loopal_ipy.kernel import shown
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..core.job import CronJob
 from . import cells
-from .job import CronJob
 
 try:  # one shared style object per table instead of one per cell
     from ipywidgets.widgets.widget_string import HTMLStyle

@@ -9,10 +9,10 @@ from typing import Any
 from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .errors import ScheduleError
-from .journal import HISTORY_CHARS_MAX
-from .limits import MAX_TIMEOUT, Settings
-from .schedule import get_zone
+from ..core.errors import ScheduleError
+from ..core.limits import MAX_TIMEOUT, Settings
+from ..core.schedule import get_zone
+from ..storage.journal import HISTORY_CHARS_MAX
 
 # name: (lowest, highest, unit). Ranges a notebook can live with; beyond them a value is a typo.
 RANGES: dict[str, tuple[float, float, str]] = {

@@ -25,11 +25,11 @@ from datetime import datetime
 from types import CodeType
 from typing import Any
 
+from ..core.clock import Clock
+from ..core.figures import MAX_IMAGES, JobFigures
+from ..core.job import CronJob, Run
 from . import capture
-from .clock import Clock
 from .exits import Exits, JobExit, system_exit
-from .figures import MAX_IMAGES, JobFigures
-from .job import CronJob, Run
 from .nested import Nested
 from .stopper import JobInterrupted, JobTimedOut, Stopper
 

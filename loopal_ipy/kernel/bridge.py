@@ -35,15 +35,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..core.events import GONE, PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind
+from ..core.job import CronJob, Run
+from ..core.scheduler import Scheduler
 from .activity import Activity
 from .busy import EVENTS, Cells, displaying_cell
 from .commands import Commands
-from .events import GONE, PERSISTED, REARM, SAVE_SOON, WAKE_WAITERS, Event, Fire, Kind
 from .hooks import Hooks
-from .job import CronJob, Run
 from .runner import Attempt, Runner
 from .saving import Saving
-from .scheduler import Scheduler
 from .shown import Shown
 
 if TYPE_CHECKING:

@@ -17,10 +17,9 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .capture import Buffer
+from .buffer import Buffer
 
 
 class FdFile:

@@ -11,9 +11,9 @@ import html
 import math
 from datetime import datetime
 
+from ..core.job import CronJob, Run
+from ..core.schedule import get_zone
 from . import render
-from .job import CronJob, Run
-from .schedule import get_zone
 
 STATE_COLORS = {"active": "#2e7d32", "paused": "#757575", "running": "#1565c0", "error": "#c62828"}
 RED = "#c62828"

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
+from ..core.errors import CronError
+from ..core.job import CronJob
+from ..core.schedule import get_zone, next_fires, parse_schedule
 from . import render
-from .errors import CronError
-from .job import CronJob
 from .magicargs import (
     CRON_FIELD,
     InputError,
@@ -28,10 +29,9 @@ from .magicargs import (
     short,
     split_word,
 )
-from .schedule import get_zone, next_fires, parse_schedule
 
 if TYPE_CHECKING:
-    from .face import SchedulerFace
+    from ..kernel.face import SchedulerFace
 
     TableMaker = Callable[[SchedulerFace], object]  # the live table for a scheduler (widget.CronTable)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import filelock
 
+from ..core.errors import StoreError
 from .atomic import write_atomic
-from .errors import StoreError
 from .session import ensure_dir, os_trouble
 
 LOCK_NAME = "cron.lock"

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..core.events import Event, Kind
+from ..core.job import CronJob, Run
 from . import capture
-from .events import Event, Kind
-from .job import CronJob, Run
 from .stopper import JobInterrupted, JobTimedOut
 
 Guard = Callable[[capture.Buffer, float], AbstractContextManager[None]]  # the runner's: captured and stoppable

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from .limits import CreateOptions
+from ..core.limits import CreateOptions
 
 
 class Text(str):

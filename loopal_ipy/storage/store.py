@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.job import CronJob, to_rfc3339
+from ..core.limits import Settings, check_stored, compile_check
 from .atomic import NOFOLLOW, write_atomic, write_file
-from .job import CronJob, to_rfc3339
 from .journal import (
     JOURNAL_NAME,
     Track,
@@ -32,7 +33,6 @@ from .journal import (
     state_of,
     state_record,
 )
-from .limits import Settings, check_stored, compile_check
 from .loadrules import FORMAT_VERSION, dump_json
 from .session import ensure_dir, os_trouble, session_dir
 from .storeread import FILE_NAME, MAX_FILE_BYTES, Reading, Warn

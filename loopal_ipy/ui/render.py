@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .events import FOOTER, Event
-from .job import CronJob
-from .schedule import Schedule, get_zone
+from ..core.events import FOOTER, Event
+from ..core.job import CronJob
+from ..core.schedule import Schedule, get_zone
 
 if TYPE_CHECKING:
-    from .face import SchedulerFace
+    from ..kernel.face import SchedulerFace
 
 COLUMNS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail")
 SNAPSHOT_ROWS = 50  # a saved notebook keeps the first page of a big table, and how many more there were

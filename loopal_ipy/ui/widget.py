@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import observe
 
+from ..core.errors import CronError
+from ..core.events import Event
+from ..core.job import CronJob
+from ..kernel.shown import BEAT_MS
 from . import cells, render
-from .errors import CronError
-from .events import Event
-from .job import CronJob
 from .logview import LogView
-from .shown import BEAT_MS
 from .tableparts import Look, Pulse, Row
 
 if TYPE_CHECKING:
-    from .face import SchedulerFace
+    from ..kernel.face import SchedulerFace
 
 HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail", "")
 # Tables alive in this kernel, oldest display first. A cell that runs again replaces the

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from . import cells
 
 if TYPE_CHECKING:
-    from .face import SchedulerFace
-    from .hooks import HookEvent
+    from ..kernel.face import SchedulerFace
+    from ..kernel.hooks import HookEvent
 
 COMMAND = "loopal-ipy:show-log"
 SENT_KEPT = 100

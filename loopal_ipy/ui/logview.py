@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ..core.errors import CronError
+from ..core.job import Run
 from . import cells
-from .errors import CronError
-from .job import Run
 
 if TYPE_CHECKING:
-    from .face import SchedulerFace
+    from ..kernel.face import SchedulerFace
 
 
 class LogView(widgets.VBox):

@@ -9,8 +9,8 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..core.scheduler import Scheduler
     from .face import SessionStore
-    from .scheduler import Scheduler
 
 
 class Saving:

@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, Unpack
 
-from .events import Event
-from .export import Exported
+from ..core.events import Event
+from ..core.job import CronJob
+from ..core.limits import CreateOptions, Settings
+from ..storage.export import Exported
 from .hooks import HookEvent
-from .job import CronJob
-from .limits import CreateOptions, Settings
 
 
 class SchedulerFace(Protocol):

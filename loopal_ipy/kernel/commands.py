@@ -15,17 +15,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from ..core.errors import CronError, StoreError
+from ..core.events import Event, Kind
+from ..core.job import CronJob
+from ..core.limits import CreateOptions, Settings
+from ..core.scheduler import Scheduler
 from . import waiting
-from .errors import CronError, StoreError
-from .events import Event, Kind
 from .hooks import HookEvent, Hooks
-from .job import CronJob
-from .limits import CreateOptions, Settings
 from .runner import Runner
-from .scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from .export import Exported
+    from ..storage.export import Exported
     from .face import SessionStore
 
 

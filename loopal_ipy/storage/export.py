@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .cronfields import MACROS
-from .errors import ExportError
-from .job import CronJob
-from .schedule import CronSchedule, EverySchedule
+from ..core.cronfields import MACROS
+from ..core.errors import ExportError
+from ..core.job import CronJob
+from ..core.schedule import CronSchedule, EverySchedule
 from .slicing import needed_setup
 
 # A line that drives loopal_ipy: its extension, any %cron line (create, wait, export, ...).

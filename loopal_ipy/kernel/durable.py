@@ -18,14 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
-from .events import Kind
-from .job import CronJob
-from .limits import check_stored
-from .loadrules import Dropped, LoadResult
-from .lock import SessionLock
-from .scheduler import Scheduler
-from .session import (
+from ..core.errors import StoreError
+from ..core.events import Kind
+from ..core.job import CronJob
+from ..core.limits import check_stored
+from ..core.scheduler import Scheduler
+from ..storage.loadrules import Dropped, LoadResult
+from ..storage.lock import SessionLock
+from ..storage.session import (
     THIS_KERNEL,
     SessionInfo,
     is_safe_session_id,
@@ -35,7 +35,7 @@ from .session import (
     sanitize_session_id,
     session_dir,
 )
-from .store import Store
+from ..storage.store import Store
 
 DROPPED_KEPT = 1_000  # the reasons %cron log gives for jobs that did not come back
 TAKEOVER_POLL = 2.0  # seconds between lock attempts by a kernel that does not own its session

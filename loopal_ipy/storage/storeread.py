@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.job import CronJob, to_rfc3339
 from .atomic import NOFOLLOW
-from .job import CronJob, to_rfc3339
 from .journal import JOURNAL_NAME, JournalRead, read_journal
 from .loadrules import (
     FORMAT_VERSION,

@@ -28,7 +28,7 @@ from typing import Any
 
 _SUPPORTED = all(hasattr(signal, n) for n in ("pthread_kill", "pthread_sigmask", "sigtimedwait"))
 KICK_AGAIN = 1.0  # seconds: how long a kicked run may ignore the exception before the next, harder kick
-_OURS = os.path.dirname(os.path.abspath(__file__))
+_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the whole package
 _SKIP = (_OURS, os.path.dirname(contextlib.__file__) + os.sep + "contextlib.py")
 
 

@@ -15,13 +15,31 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .events import Kind
-from .job import CronJob
+from ..core.events import Kind
+from ..core.job import CronJob
 
 if TYPE_CHECKING:
-    from .commands import Commands
+    from ..core.scheduler import Scheduler
+    from .runner import Runner
+
+
+class Commands(Protocol):
+    """What a wait needs of the kernel scheduler (commands.Commands is one): its core, loop and timer."""
+
+    core: Scheduler
+    loop: asyncio.AbstractEventLoop
+    runner: Runner
+    _openers: int
+    _waiters: list[asyncio.Future[None]]
+
+    @property
+    def busy(self) -> bool: ...
+    def _arm(self, soon: bool = False) -> None: ...
+    def _cancel_timer(self) -> None: ...
+    def _may_fire(self) -> bool: ...
+    def _fire_due(self) -> None: ...
 
 _STEP = 0.25  # seconds: the longest a blocking wait sleeps between looks (Interrupt lands within it)
 

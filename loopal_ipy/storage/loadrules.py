@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .job import CronJob
+from ..core.job import CronJob
 
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 MISSED_CAP = 1000

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from .job import CronJob, Run, RunLog, from_rfc3339, to_rfc3339
+from ..core.job import CronJob, Run, RunLog, from_rfc3339, to_rfc3339
 
 JOURNAL_NAME = "cron.journal"
 # One line is one run, whose output and error are each cut at Cron.output_limit

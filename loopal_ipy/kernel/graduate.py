@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_atomic, write_file
-from .errors import ExportError
-from .export import (
+from ..core.errors import ExportError
+from ..core.job import CronJob
+from ..storage.atomic import write_atomic, write_file
+from ..storage.export import (
     Exported,
     cron_fields,
     crontab_line,
@@ -31,8 +32,7 @@ from .export import (
     run_script,
     setup_cells,
 )
-from .job import CronJob
-from .session import notebook_of
+from ..storage.session import notebook_of
 
 TARGETS = ("jupyter-scheduler", "papermill")
 SETUPS = ("notebook", "history", "none")

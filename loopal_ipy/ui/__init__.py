@@ -1,0 +1,8 @@
+"""The surfaces: what users see and type.
+
+``%cron`` and its arguments (``magics``, ``magicargs``), text and HTML views
+(``render``), the live table and its parts (``widget``, ``tableparts``,
+``cells``, ``logview``) and frontend notifications (``alerts``). They see the
+kernel through ``kernel.face.SchedulerFace`` and may import every lower layer
+and ipywidgets; the magics and the table do not import each other.
+"""
