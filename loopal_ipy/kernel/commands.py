@@ -25,7 +25,7 @@ from .hooks import HookEvent, Hooks
 from .runner import Runner
 
 if TYPE_CHECKING:
-    from ..storage.export import Exported
+    from ..storage.export import Exported, ExportOptions
     from .face import SessionStore
 
 
@@ -165,15 +165,7 @@ class Commands:
         """Move another session's durable jobs into this one (a renamed or moved notebook)."""
         return self._session_change(lambda store: store.adopt(other, self.core.jobs()))
 
-    def export(
-        self,
-        key: str,
-        *,
-        to: str | None = None,
-        directory: str | None = None,
-        setup: str = "notebook",
-        check: bool = True,
-    ) -> Exported:
+    def export(self, key: str, **options: Unpack[ExportOptions]) -> Exported:
         """Hand a job to jupyter-scheduler or a papermill bundle (SPEC §10); the live job is unchanged.
 
         The setup is what the job's code needs of the notebook (slicing.py); a papermill bundle is
@@ -188,7 +180,7 @@ class Commands:
             history=raw[1:-1],  # [0] is empty; the last is the cell running this export
             cwd=Path.cwd(),
         )
-        return export_job(job, side, to=to, directory=directory, setup=setup, check=check)
+        return export_job(job, side, **options)
 
     def _session_change(self, change: Callable[[SessionStore], str]) -> str:
         if self.store is None:

@@ -15,7 +15,7 @@ from typing import Protocol, Unpack
 from ..core.events import Event
 from ..core.job import CronJob
 from ..core.limits import CreateOptions, Settings
-from ..storage.export import Exported
+from ..storage.export import Exported, ExportOptions
 from .hooks import HookEvent
 
 
@@ -61,15 +61,7 @@ class SchedulerFace(Protocol):
     def unsaved(self) -> str | None: ...
     def switch_session(self, name: str) -> str: ...
     def adopt_session(self, other: str) -> str: ...
-    def export(
-        self,
-        key: str,
-        *,
-        to: str | None = None,
-        directory: str | None = None,
-        setup: str = "notebook",
-        check: bool = True,
-    ) -> Exported: ...
+    def export(self, key: str, **options: Unpack[ExportOptions]) -> Exported: ...
     def on(self, name: str, callback: Callable[[HookEvent], object]) -> Callable[[], None]: ...
 
 

@@ -17,12 +17,14 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 from ..core.errors import ExportError
 from ..core.job import CronJob
 from ..storage.atomic import write_atomic, write_file
 from ..storage.export import (
     Exported,
+    ExportOptions,
     cron_fields,
     crontab_line,
     engine_schedule,
@@ -177,15 +179,9 @@ def _check_dir(directory: Path) -> None:
         raise ExportError(f"cannot write to {directory}: {probe} {what}; give a --dir you can write to")
 
 
-def export_job(
-    job: CronJob,
-    side: KernelSide,
-    *,
-    to: str | None = None,
-    directory: str | None = None,
-    setup: str = "notebook",
-    check: bool = True,
-) -> Exported:
+def export_job(job: CronJob, side: KernelSide, **options: Unpack[ExportOptions]) -> Exported:
+    to, directory = options.get("to"), options.get("directory")
+    setup, check = options.get("setup", "notebook"), options.get("check", True)
     if to is not None and to not in TARGETS:
         raise ExportError(f"--to takes jupyter-scheduler or papermill, not {to!r}")
     if setup not in SETUPS:

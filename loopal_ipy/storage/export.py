@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 
 from ..core.cronfields import MACROS
 from ..core.errors import ExportError
@@ -249,6 +250,15 @@ def crontab_line(expr: str, tz: str, run_sh: str) -> str:
     """The crontab entry: ``CRON_TZ`` names the job's zone (cronie, systemd-cron; Vixie uses the host's)."""
     log = run_sh.rsplit("/", 1)[0] + "/outputs/cron.log"
     return f"CRON_TZ={tz}\n{expr} {shlex.quote(run_sh)} >> {shlex.quote(log)} 2>&1\n"
+
+
+class ExportOptions(TypedDict, total=False):
+    """``export``'s options, said once (commands, the face and graduate pass them on)."""
+
+    to: str | None  # "jupyter-scheduler" | "papermill"; None: the scheduler if the server has it
+    directory: str | None
+    setup: str  # "notebook" (default) | "history" | "none"
+    check: bool  # run a papermill bundle once before saying it is done (default True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,25 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 
 import loopal_ipy
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "fs"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
-    assert done.returncode == 0, f"cannot mount a tmpfs (needs root): {done.stderr.decode()}"
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _load(shell, monkeypatch, home: Path) -> None:
