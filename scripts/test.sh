@@ -46,8 +46,9 @@ log6=$(mktemp); logb=$(mktemp); logdocs=$(mktemp)
 .venv6/bin/python -m pytest -q -p no:cacheprovider -m "not subshells and not clients" tests/kernel tests/shell \
   tests/unit tests/server/test_export.py > "$log6" 2>&1 &
 pid6=$!
-{ .venv7/bin/python -m pytest -q -p no:cacheprovider tests/browser tests/server/test_culling.py tests/store \
-  && .venv7/bin/python -m pytest -q -p no:cacheprovider -m clients tests/kernel; } > "$logb" 2>&1 &
+{ rcx=0; .venv7/bin/python -m pytest -q -p no:cacheprovider tests/browser tests/server/test_culling.py tests/store \
+  || rcx=1; .venv7/bin/python -m pytest -q -p no:cacheprovider -m clients tests/kernel || rcx=1; exit "$rcx"; } \
+  > "$logb" 2>&1 &
 pidb=$!
 bash scripts/docs.sh .venv7/bin/python > "$logdocs" 2>&1 &
 piddocs=$!

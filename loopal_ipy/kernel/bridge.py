@@ -44,7 +44,7 @@ from .commands import Commands
 from .hooks import Hooks
 from .runner import Attempt, Runner
 from .saving import Saving
-from .shown import Shown
+from .shown import GRACE, Shown
 
 if TYPE_CHECKING:
     from .face import SessionStore
@@ -375,7 +375,7 @@ class KernelScheduler(Saving, Commands):
             self.core.emit(
                 Kind.STORE,
                 "-",
-                "no page has shown this kernel for 5 s (Cron.keep_alive = 'while-shown'): "
+                f"no page has shown this kernel for {GRACE:g} s (Cron.keep_alive = 'while-shown'): "
                 "its jobs are held until one does, and its culler may end it",
             )
 

@@ -70,7 +70,7 @@ class Cron(Configurable):
         ["auto", "always", "while-shown"],
         "auto",
         help='Whether jobs keep the kernel alive for an idle culler: "always" (a notebook: close the tab, '
-        'the jobs go on); "while-shown" (a dashboard: once no page shows a job table for 5 s, jobs are '
+        'the jobs go on); "while-shown" (a dashboard: once no page shows a job table for 3 s, jobs are '
         'held and the kernel falls silent, so the culler can end it); "auto" is "while-shown" in a Voila '
         'page\'s kernel and "always" elsewhere.',
     ).tag(config=True)

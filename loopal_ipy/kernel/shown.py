@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-GRACE = 5.0  # seconds without a beat after which no page shows the kernel (a beat comes every second)
+GRACE = 3.0  # seconds without a beat after which no page shows the kernel (a beat comes every second)
 BEAT_MS = 1000
 MODES = ("auto", "always", "while-shown")
 _VOILA = ("VOILA_BASE_URL", "VOILA_SERVER_URL", "VOILA_APP_PORT", "VOILA_KERNEL_ID")

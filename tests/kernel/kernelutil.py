@@ -159,6 +159,34 @@ class Kernel:
                 return mine
         return None
 
+    def _wait_done(self, mid: str, deadline: float) -> tuple[list[Msg] | None, Msg | None]:
+        """Read iopub until `mid`'s idle status, watching the shell channel for its reply too.
+
+        Under load a kernel's iopub (a PUB socket) drops messages past its high-water mark, idle
+        statuses among them; the shell reply is never dropped. Seen a reply, and no idle within
+        ``IDLE_AFTER_REPLY`` s of it: the cell ended, its idle was dropped. Returns (messages, reply).
+        """
+        assert self.kc is not None
+        mine: list[Msg] = []
+        reply: Msg | None = None
+        replied_at = 0.0
+        while (left := deadline - time.monotonic()) > 0:
+            msg = self._pull(min(left, 0.25))
+            if msg is not None and parent_id(msg) == mid:
+                mine.append(msg)
+                if msg["content"].get("execution_state") == "idle":
+                    return mine, reply
+            if reply is None:
+                try:
+                    got: Msg = self.kc.get_shell_msg(timeout=0.01)
+                except queue.Empty:
+                    continue
+                if parent_id(got) == mid:
+                    reply, replied_at = got, time.monotonic()
+            elif time.monotonic() - replied_at > IDLE_AFTER_REPLY:
+                return mine, reply
+        return None, reply
+
     def execute(
         self,
         code: str,
@@ -184,7 +212,7 @@ class Kernel:
             msg = self.kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
             self.kc.shell_channel.send(msg)
             mid = msg["header"]["msg_id"]
-        mine = self._wait_idle(mid, time.monotonic() + timeout)
+        mine, reply = self._wait_done(mid, time.monotonic() + timeout)
         if mine is None:
             raise TimeoutError(f"cell did not finish in {timeout}s: {code[:80]!r}")
         res = ExecResult(msg_id=mid, messages=mine)
@@ -202,7 +230,7 @@ class Kernel:
             elif kind == "error":
                 res.ename, res.evalue = c["ename"], c["evalue"]
                 res.traceback = c["traceback"]
-        reply = self._reply(mid, timeout)["content"]
+        reply = (reply or self._reply(mid, timeout))["content"]
         res.status = reply["status"]
         res.execution_count = reply.get("execution_count")
         # A UsageError reaches iopub only as a stderr line; its name is in the reply.
@@ -282,6 +310,7 @@ def kernel_env(tmp_path: Any, **extra: str) -> dict[str, str]:
 
 
 SCHED = "loopal_ipy.get_scheduler()"
+IDLE_AFTER_REPLY = 5.0  # seconds a cell's idle may lag its reply before we take it as dropped
 OUTPUT_KINDS = ("stream", "error", "display_data", "update_display_data", "execute_result")
 
 

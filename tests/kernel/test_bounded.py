@@ -24,7 +24,7 @@ COUNT_MODELS = """
 import json
 from ipywidgets.widgets import widget as _w
 print(json.dumps({"models": len(_w._instances), "listeners": len(loopal_ipy.get_scheduler().core._listeners),
-                  "tables": len(__import__("loopal_ipy.ui.widget").widget.live_tables())}))
+                  "tables": len(__import__("loopal_ipy.ui.widget").ui.widget.live_tables())}))
 """
 
 
