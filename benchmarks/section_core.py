@@ -95,9 +95,9 @@ def run_core(cfg: argparse.Namespace, targets: Targets) -> dict[str, Any]:
             "runs": [round(s, 3) for s in samples],
             "fires_per_run": cfg.core_fires,
             "create_us_per_job": round(build_s / n * 1e6, 2),
-            "heap_entries": len(core._heap),
+            "heap_entries": len(core._deadlines._heap),
         }
-        rows.append([f"{n:,} jobs", us, min(samples), max(samples), build_s / n * 1e6, len(core._heap)])
+        rows.append([f"{n:,} jobs", us, min(samples), max(samples), build_s / n * 1e6, len(core._deadlines._heap)])
     base = results["per_fire"][str(cfg.core_sizes[0])]["us_per_fire"]
     for row in rows:
         row.insert(4, ratio(base, row[1]))

@@ -49,7 +49,7 @@ SOAK_REPORT = """(
          (_s.core.clock.now() - j.created_at).total_seconds())
         for j in _s.jobs()
     ],
-    len(_s.core.events), _s.core.events.maxlen, len(_s.core._heap), len(asyncio.get_event_loop()._scheduled),
+    len(_s.core.events), _s.core.events.maxlen, len(_s.core._deadlines._heap), len(asyncio.get_event_loop()._scheduled),
     _soak_n, _s.wakeups,
 )"""
 

@@ -17,6 +17,7 @@ class Fire:
     job: CronJob
     occurrence: datetime
     merged: int = 0
+    trigger: str = "schedule"  # or "retry 1 of 3", "catch-up for 2026-01-05 09:00"
 
 
 class Kind(StrEnum):
@@ -29,6 +30,7 @@ class Kind(StrEnum):
     FIRED = "fired"
     STARTED = "started"  # run now
     FINISHED = "finished"
+    RETRYING = "retrying"  # a failed run will be tried again (--retries)
     SKIPPED = "skipped"
     COALESCED = "coalesced"
     REMOVED = "removed"  # a one-shot that ran, or a job that left with its session

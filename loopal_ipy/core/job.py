@@ -173,7 +173,15 @@ class CronJob:
     history: RunLog = field(default_factory=lambda: RunLog(maxlen=20))
     running: bool = False
     timeout: float | None = None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
+    retries: int = 0  # a failed run is tried again up to this many times (--retries)
+    retry_delay: float = 30.0  # seconds before the first retry; each next one waits twice as long
+    catch_up: float | None = None  # --catch-up: None off; 0 one period; else seconds of grace after downtime
     compiled: Schedule | None = field(default=None, repr=False)
+    # Not saved: a retry waiting (which one, when, for which occurrence), and a catch-up fire planned at load.
+    attempt: int = field(default=0, repr=False)
+    retry_at: datetime | None = field(default=None, repr=False)
+    retry_for: datetime | None = field(default=None, repr=False)
+    catch_up_for: datetime | None = field(default=None, repr=False)
     _gen: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
@@ -228,15 +236,27 @@ class CronJob:
         self.paused = True
 
     def rehydrate(self, now: datetime) -> bool:
-        """Durable, and next fire the first occurrence after ``now`` (no catch-up); True if that changed it."""
+        """Durable, and next fire the first occurrence after ``now`` — or, with ``--catch-up``, the last
+        occurrence missed within its grace, run once at load; True if that changed the job."""
         before = (self.durable, self.next_fire)
         self.durable = True  # it is in the durable file, so it is durable
         if not self.recurring:
             if self.next_fire is None:  # its time is still ahead (the caller dropped it otherwise)
                 self.next_fire = self.compiled.next_after(self.created_at)
         else:
-            self.next_fire = self.compiled.next_after(now)
+            missed = self.missed_within_grace(now)
+            self.next_fire = missed or self.compiled.next_after(now)
+            self.catch_up_for = missed
         return (self.durable, self.next_fire) != before
+
+    def missed_within_grace(self, now: datetime) -> datetime | None:
+        """With --catch-up: the last occurrence missed since the saved next fire, if it is within the
+        grace (default: one period of the schedule); else None."""
+        if self.catch_up is None or self.next_fire is None or self.next_fire > now or self.paused:
+            return None
+        last = self.compiled.last_at_or_before(now, self.next_fire) or self.next_fire  # (next_fire, now], else it
+        grace = self.catch_up or (self.compiled.next_after(last) - last).total_seconds()
+        return last if (now - last).total_seconds() <= grace else None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -259,6 +279,10 @@ class CronJob:
         }
         if self.timeout is not None:
             d["timeout"] = self.timeout
+        if self.retries:  # written only when set: files of earlier versions, and their readers, stay as they were
+            d["retries"], d["retry_delay"] = self.retries, self.retry_delay
+        if self.catch_up is not None:
+            d["catch_up"] = self.catch_up
         if self.running:  # saved before the code starts: a kernel that dies now leaves this behind
             d["running"] = True
         return d
@@ -299,6 +323,9 @@ class CronJob:
             coalesced=_count(d, "coalesced"),
             history=history,
             timeout=_seconds(d, "timeout"),
+            retries=_count(d, "retries"),
+            retry_delay=_seconds(d, "retry_delay") or 30.0,
+            catch_up=_seconds(d, "catch_up"),
         )
 
 

@@ -26,6 +26,9 @@ class CreateOptions(TypedDict, total=False):
     name: str | None
     tz: str | None
     timeout: float | None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
+    retries: int  # a failed run is tried again up to this many times (0: never)
+    retry_delay: float  # seconds before the first retry; each next one waits twice as long (default 30)
+    catch_up: float | None  # after downtime, run once for a missed occurrence within this grace (0: one period)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +66,34 @@ def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: 
     if job.timeout is not None:
         check_timeout(job.timeout)
     check_code(job.code)
+
+
+MAX_RETRIES = 100
+MAX_GRACE = 10 * 365 * 86400.0
+
+
+def check_options(options: CreateOptions, *, recurring: bool) -> dict[str, object]:
+    """The run policy of a new job (timeout, retries, catch-up), checked: LimitError names what works."""
+    timeout, n = options.get("timeout"), options.get("retries", 0) or 0
+    if timeout is not None:
+        check_timeout(timeout)
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RETRIES:
+        raise LimitError(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {n!r}; e.g. --retries 3")
+    delay = options.get("retry_delay", 30.0)
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 1 <= delay <= MAX_TIMEOUT:
+        raise LimitError(f"retry delay must be 1 to {MAX_TIMEOUT:g} seconds, got {delay!r}; e.g. --retry-delay 30")
+    grace = options.get("catch_up")
+    if grace is not None:
+        if not recurring:
+            raise LimitError("--catch-up is for recurring jobs: a --once job whose time passed is dropped, not run")
+        if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace <= MAX_GRACE:
+            raise LimitError(f"catch-up grace must be 0 (one period) to {MAX_GRACE:g} seconds, got {grace!r}")
+    return {
+        "timeout": None if timeout is None else float(timeout),
+        "retries": n,
+        "retry_delay": float(delay),
+        "catch_up": None if grace is None else float(grace),
+    }
 
 
 def check_timeout(timeout: float) -> None:

@@ -7,17 +7,19 @@ never runs code, sleeps, or reads the time itself: the kernel bridge does that.
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Unpack
 
+from . import retries
 from .clock import Clock
+from .deadlines import Deadlines
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
 from .events import Event, Fire, Kind, Listener
 from .job import CronJob, Run, RunLog, clean_text, new_id, tail_text
-from .limits import Settings, check_name, check_timeout, compile_check
+from .limits import CreateOptions, Settings, check_name, check_options, compile_check
 from .schedule import local_zone_name, parse_schedule
 
 
@@ -34,7 +36,7 @@ class Scheduler:
         self.settings = settings or Settings()
         self.check_code = check_code
         self._jobs: dict[str, CronJob] = {}
-        self._heap: list[tuple[datetime, int, str]] = []
+        self._deadlines = Deadlines(self._jobs, self._deadline)
         self._listeners: list[Listener] = []
         self.events: deque[Event] = deque(maxlen=200)
         self.listener_errors: deque[str] = deque(maxlen=20)
@@ -83,25 +85,15 @@ class Scheduler:
                 return job
         return None
 
-    def create(
-        self,
-        schedule: str,
-        code: str,
-        *,
-        once: bool = False,
-        durable: bool = False,
-        name: str | None = None,
-        tz: str | None = None,
-        timeout: float | None = None,
-    ) -> CronJob:
+    def create(self, schedule: str, code: str, **options: Unpack[CreateOptions]) -> CronJob:
         """Validate everything first, then add: a failed create changes nothing."""
         s = self.settings
         self._check_room(code)
+        name, once = options.get("name"), bool(options.get("once", False))
         if name is not None:
             self._check_name(name)
-        if timeout is not None:
-            check_timeout(timeout)
-        tz = tz or s.timezone or local_zone_name()
+        policy = check_options(options, recurring=not once)
+        tz = options.get("tz") or s.timezone or local_zone_name()
         now = self.clock.now()
         compiled = parse_schedule(schedule, tz, anchor=now)
         self.check_code(code)
@@ -113,9 +105,9 @@ class Scheduler:
             tz=tz,
             created_at=now,
             recurring=not once,
-            durable=durable,
+            durable=bool(options.get("durable", False)),
             compiled=compiled,
-            timeout=None if timeout is None else float(timeout),
+            **policy,
         )
         job.history = RunLog(maxlen=s.history_size)
         job.next_fire = compiled.next_after(now)
@@ -214,6 +206,7 @@ class Scheduler:
         job = self.get(key)
         if job.paused:
             job.paused = False
+            retries.clear(job)
             job.next_fire = job.compiled.next_after(self.clock.now())
             self._push(job)
             self.emit(Kind.RESUMED, job, f"next fire {job.next_fire.isoformat()}")
@@ -226,39 +219,23 @@ class Scheduler:
         return job.created_at + timedelta(seconds=self.settings.max_age)
 
     def _deadline(self, job: CronJob) -> datetime | None:
-        candidates = [t for t in (None if job.paused else job.next_fire, self.expires_at(job)) if t is not None]
+        """The earliest of its next fire, a retry it waits for (not while paused) and its expiry."""
+        times = (None, None) if job.paused else (job.next_fire, job.retry_at)
+        candidates = [t for t in (*times, self.expires_at(job)) if t is not None]
         return min(candidates) if candidates else None
 
     def _push(self, job: CronJob) -> None:
-        job._gen += 1
-        deadline = self._deadline(job)
-        if deadline is not None:
-            heapq.heappush(self._heap, (deadline, job._gen, job.id))
-        if len(self._heap) > 2 * len(self._jobs) + 64:  # lazy deletion left too much garbage
-            self._heap = [(d, j._gen, j.id) for j in self._jobs.values() if (d := self._deadline(j)) is not None]
-            heapq.heapify(self._heap)
-
-    def _live(self, entry: tuple[datetime, int, str]) -> CronJob | None:
-        job = self._jobs.get(entry[2])
-        return job if job is not None and job._gen == entry[1] else None
+        self._deadlines.push(job)
 
     def next_deadline(self) -> datetime | None:
-        """When the earliest job is due or expires; None when nothing is scheduled."""
-        heap = self._heap
-        while heap and self._live(heap[0]) is None:
-            heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        """When the earliest job is due, retried or expires; None when nothing is scheduled."""
+        return self._deadlines.first()
 
     def due(self, now: datetime | None = None) -> list[Fire]:
         """Decide what fires at ``now``: expire, skip overlaps, coalesce, advance."""
         now = now or self.clock.now()
         fires: list[Fire] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            job = self._live(entry)
-            if job is None:
-                continue
+        for job in self._deadlines.pop_due(now):
             expiry = self.expires_at(job)
             if expiry is not None and expiry <= now:
                 self._remove(job)
@@ -269,6 +246,12 @@ class Scheduler:
                     "(Cron.max_age); use --durable for jobs that should live longer",
                 )
                 continue
+            if retries.due(job, now) and not job.running:
+                if job.next_fire is None or job.next_fire > now:
+                    fires.append(self._retry(job))
+                    continue
+                self._skip(job, now, job.retry_for, 1, "the next occurrence came due with it", "retry gave way")
+                retries.clear(job)
             if job.paused or job.next_fire is None or job.next_fire > now:
                 self._push(job)
                 continue
@@ -293,12 +276,24 @@ class Scheduler:
             output = f"{said} while the kernel was busy; they run once now"
             self._record(job, Run(started_at=now, status="coalesced", occurrence=occurrence, output=output))
             self.emit(Kind.COALESCED, job, f"{extra + 1} occurrences ran as one")
+        caught_up, job.catch_up_for = job.catch_up_for == occurrence, None
+        retries.clear(job)  # a regular fire: a retry still waiting gives way
         job.last_fired = occurrence
+        self._start(job, occurrence)
+        trigger = f"catch-up for {occurrence.astimezone(job.compiled.tz):%Y-%m-%d %H:%M}" if caught_up else "schedule"
+        return Fire(job, occurrence, extra, trigger)
+
+    def _retry(self, job: CronJob) -> Fire:
+        occurrence = job.retry_for or self.clock.now()
+        job.retry_at = None  # taken: the run's end decides on the next one
+        self._start(job, occurrence)
+        return Fire(job, occurrence, 0, retries.label(job))
+
+    def _start(self, job: CronJob, occurrence: datetime) -> None:
         job.running = True
         self.active.add(job.id)
         self._push(job)
         self.emit(Kind.FIRED, job, occurrence.isoformat())
-        return Fire(job, occurrence, extra)
 
     def start_manual(self, key: str) -> CronJob:
         """Mark a job as running for run-now; its schedule is unchanged."""
@@ -328,8 +323,13 @@ class Scheduler:
         error = tail_text(run.error, limit) if run.error else None
         run = replace(run, output=tail_text(run.output, limit), error=error, html=tuple(map(clean_text, run.html)))
         self._record(job, run)
+        retry = retries.plan(job, run, self.clock.now()) if run.trigger != "run-now" else None
         self.emit(Kind.FINISHED, job, run.status)
-        if not job.recurring and run.trigger == "schedule" and job.id in self._jobs:
+        if retry is not None:
+            self._push(job)
+            self.emit(Kind.RETRYING, job, f"{retries.label(job)} at {retry.isoformat()}")
+            return
+        if not job.recurring and run.trigger != "run-now" and job.id in self._jobs:
             self._remove(job)
             self.emit(Kind.REMOVED, job, "one-shot job ran and was removed")
 

@@ -254,9 +254,9 @@ class KernelScheduler(Saving, Commands):
         if why is not None:
             self._close(job, occurrence=fire.occurrence, reason=f"not run: {why} by an earlier job of the same batch")
         elif self.runner.is_async(job):
-            self._spawn(job, fire.occurrence, "schedule")
+            self._spawn(job, fire.occurrence, fire.trigger)
         else:
-            self._run_sync(job, fire.occurrence, "schedule")
+            self._run_sync(job, fire.occurrence, fire.trigger)
 
     def _attempt(self, job: CronJob, occurrence: datetime | None, trigger: str, entered: list[bool]) -> Attempt:
         """The runner's order; ``entered`` records that the code started (the kernel shows activity)."""

@@ -39,6 +39,7 @@ HOOK_EVENTS = {
     "skipped": Kind.SKIPPED,
     "expired": Kind.EXPIRED,
     "missed": Kind.MISSED,
+    "retrying": Kind.RETRYING,
 }
 MAX_ERRORS = 3
 LOG_LINES = 200
@@ -54,6 +55,7 @@ class HookEvent:
     at: datetime
     message: str
     run: Run | None = None  # for finished and failed: the run that ended
+    retrying: bool = False  # for finished: it failed and will be tried again (--retries); failed comes later
 
     @property
     def error(self) -> str | None:
@@ -127,10 +129,12 @@ class Hooks:
             return  # most events (started, created, ...) have none: no lookup on the firing path
         job = self._find(event.job_id)
         run = job.history[-1] if job is not None and event.kind == Kind.FINISHED and job.history else None
+        retrying = job is not None and job.retry_at is not None
         for hook in hooks:
-            if hook.name == "failed" and (run is None or run.status != "error"):
-                continue
-            self._pending.append((hook, HookEvent(hook.name, event.job_id, job, event.at, event.message, run)))
+            if hook.name == "failed" and (run is None or run.status != "error" or retrying):
+                continue  # once per occurrence: after its last attempt
+            given = HookEvent(hook.name, event.job_id, job, event.at, event.message, run, retrying)
+            self._pending.append((hook, given))
         if not self._drain_asked:
             self._drain_asked = True
             self._soon(self._drain_later)

@@ -183,4 +183,5 @@ class Track:
 
 def definition(job: CronJob) -> tuple[Any, ...]:
     """What cron.json holds beyond state: a change to any of it rewrites the file."""
-    return (job.name, job.schedule, job.code, job.tz, job.recurring, job.paused, job.created_at, job.timeout)
+    policy = (job.timeout, job.retries, job.retry_delay, job.catch_up)
+    return (job.name, job.schedule, job.code, job.tz, job.recurring, job.paused, job.created_at, *policy)

@@ -82,8 +82,8 @@ class Alerts:
             if self._streak.pop(event.job_id, 0) and mode == "all":
                 self._notify(event.job_id, "success", f"job {label} works again")
             return
-        if run.status != "error":
-            return
+        if run.status != "error" or event.retrying:
+            return  # a failure that will be retried is not news yet: its last attempt says
         streak = self._streak[event.job_id] = self._streak.get(event.job_id, 0) + 1
         if mode == "all" or streak == 1 or (streak - 1) % every == 0:
             again = f" ({streak} failures in a row)" if streak > 1 else ""

@@ -372,3 +372,16 @@ def test_untrusted_store_is_not_run(fault, sched, clock, make_store, warned, tmp
 def test_store_refuses_an_unsafe_session_id(home):
     with pytest.raises(ValueError, match=r"^unsafe session id '\.\./x'"):
         Store(home, "../x")
+
+
+def test_retries_and_catch_up_are_kept_and_old_files_load_without_them(sched, clock, make_store):
+    """The format grows compatibly: the new keys are written only when set, and read back."""
+    polled = sched.create("@every 1m", "poll()", durable=True, retries=3, retry_delay=5, catch_up=0)
+    plain = sched.create("@every 1m", "x = 1", durable=True)
+    store = make_store()
+    store.save([polled, plain], clock.now())
+    entries = {e["id"]: e for e in json.loads(store.path.read_text())["jobs"]}
+    assert "retries" not in entries[plain.id] and "catch_up" not in entries[plain.id]
+    back = {j.id: j for j in make_store().load(clock.now()).jobs}
+    assert (back[polled.id].retries, back[polled.id].retry_delay, back[polled.id].catch_up) == (3, 5.0, 0.0)
+    assert (back[plain.id].retries, back[plain.id].catch_up) == (0, None)

@@ -254,7 +254,7 @@ def test_heap_garbage_is_bounded(sched: Scheduler, clock: FakeClock) -> None:
     for _ in range(1000):
         sched.pause(job.id)
         sched.resume(job.id)
-    assert len(sched._heap) < 100
+    assert len(sched._deadlines._heap) < 100
 
 
 @pytest.mark.parametrize("size", [10, CACHED_CODE_CHARS, CACHED_CODE_CHARS + 1, 50_000])
