@@ -252,6 +252,7 @@ def _to_scheduler(
         f"  see it: JupyterLab > Jobs > Job Definitions ({server.url.rstrip('/')}/lab); "
         f"run it now from there, or POST /scheduler/job_definitions/{definition}/jobs\n"
         f"  this kernel's job is unchanged: %cron pause {job.id} or %cron delete {job.id} once the engine runs it"
+        + ("\n  note: --catch-up is not kept: jupyter-scheduler skips missed runs" if job.catch_up is not None else "")
     )
     return Exported("jupyter-scheduler", str(path), (str(path),), message, definition)
 
@@ -278,6 +279,10 @@ def _to_papermill(
     ]
     if job.schedule.lower().startswith("@every"):
         lines.append(f"  note: {job.schedule} is '{expr}' in cron, counted from the hour, not from the job's start")
+    if job.retries:
+        lines.append(f"  run.sh retries a failed run {job.retries} times from {job.retry_delay:g} s, as in the kernel")
+    if job.catch_up is not None:
+        lines.append("  note: --catch-up is not kept: cron skips what passed while the machine was down")
     lines.append(f"  this kernel's job is unchanged: %cron pause {job.id} or %cron delete {job.id}")
     return Exported("papermill", str(paths[0]), tuple(map(str, paths)), "\n".join(lines))
 

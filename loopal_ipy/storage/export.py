@@ -185,6 +185,11 @@ def engine_schedule(job: CronJob) -> str:
             f"jupyter-scheduler takes cron schedules, not {job.schedule!r}; use --to papermill (its crontab "
             'line), or re-create the job with cron, e.g. "*/5 * * * *"'
         )
+    if job.retries:
+        raise ExportError(
+            f"jupyter-scheduler runs a job once per occurrence and cannot retry it (--retries {job.retries}); "
+            "use --to papermill, whose run.sh retries as the kernel does"
+        )
     expr = cron_fields(job)
     fields = expr.split()
     sched = job.compiled
@@ -233,16 +238,33 @@ def _differs(expr: str, other: datetime, ours: datetime) -> None:
 
 
 def run_script(notebook: str, python: str, kernel: str, job: CronJob) -> str:
-    """``run.sh``: one papermill run of the notebook into a dated output, next to it."""
+    """``run.sh``: one papermill run of the notebook into a dated output, next to it; with the job's
+    ``--retries``, a failed run is tried again after S, 2S, 4S ... seconds, as in the kernel."""
     stem = notebook.removesuffix(".ipynb")
-    return f"""#!/bin/sh
+    run = (
+        f"{shlex.quote(python)} -m papermill {shlex.quote(notebook)} \\\n"
+        f'  "outputs/{stem}-$(date -u +%Y%m%dT%H%M%SZ).ipynb" -k {shlex.quote(kernel)} "$@"'
+    )
+    head = f"""#!/bin/sh
 # {job.name or job.id}: exported by loopal_ipy (job {job.id}, "{job.schedule}" in {job.tz}).
 # Runs the notebook once with papermill; each run leaves outputs/{stem}-<UTC time>.ipynb.
 set -eu
 cd "$(dirname "$0")"
 mkdir -p outputs
-exec {shlex.quote(python)} -m papermill {shlex.quote(notebook)} \\
-  "outputs/{stem}-$(date -u +%Y%m%dT%H%M%SZ).ipynb" -k {shlex.quote(kernel)} "$@"
+"""
+    if not job.retries:
+        return f"{head}exec {run}\n"
+    return f"""{head}# --retries {job.retries} --retry-delay {job.retry_delay:g}: a failed run is tried again,
+# each time waiting twice as long.
+tries=0
+delay={max(1, round(job.retry_delay))}
+until {run}; do
+  tries=$((tries + 1))
+  if [ "$tries" -gt {job.retries} ]; then exit 1; fi
+  echo "run failed; retry $tries of {job.retries} in $delay s" >&2
+  sleep "$delay"
+  delay=$((delay * 2))
+done
 """
 
 

@@ -73,6 +73,7 @@ def static_texts(job: CronJob) -> dict[str, str]:
         "job": _LINES.format(f"<b>{job.id}</b>{name}{badges}"),
         "schedule": _LINES.format(
             f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
+            + (f"<br><span style='{_MUTED}'>{html.escape(render.policy(job))}</span>" if render.policy(job) else "")
         ),
         "code": _LINES.format(code),
     }

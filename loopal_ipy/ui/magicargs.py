@@ -15,6 +15,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from ..core.limits import CreateOptions
+from ..core.schedule import parse_duration
 
 
 class Text(str):
@@ -99,34 +100,58 @@ def parse_wait(args: str) -> tuple[str | None, int, float | None]:
     return key, runs, timeout
 
 
+_CREATE_OPTIONS = "--once, --durable, --name N, --tz TZ, --timeout S, --retries N, --retry-delay S, --catch-up [GRACE]"
+_EXAMPLES = {"--name": "report", "--tz": "UTC", "--timeout": "60", "--retries": "3", "--retry-delay": "30"}
+_GRACE = re.compile(r"^(?:\d+(?:\.\d+)?|(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?)$")
+
+
 def create_options(rest: str) -> tuple[CreateOptions, str]:
-    """``--once --durable --name N --tz TZ --timeout S`` off the front of ``rest`` (also ``--name=N``)."""
+    """``--once --durable --name N --tz TZ --timeout S --retries N --retry-delay S --catch-up [GRACE]`` off
+    the front of ``rest`` (also ``--name=N``)."""
     opts = CreateOptions(once=False, durable=False, name=None, tz=None, timeout=None)
     while rest.startswith("-"):
         word, _, rest = split_word(rest)
         flag, eq, value = word.partition("=")
         if flag in ("--once", "--durable") and not eq:
             opts[flag[2:]] = True  # type: ignore[literal-required]
-        elif flag in ("--name", "--tz", "--timeout"):
+        elif flag == "--catch-up":
+            if not eq:
+                ahead, _, after = split_word(rest)
+                value, rest = (ahead, after) if _GRACE.match(ahead) else ("", rest)
+            opts["catch_up"] = _grace(value) if value else 0.0
+        elif flag in _EXAMPLES:
             if not eq:
                 value, _, rest = split_word(rest)
-            example = {"--name": "report", "--tz": "UTC", "--timeout": "60"}[flag]
             if not value:
-                raise UsageError(f"%cron create: {flag} needs a value, e.g. {flag} {example}")
-            if flag != "--timeout":
-                opts[flag[2:]] = value  # type: ignore[literal-required]
-                continue
-            try:
-                opts["timeout"] = float(value)
-            except ValueError:
-                raise UsageError(
-                    f"%cron create: --timeout takes seconds, got {value!r}; e.g. --timeout 60 (0 = no limit)"
-                ) from None
+                raise UsageError(f"%cron create: {flag} needs a value, e.g. {flag} {_EXAMPLES[flag]}")
+            _set_option(opts, flag, value)
         else:
-            raise UsageError(
-                f"%cron create: unknown option {word!r}; options are --once, --durable, --name N, --tz TZ, --timeout S"
-            )
+            raise UsageError(f"%cron create: unknown option {word!r}; options are {_CREATE_OPTIONS}")
     return opts, rest
+
+
+def _set_option(opts: CreateOptions, flag: str, value: str) -> None:
+    if flag in ("--name", "--tz"):
+        opts[flag[2:]] = value  # type: ignore[literal-required]
+        return
+    try:
+        if flag == "--retries":
+            opts["retries"] = int(value)
+        else:
+            opts[flag[2:].replace("-", "_")] = float(value)  # type: ignore[literal-required]
+    except ValueError:
+        kind = "a whole number" if flag == "--retries" else "seconds"
+        raise UsageError(f"%cron create: {flag} takes {kind}, got {value!r}; e.g. {flag} {_EXAMPLES[flag]}") from None
+
+
+def _grace(value: str) -> float:
+    """--catch-up's GRACE: seconds, or a duration as @every takes it (2h, 1d12h)."""
+    if not _GRACE.match(value):
+        raise UsageError(f"%cron create: --catch-up takes a grace like 2h, 1d or 3600, got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        return parse_duration(value).total_seconds()
 
 
 _WAIT_LINE = re.compile(

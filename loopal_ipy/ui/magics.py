@@ -59,7 +59,8 @@ class CronMagics(Magics):
         self.commands: dict[str, Command] = {
             "create": Command(
                 self._create,
-                "create [--once] [--durable] [--name N] [--tz TZ] [--timeout S] SCHEDULE CODE...",
+                "create [--once] [--durable] [--name N] [--tz TZ] [--timeout S] [--retries N [--retry-delay S]] "
+                "[--catch-up [GRACE]] SCHEDULE CODE...",
                 "schedule CODE (the rest of the line, or the cell body with %%cron)",
             ),
             "list": Command(self._list, "list", "the job table"),

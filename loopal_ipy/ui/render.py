@@ -73,12 +73,22 @@ def local(t: datetime | None, tz: str) -> str:
     return "—" if t is None else t.astimezone(get_zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def policy(job: CronJob) -> str:
+    """'retries 3 from 30 s, catch-up one period' — what the job does when a run fails or is missed."""
+    parts = []
+    if job.retries:
+        parts.append(f"retries {job.retries} from {job.retry_delay:g} s")
+    if job.catch_up is not None:
+        parts.append("catch-up " + (f"within {job.catch_up:g} s" if job.catch_up else "one period"))
+    return ", ".join(parts)
+
+
 def row(job: CronJob, now: datetime) -> dict[str, str]:
     """One table row as strings: shared by the text, HTML and widget views."""
     last = job.last_run
     return {
         "job": job.label + (" [durable]" if job.durable else "") + ("" if job.recurring else " [once]"),
-        "schedule": f"{job.schedule} — {job.description}",
+        "schedule": f"{job.schedule} — {job.description}" + (f" ({policy(job)})" if policy(job) else ""),
         "code": preview(job.code),
         "state": job.state,
         "next fire": "—"
@@ -154,8 +164,8 @@ def log_text(
     what its child processes wrote after their runs had ended."""
     runs = list(job.history)[-n:] if n else list(job.history)
     head = (
-        f"log of {job.label} — {job.schedule} ({job.description}); runs {job.runs}, failures "
-        f"{job.failures}, skipped {job.skips}, coalesced {job.coalesced}"
+        f"log of {job.label} — {job.schedule} ({job.description}{'; ' + policy(job) if policy(job) else ''}); "
+        f"runs {job.runs}, failures {job.failures}, skipped {job.skips}, coalesced {job.coalesced}"
     )
     if not runs and running is None and not after:
         return head + "\nno runs yet"
