@@ -685,6 +685,63 @@ code this kernel ran rather than from the saved notebook.
 """),
     code("%cron delete disk_report"),
     md("""
+## 7. A flaky HTTP poll: retries, and catch-up after downtime
+
+An API that answers `503` now and then should not cost you a whole period:
+`--retries N --retry-delay S` tries a failed run again after S, 2S, 4S … seconds
+(never at or past the next regular occurrence), each attempt a run in the log
+marked "retry k of N"; the `failed` hook and the alerts fire once, when the last
+attempt fails. Here a local server answers `503` twice, then `200`:
+"""),
+    code("""
+flaky_calls = []
+
+
+class FlakyAPI(BaseHTTPRequestHandler):  # 503, 503, then 200: what a busy upstream does
+    def do_GET(self):
+        flaky_calls.append(self.path)
+        ok = len(flaky_calls) > 2
+        self.send_response(200 if ok else 503)
+        self.end_headers()
+        self.wfile.write(b'{"price": 42}' if ok else b"busy")
+
+    def log_message(self, *args):
+        pass
+
+
+api_server = HTTPServer(("127.0.0.1", 0), FlakyAPI)
+threading.Thread(target=api_server.serve_forever, daemon=True).start()
+API_URL = f"http://127.0.0.1:{api_server.server_port}/price"
+prices = []
+"""),
+    code("""
+%%cron create --retries 3 --retry-delay 1 --name poll "@every 10s"
+with urllib.request.urlopen(API_URL, timeout=5) as response:  # raises on 503: the run fails
+    prices.append(json.load(response)["price"])
+"""),
+    code("""
+%cron wait poll --runs 3 --timeout 40
+assert prices == [42] and len(flaky_calls) == 3, (prices, flaky_calls)
+%cron log poll
+"""),
+    md("""
+Three runs in the log: the scheduled one and its first retry failed (`503`),
+the second retry, three seconds after the first run, worked. (`%cron run`
+runs a job once now and never retries it.) A durable job can also **catch up**: with `--catch-up [GRACE]`,
+if the kernel was down when an occurrence came due and that occurrence is
+within GRACE (default: one period) when the job comes back, it runs once at
+load, marked "catch-up for …" — never once per missed occurrence. Without it,
+missed occurrences are reported and skipped, as cron does:
+
+```python
+%cron create --durable --catch-up 2h --name morning "0 9 * * MON-FRI" send_report()
+```
+"""),
+    code("""
+%cron delete poll
+api_server.shutdown()
+"""),
+    md("""
 ## Still running
 
 *Run All* stops here with the live display of recipe 1 (`refresh`) still
