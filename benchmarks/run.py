@@ -4,7 +4,7 @@ One command, same machine, same run:
 
     python benchmarks/run.py [--quick] [--json PATH] [--soak-minutes M] [--only SECTIONS]
 
-Sections (``--only lateness,idle,core,durable,soak``):
+Sections (``--only lateness,idle,core,durable,soak,steps``):
 
 1. lateness  fire lateness p50/p99 of ``@every 1s`` jobs in real idle kernels:
              loopal_ipy vs APScheduler 3 ``AsyncIOScheduler`` (on the kernel's
@@ -19,6 +19,8 @@ Sections (``--only lateness,idle,core,durable,soak``):
              real kernel, each beside a naive baseline.
 5. soak      50 jobs firing every second for M minutes in a real kernel: RSS
              growth after warm-up, bounded history, max lateness, missed runs.
+6. steps     one fire of an empty job, step by step (decision, save, guard,
+             capture, exec, record, events, activity, re-arm), in a real kernel.
 
 Prints a table per section (targets beside the figures, MET / NOT MET), and
 writes everything as JSON (default benchmarks/results/latest.json; with
@@ -50,6 +52,7 @@ from section_durable import run_durable
 from section_idle import run_idle
 from section_lateness import run_lateness
 from section_soak import run_soak
+from section_steps import run_steps
 
 
 # ---------------------------------------------------------------------- main
@@ -124,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             out["sections"]["durable"] = run_durable(cfg, root, targets)
         if "soak" in cfg.only:
             out["sections"]["soak"] = run_soak(cfg, root, targets)
+        if "steps" in cfg.only:
+            out["sections"]["steps"] = run_steps(cfg, root, targets)
     out["targets"] = targets.items
     out["elapsed_s"] = round(time.monotonic() - started, 1)
     say(f"\ntargets{' (QUICK run: sizes reduced, verdicts not meaningful)' if cfg.quick else ''}")

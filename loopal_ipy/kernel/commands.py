@@ -83,13 +83,13 @@ class Commands:
         raise NotImplementedError
 
     # the commands
-    def on(self, name: str, callback: Callable[[HookEvent], Any]) -> Callable[[], None]:
+    def on(self, name: str, callback: Callable[[HookEvent], Any], *, trusted: bool = False) -> Callable[[], None]:
         """Call ``callback(event)`` after each fired / finished / failed / skipped / expired / missed event.
 
         Returns the function that unsubscribes it. Hooks live with this scheduler: register
         them again after %reload_ext. See hooks.py for where their output and errors go.
         """
-        return self.hooks.on(name, callback)
+        return self.hooks.on(name, callback, trusted=trusted)
 
     def find(self, key: str) -> CronJob | None:
         """A live job (by id or name), else a removed one still remembered (its log), else None."""

@@ -43,7 +43,7 @@ class Alerts:
         self._pending: list[dict[str, Any]] = []
         self._ready = False
         self._app: Any = self._frontend()
-        self._off = bridge.on("finished", self._finished)
+        self._off = bridge.on("finished", self._finished, trusted=True)
 
     @property
     def available(self) -> bool:
