@@ -388,7 +388,8 @@ BAD_INPUTS = [
         "unknown option",
         None,
         '%cron create --every "@every 10s" x = 1',
-        r"%cron create: unknown option '--every'; options are --once, --durable, --name N, --tz TZ, --timeout S",
+        r"%cron create: unknown option '--every'; options are --once, --durable, --name N, --tz TZ, --timeout S, "
+        r"--retries N, --retry-delay S, --catch-up \[GRACE\]",
     ),
     (
         "name taken",
