@@ -43,16 +43,16 @@ setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9" "jupyter-scheduler>=2.12,<3
 #    file store's tests (pure Python), and the notebooks under papermill and nbconvert ("clients");
 #  - the user guide (Sphinx + MyST-NB, warnings as errors, notebooks executed, links checked).
 log6=$(mktemp); logb=$(mktemp); logdocs=$(mktemp)
-.venv6/bin/python -m pytest -q -p no:cacheprovider -m "not subshells and not clients" tests/kernel tests/shell \
+.venv6/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m "not subshells and not clients" tests/kernel tests/shell \
   tests/unit tests/server/test_export.py > "$log6" 2>&1 &
 pid6=$!
-{ rcx=0; .venv7/bin/python -m pytest -q -p no:cacheprovider tests/browser tests/server/test_culling.py tests/store \
-  || rcx=1; .venv7/bin/python -m pytest -q -p no:cacheprovider -m clients tests/kernel || rcx=1; exit "$rcx"; } \
+{ rcx=0; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 tests/browser tests/server/test_culling.py tests/store \
+  || rcx=1; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m clients tests/kernel || rcx=1; exit "$rcx"; } \
   > "$logb" 2>&1 &
 pidb=$!
 bash scripts/docs.sh .venv7/bin/python > "$logdocs" 2>&1 &
 piddocs=$!
-rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider -m "not clients" tests/kernel tests/shell tests/unit || rc7=$?
+rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m "not clients" tests/kernel tests/shell tests/unit || rc7=$?
 rc6=0; wait "$pid6" || rc6=$?
 rcb=0; wait "$pidb" || rcb=$?
 rcdocs=0; wait "$piddocs" || rcdocs=$?
