@@ -142,8 +142,8 @@ class DurableSession:
             )
         return result.summary()
 
-    def _validate(self, job: CronJob, names: set[str]) -> None:
-        check_stored(job, names, self.core.settings, self.core.check_code)
+    def _validate(self, job: CronJob, names: set[str], sealed: bool) -> None:
+        check_stored(job, names, self.core.settings, None if sealed else self.core.check_code)
 
     def discard_if_private(self) -> None:
         """At exit: a session of this kernel only can never be opened again, so leave nothing behind."""

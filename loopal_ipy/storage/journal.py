@@ -76,12 +76,18 @@ class JournalRead:
     size: int = 0
 
 
-def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int) -> JournalRead:
-    """Replay a journal; never raises on content, memory bounded by ``history_size`` runs per job."""
+def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int, sealed: bool = False) -> JournalRead:
+    """Replay a journal; never raises on content, memory bounded by ``history_size`` runs per job.
+
+    ``sealed``: cron.json's seal covers the first ``offset`` bytes (seal.py), so the state lines
+    there, which cron.json supersedes, are known good and skipped unread.
+    """
     out = JournalRead()
     pos = number = 0
     while line := f.readline(LINE_MAX + 1):
         start, pos, number = pos, pos + len(line), number + 1
+        if sealed and pos <= offset and line[15:25] == _STATE_AT and out.generation == generation:
+            continue  # '{"id":"<8 chars>","state":...': older than cron.json, and sealed
         if len(line) > LINE_MAX:  # no save writes such a line: skip to its end
             while line and not line.endswith(b"\n"):
                 line = f.readline(LINE_MAX)
@@ -99,6 +105,9 @@ def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int
             _bad(out, number)  # a last line cut short by a crash is bad too: its bytes are kept aside
     out.size = pos
     return out
+
+
+_STATE_AT = b'","state":'  # where encode_line puts it in a state line: after '{"id":"' and the 8-character id
 
 
 def _is_header(record: Any) -> bool:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..core.job import CronJob
+from ..core.job import CronJob, to_rfc3339
 
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 MISSED_CAP = 1000
@@ -208,6 +208,17 @@ def count_missed(job: CronJob, now: datetime) -> int:
         return 1 + job.compiled.count_between(job.next_fire, now, cap=MISSED_CAP - 1)
     after = job.last_fired or job.created_at - timedelta(microseconds=1)
     return job.compiled.count_between(after, now, cap=MISSED_CAP)
+
+
+def rejects_document(rejects: list[dict[str, Any]], source: str, now: datetime) -> dict[str, Any]:
+    """What a ``.bad-`` file of rejected entries holds: each entry verbatim, with its index and why."""
+    return {
+        "version": FORMAT_VERSION,
+        "kind": "loopal_ipy rejected entries",
+        "source": source,
+        "rejected_at": to_rfc3339(now),
+        "entries": rejects,
+    }
 
 
 def dump_json(doc: Any) -> bytes:

@@ -14,6 +14,7 @@ run from memory only. Version 1 files (history inside ``cron.json``) load unchan
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -34,6 +35,7 @@ from .journal import (
     state_record,
 )
 from .loadrules import FORMAT_VERSION, dump_json
+from .seal import journal_hash, seal
 from .session import ensure_dir, os_trouble, session_dir
 from .storeread import FILE_NAME, MAX_FILE_BYTES, Reading, Warn
 
@@ -56,7 +58,7 @@ class Store(Reading):
         history_size: int = DEFAULTS.history_size,
         max_jobs: int = DEFAULTS.max_jobs,
         warn: Warn = _stderr_warn,
-        validate: Callable[[CronJob, set[str]], None] | None = None,
+        validate: Callable[[CronJob, set[str], bool], None] | None = None,
     ) -> None:
         self.home = Path(home)
         self.session_id = session_id
@@ -67,7 +69,10 @@ class Store(Reading):
         self.max_jobs = max_jobs
         self.warn = warn
         # What a create would check (names, code, limits); the kernel passes one that knows IPython syntax.
-        self.validate = validate or (lambda job, names: check_stored(job, names, Settings(), compile_check))
+        # Its last argument says the entry is sealed (seal.py): its code compiled when it was created.
+        self.validate = validate or (
+            lambda job, names, sealed: check_stored(job, names, Settings(), None if sealed else compile_check)
+        )
         self.read_only = False
         self.read_only_reason: str | None = None
         self.dirty = False
@@ -77,6 +82,7 @@ class Store(Reading):
         self._full = True  # the next save rewrites both files (the first one, after a load or a failure)
         self._generation = 0
         self._journal_size = 0
+        self._journal_hash: hashlib.blake2b | None = None  # of the journal's bytes, when this store wrote them all
         self._running_from: int | None = None  # journal offset of the oldest "running" still the last word
         self._defs: dict[str, tuple[Any, ...]] = {}
         self._states: dict[str, tuple[Any, ...]] = {}
@@ -145,6 +151,7 @@ class Store(Reading):
         except OSError:
             return
         self._journal_size, self._running_from = self._running_from, None
+        self._journal_hash = None  # its bytes are no longer what the running digest saw
         self.warn(
             f"loopal_ipy: {self.journal_path.name} was cut back to before the runs that had no recorded end "
             "(the disk is full): their jobs come back as they were before those runs, not paused"
@@ -196,8 +203,11 @@ class Store(Reading):
         # A crash between the two renames leaves a journal newer than cron.json: its state lines count then.
         lines += [encode_line(state_record(job, settled)) for job in jobs]
         data = b"".join(lines)
+        self._journal_hash = None  # unknown until the new journal is in place
         write_atomic(self.journal_path, data, write_bytes=self._write_bytes)
         self._generation, self._journal_size = generation, len(data)
+        self._journal_hash = journal_hash()
+        self._journal_hash.update(data)
         self._running_from = None  # a "running" written here sits in cron.json too: no cutting back
         self._write_definitions(jobs, now, settled)
         self._full = False
@@ -213,9 +223,14 @@ class Store(Reading):
                 view = view[os.write(fd, view) :]
             if fsync:
                 os.fsync(fd)
+        except OSError:
+            self._journal_hash = None  # some of it may be on disk: no seal until a rewrite
+            raise
         finally:
             os.close(fd)
         self._journal_size += len(data)
+        if self._journal_hash is not None:
+            self._journal_hash.update(data)
 
     def _write_definitions(self, jobs: list[CronJob], now: datetime, settled: bool) -> None:
         entries = []
@@ -236,7 +251,7 @@ class Store(Reading):
             "journal": {"generation": self._generation, "offset": self._journal_size},
             "jobs": entries,
         }
-        data = dump_json(doc)
+        data = seal(dump_json(doc), self._journal_hash)
         if len(data) > MAX_FILE_BYTES:  # a load would refuse it: keep the old file
             raise OSError(
                 errno.EFBIG,

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.job import CronJob, to_rfc3339
+from ..core.job import CronJob
 from .atomic import NOFOLLOW
 from .journal import JOURNAL_NAME, JournalRead, read_journal
 from .loadrules import (
@@ -34,8 +34,10 @@ from .loadrules import (
     plural,
     rebuild,
     recorded_limit,
+    rejects_document,
     short,
 )
+from .seal import intact
 
 FILE_NAME = "cron.json"
 MAX_FILE_BYTES = 256 * 1024 * 1024  # cron.json: what a load reads, so what a save may write
@@ -53,7 +55,7 @@ class Reading:
     history_size: int
     max_jobs: int
     warn: Warn
-    validate: Callable[[CronJob, set[str]], None]
+    validate: Callable[[CronJob, set[str], bool], None]
     read_only: bool
     read_only_reason: str | None
     _uid: int | None
@@ -138,8 +140,11 @@ class Reading:
         finally:
             os.close(fd)
 
-    def _read_journal(self, result: LoadResult, generation: int, offset: int) -> tuple[JournalRead | None, str | None]:
-        """Replay cron.journal (None if absent or unreadable) and why it is untrusted, if it is."""
+    def _read_journal(
+        self, result: LoadResult, generation: int, offset: int, raw: bytes = b""
+    ) -> tuple[JournalRead | None, str | None, bool]:
+        """Replay cron.journal (None if absent or unreadable), why it is untrusted if it is, and
+        whether ``raw`` (cron.json's bytes) is sealed with this journal (seal.py)."""
         try:
             fd = os.open(self.journal_path, os.O_RDONLY | os.O_CLOEXEC | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
@@ -149,22 +154,28 @@ class Reading:
                     f"loopal_ipy: {self.journal_path} is missing: the durable jobs load without their run "
                     "history, and the fire times they had before their last definition change",
                 )
-            return None, None
+            return None, None, bool(raw) and intact(raw, None, offset)
         except OSError as e:
             if e.errno == errno.ELOOP:
-                return None, f"{self.journal_path} is a symbolic link"
+                return None, f"{self.journal_path} is a symbolic link", False
             self._latch(result, f"cannot read {self.journal_path}: {e.strerror or e}")
-            return None, None
+            return None, None, False
         try:
             st = os.fstat(fd)
             untrusted = self._unsafe(st, self.journal_path)
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.EINVAL, "not a regular file")
+            sealed = bool(raw) and untrusted is None and intact(raw, fd, offset)
             with os.fdopen(os.dup(fd), "rb", buffering=1 << 20) as f:
-                return read_journal(f, generation=generation, offset=offset, history_size=self.history_size), untrusted
+                size = self.history_size
+                return (
+                    read_journal(f, generation=generation, offset=offset, history_size=size, sealed=sealed),
+                    untrusted,
+                    sealed,
+                )
         except OSError as e:
             self._latch(result, f"cannot read {self.journal_path}: {e.strerror or e}")
-            return None, None
+            return None, None, False
         finally:
             os.close(fd)
 
@@ -218,7 +229,7 @@ class Reading:
         entries = doc["jobs"]
         if doc["version"] >= 2:
             info = doc.get("journal") or {"generation": 0, "offset": 0}
-            journal, why = self._read_journal(result, info["generation"], info["offset"])
+            journal, why, _ = self._read_journal(result, info["generation"], info["offset"])
             untrusted = untrusted or why
             if journal is not None:
                 entries = [
@@ -261,10 +272,10 @@ class Reading:
             return result
         if kind == "shape":
             return self._quarantine(result, now, f"has the wrong shape ({why})", untrusted)
-        journal = None
+        journal, sealed = None, False
         if doc["version"] >= 2:
             info = doc.get("journal") or {"generation": 0, "offset": 0}
-            journal, why = self._read_journal(result, info["generation"], info["offset"])
+            journal, why, sealed = self._read_journal(result, info["generation"], info["offset"], raw)
             if why is not None and untrusted is None:
                 untrusted = why
                 self._latch(result, f"{why}, so its durable jobs are NOT run")
@@ -274,7 +285,7 @@ class Reading:
             return result
         if journal is not None and journal.bad and not self.read_only:
             self._set_journal_aside(result, journal, now)
-        self._apply_rules(result, doc["jobs"], now, set(live_runs), journal, doc.get("session"))
+        self._apply_rules(result, doc["jobs"], now, set(live_runs), journal, doc.get("session"), sealed)
         self._full = True  # the first save compacts what was loaded into a fresh journal
         if result.changed and not self.read_only:
             self.save(result.jobs, now)
@@ -312,6 +323,7 @@ class Reading:
         live_runs: set[str],
         journal: JournalRead | None,
         doc_session: Any = None,
+        sealed: bool = False,
     ) -> None:
         rejects: list[dict[str, Any]] = []  # entries that leave the file: preserved in a .bad- file
         seen: set[str] = set()
@@ -325,7 +337,7 @@ class Reading:
                 job = rebuild(entry, self.history_size)
                 if journal is not None and job.id in journal.runs:
                     job.merge_runs(journal.runs[job.id])
-                self.validate(job, names)
+                self.validate(job, names, sealed)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
                 else:
@@ -364,13 +376,7 @@ class Reading:
 
     def _keep_rejects(self, result: LoadResult, rejects: list[dict[str, Any]], now: datetime) -> str | None:
         """Preserve rejected entries verbatim in a new ``.bad-`` file; latch read-only if that fails."""
-        doc = {
-            "version": FORMAT_VERSION,
-            "kind": "loopal_ipy rejected entries",
-            "source": FILE_NAME,
-            "rejected_at": to_rfc3339(now),
-            "entries": rejects,
-        }
+        doc = rejects_document(rejects, FILE_NAME, now)
         try:
             target = self._bad_path(now)  # free, and we own the session; O_EXCL still refuses to overwrite
             with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as f:
