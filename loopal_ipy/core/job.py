@@ -65,6 +65,8 @@ def new_id(taken: set[str] | dict[str, Any]) -> str:
 def to_rfc3339(t: datetime | None) -> str | None:
     if t is None:
         return None
+    if t.tzinfo is UTC:  # what the scheduler holds: no conversion, and the offset is known
+        return t.isoformat(timespec="microseconds")[:-6] + "Z"
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 

@@ -18,11 +18,13 @@ itself, so the bytes per fire are the run's own output plus a bounded overhead.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..core.job import CronJob, Run, RunLog, from_rfc3339, to_rfc3339
+from .seal import journal_hash
 
 JOURNAL_NAME = "cron.journal"
 # One line is one run, whose output and error are each cut at Cron.output_limit
@@ -60,6 +62,23 @@ def state_record(job: CronJob, settled: bool = False) -> dict[str, Any]:
     return {"id": job.id, "state": state}
 
 
+def state_line(job_id: str, state: tuple[Any, ...]) -> bytes:
+    """``encode_line(state_record(job))`` byte for byte, from ``state_of(job)``, five times faster (a load
+    after downtime writes one per job). The id is 8 letters or digits; the counts are ints."""
+    last, nxt, runs, failures, skips, coalesced, running = state
+    return (
+        f'{{"id":"{job_id}","state":{{"last_fired":{_time(last)},"next_fire":{_time(nxt)},"runs":{runs:d},'
+        f'"failures":{failures:d},"skips":{skips:d},"coalesced":{coalesced:d},"running":{_BOOL[running]}}}}}\n'
+    ).encode("ascii")
+
+
+_BOOL = {True: "true", False: "false"}
+
+
+def _time(t: Any) -> str:
+    return "null" if t is None else f'"{to_rfc3339(t)}"'
+
+
 def run_record(job_id: str, run: Run) -> dict[str, Any]:
     return {"id": job_id, "run": run.to_dict()}
 
@@ -74,6 +93,9 @@ class JournalRead:
     bad: int = 0  # lines that are not valid records (the caller keeps the file's bytes aside)
     first_bad: int | None = None  # 1-based number of the first
     size: int = 0
+    digest: hashlib.blake2b = field(default_factory=journal_hash)  # of every byte read
+    whole_lines: bool = True  # the last byte read was a newline (or none was read): a line may be appended
+    sizes: dict[int, int] = field(default_factory=dict)  # id(run) -> bytes of its line, for the runs in ``runs``
 
 
 def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int, sealed: bool = False) -> JournalRead:
@@ -86,12 +108,16 @@ def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int
     pos = number = 0
     while line := f.readline(LINE_MAX + 1):
         start, pos, number = pos, pos + len(line), number + 1
+        out.digest.update(line)
+        out.whole_lines = line.endswith(b"\n")
         if sealed and pos <= offset and line[15:25] == _STATE_AT and out.generation == generation:
             continue  # '{"id":"<8 chars>","state":...': older than cron.json, and sealed
         if len(line) > LINE_MAX:  # no save writes such a line: skip to its end
             while line and not line.endswith(b"\n"):
                 line = f.readline(LINE_MAX)
                 pos += len(line)
+                out.digest.update(line)
+            out.whole_lines = line.endswith(b"\n")
             _bad(out, number)
             continue
         try:
@@ -101,7 +127,7 @@ def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int
             continue
         if number == 1 and _is_header(record):
             out.generation = record["journal"]
-        elif not line.endswith(b"\n") or not _apply(out, record, start, generation, offset, history_size):
+        elif not line.endswith(b"\n") or not _apply(out, record, start, len(line), (generation, offset), history_size):
             _bad(out, number)  # a last line cut short by a crash is bad too: its bytes are kept aside
     out.size = pos
     return out
@@ -120,8 +146,10 @@ def _bad(out: JournalRead, number: int) -> None:
         out.first_bad = number
 
 
-def _apply(out: JournalRead, record: Any, start: int, generation: int, offset: int, history_size: int) -> bool:
-    """Take one record; False if it is not one. A newer journal than cron.json knows: all its state counts."""
+def _apply(out: JournalRead, record: Any, start: int, size: int, seen: tuple[int, int], history_size: int) -> bool:
+    """Take one record; False if it is not one. ``seen``: the generation and offset cron.json reflects;
+    a newer journal than cron.json knows: all its state counts."""
+    generation, offset = seen
     if not isinstance(record, dict) or not isinstance(record.get("id"), str) or len(record) != 2:
         return False
     job_id = record["id"]
@@ -131,6 +159,7 @@ def _apply(out: JournalRead, record: Any, start: int, generation: int, offset: i
         except Exception:  # any bad value makes a bad line
             return False
         out.runs.setdefault(job_id, RunLog(maxlen=history_size)).append(run)
+        out.sizes[id(run)] = size  # a run trimmed away frees its id: only a later run can take it over
         return True
     state = record.get("state")
     if not _valid_state(state):
@@ -170,11 +199,21 @@ class Track:
     live: int  # bytes of the lines of the runs still in the history
 
     @classmethod
+    def loaded(cls, runs: RunLog | tuple[()], sizes: dict[int, int]) -> Track:
+        """What a load read: these runs are in the journal already (the first save finds them known)."""
+        if not runs:
+            return _NONE_READ  # shared: a save builds new tracks and never changes an old one
+        known = {id(run): (run, sizes[id(run)]) for run in runs}
+        return cls(RunLog(maxlen=0), -1, None, known, [], sum(size for _, size in known.values()))
+
+    @classmethod
     def follow(cls, job: CronJob, old: Track | None) -> Track:
         history = job.history
-        last = history[-1] if history else None
+        if not history:
+            return _NONE_READ  # no runs: nothing to write or to hold
+        last = history[-1]
         if old is not None and old.history is history and old.length == len(history) and old.last is last:
-            return cls(history, old.length, last, old.runs, [], old.live)
+            return old if not old.new else cls(history, old.length, last, old.runs, [], old.live)
         known = old.runs if old is not None else {}
         runs: dict[int, tuple[Run, int]] = {}
         new: list[bytes] = []
@@ -194,3 +233,6 @@ def definition(job: CronJob) -> tuple[Any, ...]:
     """What cron.json holds beyond state: a change to any of it rewrites the file."""
     policy = (job.timeout, job.retries, job.retry_delay, job.catch_up)
     return (job.name, job.schedule, job.code, job.tz, job.recurring, job.paused, job.created_at, *policy)
+
+
+_NONE_READ = Track(RunLog(maxlen=0), -1, None, {}, [], 0)

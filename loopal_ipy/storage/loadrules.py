@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..core.job import CronJob, to_rfc3339
+from ..core.job import CronJob, RunLog, from_rfc3339, to_rfc3339
 
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 MISSED_CAP = 1000
@@ -116,14 +116,52 @@ def recorded_limit(session: Any) -> int:
     return value if type(value) is int and 1 <= value <= 10_000 else 0
 
 
-def rebuild(entry: Any, history_size: int) -> CronJob:
-    """``CronJob.from_dict`` plus the checks it leaves out."""
-    job = CronJob.from_dict(entry, history_size)
+def rebuild(entry: Any, history_size: int, sealed: bool = False) -> CronJob:
+    """``CronJob.from_dict`` plus the checks it leaves out; ``sealed``: the entry is one a save wrote."""
+    job = from_sealed(entry, history_size) if sealed else CronJob.from_dict(entry, history_size)
     if job.created_at is None:
         # from_dict lets a null created_at through; the schedule would then be
         # anchored on the wall clock and the job would change on every load.
         raise ValueError("created_at is missing")
     return job
+
+
+def from_sealed(d: dict[str, Any], history_size: int = 20) -> CronJob:
+    """Rebuild an entry of a sealed file (storage/seal.py): ``to_dict`` wrote it, so its types hold and
+    only what cannot be trusted from the bytes alone (the schedule, parsed here) is worked out."""
+    if "history" in d:  # a sealed file's entries keep none (the journal does): not one we wrote
+        return CronJob.from_dict(d, history_size)
+    get = d.get
+    return CronJob(
+        id=d["id"],
+        name=get("name"),
+        schedule=d["schedule"],
+        code=d["code"],
+        tz=d["tz"],
+        created_at=_utc(d["created_at"]),
+        recurring=get("recurring", True),
+        durable=get("durable", True),
+        paused=get("paused", False),
+        last_fired=_utc(get("last_fired")),
+        next_fire=_utc(get("next_fire")),
+        runs=get("runs", 0),
+        failures=get("failures", 0),
+        skips=get("skips", 0),
+        coalesced=get("coalesced", 0),
+        history=RunLog(maxlen=history_size),
+        timeout=get("timeout"),
+        retries=get("retries", 0),
+        retry_delay=get("retry_delay") or 30.0,
+        catch_up=get("catch_up"),
+    )
+
+
+def _utc(text: str | None) -> datetime | None:
+    """``from_rfc3339`` for text ``to_rfc3339`` wrote (a "Z" time), three times faster."""
+    if text is None:
+        return None
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo is UTC else from_rfc3339(text)
 
 
 def pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:

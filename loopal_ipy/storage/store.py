@@ -27,14 +27,15 @@ from ..core.limits import Settings, check_stored, compile_check
 from .atomic import NOFOLLOW, write_atomic, write_file
 from .journal import (
     JOURNAL_NAME,
+    JournalRead,
     Track,
     definition,
     encode_line,
     run_record,
+    state_line,
     state_of,
-    state_record,
 )
-from .loadrules import FORMAT_VERSION, dump_json
+from .loadrules import FORMAT_VERSION, LoadResult, dump_json, parse_document, plural
 from .seal import journal_hash, seal
 from .session import ensure_dir, os_trouble, session_dir
 from .storeread import FILE_NAME, MAX_FILE_BYTES, Reading, Warn
@@ -71,7 +72,7 @@ class Store(Reading):
         # What a create would check (names, code, limits); the kernel passes one that knows IPython syntax.
         # Its last argument says the entry is sealed (seal.py): its code compiled when it was created.
         self.validate = validate or (
-            lambda job, names, sealed: check_stored(job, names, Settings(), None if sealed else compile_check)
+            lambda job, names, sealed: check_stored(job, names, DEFAULTS, None if sealed else compile_check)
         )
         self.read_only = False
         self.read_only_reason: str | None = None
@@ -88,6 +89,7 @@ class Store(Reading):
         self._states: dict[str, tuple[Any, ...]] = {}
         self._tracks: dict[str, Track] = {}
         self._live = 0  # bytes of the run lines still in some job's history
+        self._base = 0  # bytes of the journal's header and its jobs' state lines as of the last compaction
         self.saves = {"full": 0, "definitions": 0, "appends": 0}  # for tests and benchmarks
         # Hooks for tests and odd platforms: the temp-file writer, and whose files we trust.
         self._write_bytes: Callable[[Path, bytes], None] = write_file
@@ -138,6 +140,69 @@ class Store(Reading):
         self.problem = None
         return True
 
+    def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int]) -> bool:
+        """Take what a load read as what the files hold, so that the first save appends (a state line per
+        job a load moved) instead of rewriting both files; False when they must be rewritten: a version 1
+        file, a journal missing, damaged or newer than cron.json, an entry dropped, a run cut short."""
+        if (
+            journal is None
+            or journal.bad
+            or not journal.whole_lines
+            or journal.generation != info.get("generation")
+            or self.read_only
+            or result.dropped
+            or result.quarantined
+            or any(state[-1] for _, state in self._disk.values())
+        ):
+            return False
+        self._defs = {job_id: d for job_id, (d, _) in self._disk.items()}
+        self._states = {job_id: state for job_id, (_, state) in self._disk.items()}
+        self._tracks = {job_id: Track.loaded(journal.runs.get(job_id, ()), journal.sizes) for job_id in self._disk}
+        self._live = sum(track.live for track in self._tracks.values())
+        self._journal_size, self._journal_hash = journal.size, journal.digest
+        self._base = journal.size - self._live  # garbage, if any, as the last writer left it: bounded there
+        self._running_from = None
+        return True
+
+    def peek(self) -> tuple[str, list[CronJob]]:
+        """What the files hold, for ``loopal-ipy jobs``: (status, jobs), reading only.
+
+        No lock, no write, no rename: a corrupt, untrusted or newer store is reported,
+        never repaired; jobs are rebuilt to be shown, never run. Status is "ok", "empty",
+        or one line saying what is wrong.
+        """
+        result = LoadResult(session_id=self.session_id)
+        raw, untrusted = self._read(result)
+        if raw is None:
+            return (f"unreadable: {result.warnings[-1]}" if result.warnings else untrusted or "empty"), []
+        doc, kind, why = parse_document(raw)
+        if kind == "json":
+            return f"corrupt: not valid JSON ({why})", []
+        if kind == "newer":
+            return f"written by a newer loopal_ipy (format {why}; this one reads {FORMAT_VERSION})", []
+        if kind == "shape":
+            return f"corrupt: {why}", []
+        entries = doc["jobs"]
+        if doc["version"] >= 2:
+            info = doc.get("journal") or {"generation": 0, "offset": 0}
+            journal, why, _ = self._read_journal(result, info["generation"], info["offset"])
+            untrusted = untrusted or why
+            if journal is not None:
+                entries = [
+                    {
+                        **e,
+                        **journal.states.get(e.get("id"), {}),
+                        "history": [r.to_dict() for r in journal.runs.get(e.get("id"), ())],
+                    }
+                    if isinstance(e, dict) and isinstance(e.get("id"), str)
+                    else e
+                    for e in entries
+                ]
+        jobs = [j for j in map(self._try_job, entries) if j is not None]
+        bad = len(entries) - len(jobs)
+        status = f"untrusted: {untrusted} (shown, never run)" if untrusted else "ok"
+        return status + (f"; {plural(bad, 'entry', 'entries')} not valid" if bad else ""), jobs
+
     def _settle_in_place(self) -> None:
         """A settled save failed (the kernel exits, the disk full): no run goes on, but the journal's last
         word on some job is "running", and a load would pause it. Cut the journal back to before the
@@ -159,11 +224,12 @@ class Store(Reading):
 
     def _save(self, jobs: list[CronJob], now: datetime, settled: bool) -> None:
         defs = {job.id: definition(job) for job in jobs}
+        states = {job.id: state_of(job, settled) for job in jobs}
         tracks = {job.id: Track.follow(job, None if self._full else self._tracks.get(job.id)) for job in jobs}
         run_lines = [line for track in tracks.values() for line in track.new]
         live = sum(t.live for t in tracks.values())
         pending = sum(map(len, run_lines))
-        if self._full or self._journal_size + pending > 2 * live + COMPACT_SLACK:
+        if self._full or self._journal_size + pending > 2 * live + self._base + COMPACT_SLACK:
             self._rewrite(jobs, now, settled)
         elif defs != self._defs:
             self._append(b"".join(run_lines), fsync=False)
@@ -173,22 +239,22 @@ class Store(Reading):
             urgent = False  # last_fired or a "running" mark must be on disk before the code starts
             lines = run_lines
             for job in jobs:
-                state = state_of(job, settled)
+                state = states[job.id]
                 old = self._states.get(job.id)
                 if state != old:
-                    lines.append(encode_line(state_record(job, settled)))
+                    lines.append(state_line(job.id, state))
                     urgent = urgent or old is None or state[0] != old[0] or (state[-1] and not old[-1])
             if lines:
                 running_before = any(state[-1] for state in self._states.values())
                 at = self._journal_size
                 self._append(b"".join(lines), fsync=urgent)
                 self.saves["appends"] += 1
-                if not running_before and any(state_of(job, settled)[-1] for job in jobs):
+                if not running_before and any(state[-1] for state in states.values()):
                     self._running_from = at  # the first "running" since the disk last said none
         # Written: remember it.
         self._defs = defs
-        self._states = {job.id: state_of(job, settled) for job in jobs}
-        if not any(state[-1] for state in self._states.values()):
+        self._states = states
+        if not any(state[-1] for state in states.values()):
             self._running_from = None
         for track in tracks.values():
             track.new = []
@@ -201,11 +267,12 @@ class Store(Reading):
         lines = [encode_line({"journal": generation, "session": self.session_id})]
         lines += [encode_line(run_record(job.id, run)) for job in jobs for run in job.history]
         # A crash between the two renames leaves a journal newer than cron.json: its state lines count then.
-        lines += [encode_line(state_record(job, settled)) for job in jobs]
-        data = b"".join(lines)
+        states = [state_line(job.id, state_of(job, settled)) for job in jobs]
+        data = b"".join(lines + states)
         self._journal_hash = None  # unknown until the new journal is in place
         write_atomic(self.journal_path, data, write_bytes=self._write_bytes)
         self._generation, self._journal_size = generation, len(data)
+        self._base = len(lines[0]) + sum(map(len, states))  # what a compaction cannot shrink but runs
         self._journal_hash = journal_hash()
         self._journal_hash.update(data)
         self._running_from = None  # a "running" written here sits in cron.json too: no cutting back

@@ -14,16 +14,27 @@ import random
 import shutil
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from storeutil import SID, write_raw
 
 from loopal_ipy.core.clock import FakeClock
-from loopal_ipy.core.job import Run
+from loopal_ipy.core.job import CronJob, Run
 from loopal_ipy.core.limits import Settings
 from loopal_ipy.core.scheduler import Scheduler
-from loopal_ipy.storage.journal import HISTORY_CHARS_MAX, JOURNAL_NAME, LINE_MAX
+from loopal_ipy.storage.journal import (
+    HISTORY_CHARS_MAX,
+    JOURNAL_NAME,
+    LINE_MAX,
+    encode_line,
+    state_line,
+    state_of,
+    state_record,
+)
 from loopal_ipy.storage.store import COMPACT_SLACK, Store
 
 
@@ -295,3 +306,57 @@ def test_a_runs_images_are_kept_and_bad_ones_refused(make_store, sched) -> None:
     for bad in (["not base64!"], [png] * 6, [123], "x"):
         with pytest.raises(TypeError, match="images must be"):
             Run.from_dict({**Run(started_at=sched.clock.now()).to_dict(), "images": bad})
+
+
+def test_a_big_store_appends_a_fire_and_a_load_appends_what_it_moved(make_store, clock) -> None:
+    """Issue 25: 8,000 jobs' own state lines (~1.2 MB) are over the compaction slack (1 MiB) by
+    themselves; a fire still appends one line, never rewrites both files. And a load after downtime,
+    which moves every job's next fire, appends one state line per job instead of rewriting."""
+    sched = Scheduler(clock, Settings(timezone="UTC", max_jobs=10_000))
+    for _ in range(8000):
+        sched.create("@every 1h", "pass", durable=True)
+    store = make_store(max_jobs=10_000)
+    assert store.save(sched.jobs(), clock.now())
+    assert store.journal_path.stat().st_size > COMPACT_SLACK
+    fire_all(sched, store, seconds=3600)  # all 8,000 fire: their states change
+    assert store.saves == {"full": 1, "definitions": 0, "appends": 2}
+    clock.advance(7200)  # the kernel is down for two hours
+    before = (store.path.read_bytes(), store.journal_path.stat().st_size)
+    loading = make_store(max_jobs=10_000)
+    result = loading.load(clock.now())
+    assert result.changed and sum(result.missed.values()) == 8000 * 2
+    assert loading.saves == {"full": 0, "definitions": 0, "appends": 1}
+    assert store.path.read_bytes() == before[0]
+    appended = store.journal_path.read_bytes()[before[1] :]
+    assert appended.count(b"\n") == 8000 and appended.count(b'"state":') == 8000
+    again = make_store(max_jobs=10_000).load(clock.now())
+    assert not again.changed and again.missed == {}
+    assert state(again.jobs) == state(result.jobs)
+
+
+@given(
+    last=st.none() | st.datetimes(timezones=st.timezones()),
+    nxt=st.none() | st.datetimes(timezones=st.timezones()),
+    counts=st.tuples(*[st.integers(0, 2**63)] * 4),
+    running=st.booleans(),
+)
+def test_the_fast_state_line_is_the_json_one_byte_for_byte(last, nxt, counts, running) -> None:
+    """state_line writes what encode_line(state_record(...)) wrote, for any state (the oracle)."""
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    job = CronJob(id="ab12cd34", schedule="@every 1s", code="pass", tz="UTC", created_at=created)
+    job.last_fired, job.next_fire, job.running = last, nxt, running
+    job.runs, job.failures, job.skips, job.coalesced = counts
+    assert state_line(job.id, state_of(job)) == encode_line(state_record(job))
+
+
+@given(t=st.datetimes(timezones=st.just(UTC)) | st.datetimes(timezones=st.timezones()))
+def test_rfc3339_of_a_utc_time_takes_the_short_way_to_the_same_text(t) -> None:
+    from loopal_ipy.core.job import from_rfc3339, to_rfc3339
+
+    try:
+        expected = t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    except OverflowError:
+        return  # a local time near year 1 or 9999 that has no UTC instant
+    assert to_rfc3339(t) == expected
+    if t.tzinfo is UTC:
+        assert from_rfc3339(expected) == t  # (a local time in a fold compares by wall time: not here)
