@@ -49,7 +49,12 @@ from .shown import GRACE, Shown
 if TYPE_CHECKING:
     from .face import SessionStore
 
-_EARLY = 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
+# The timer is set LEAD s before a deadline and the rest is slept out precisely (nanosleep): the loop's
+# epoll rounds its timeout up to a whole millisecond and the wake-up adds its own latency, so a timer
+# set for the deadline itself runs ~1-1.6 ms late; a run starts ~0.1 ms after its deadline instead,
+# at the price of the main thread sleeping ~1 ms before a fire (a cell arriving then waits that long).
+LEAD = 0.0015
+_EARLY = LEAD + 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
 
 
@@ -208,7 +213,7 @@ class KernelScheduler(Saving, Commands):
         self._cancel_timer()
         delay = 0.0 if soon or deadline is None else (deadline - now).total_seconds()
         self._armed_for = deadline
-        self._handle = self.loop.call_later(min(max(0.0, delay), self.max_sleep), self._wake)
+        self._handle = self.loop.call_later(min(max(0.0, delay - LEAD), self.max_sleep), self._wake)
 
     def _wake(self) -> None:
         armed_for = self._armed_for
@@ -224,7 +229,7 @@ class KernelScheduler(Saving, Commands):
         if armed_for is not None:
             early = (armed_for - self.core.clock.now()).total_seconds()
             if 0 < early < _EARLY:
-                # asyncio runs a timer up to its clock resolution early; re-arming for the
+                # armed LEAD early (or run early by asyncio's clock resolution): re-arming for the
                 # rest would cost a whole select round (~1 ms late), waiting it out costs `early`.
                 time.sleep(early)
         try:

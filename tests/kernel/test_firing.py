@@ -43,6 +43,20 @@ def test_job_fires_while_idle_and_changes_a_notebook_variable(kernel: Kernel) ->
     assert runs == n and statuses == ["ok"] * n
 
 
+def test_code_never_starts_before_its_occurrence(kernel: Kernel) -> None:
+    """The timer is set a little ahead of a deadline and the rest is slept out (issue 25): no run may start
+    before its occurrence, by the job's own clock reading, and each starts close after it."""
+    ok(kernel, "starts = []")
+    jid = create(kernel, '%cron create "@every 1s" starts.append(time.time())')
+    assert wait_for(lambda: len(kernel.evaluate("starts")) >= 6, 10), "fewer than 6 fires in 10 s"
+    starts, occurrences = kernel.evaluate(  # the runs only: a poll's cell may coalesce a fire (a note, no run)
+        f"(starts[:6], [h.occurrence.timestamp() for h in {job(jid, 'history')} if h.status == 'ok'][:6])"
+    )
+    late = [s - o for s, o in zip(starts, occurrences, strict=True)]
+    assert all(x >= 0 for x in late), f"a run started before its occurrence: {late}"
+    assert all(x < 0.5 for x in late), f"a run of an idle kernel started half a second late: {late}"
+
+
 # ------------------------------------------------------- busy: no fire, coalesce
 @pytest.mark.parametrize(
     "busy_cell",
