@@ -42,9 +42,9 @@ class Activity:
             return
         parent: dict[str, Any] = {}
 
-        def busy() -> None:
+        def busy(socket: Any) -> None:
             parent.update(kernel.session.msg_header(MSG_TYPE))
-            kernel._publish_status("busy", "shell", parent=parent)
+            _status(kernel, socket, "busy", parent)
 
         if _on_iopub(kernel, busy):
             self.parent = parent
@@ -57,22 +57,32 @@ class Activity:
             return
         self.parent = None
         if kernel is not None and not cells:
-            _on_iopub(kernel, lambda: kernel._publish_status("idle", "shell", parent=parent))
+            _on_iopub(kernel, lambda socket: _status(kernel, socket, "idle", parent))
 
 
-def _on_iopub(kernel: Any, send: Callable[[], None]) -> bool:
-    """Run ``send`` on the IOPub thread (in order with other sends), or here if there is none."""
+def _status(kernel: Any, socket: Any, state: str, parent: dict[str, Any]) -> None:
+    """What ``kernel._publish_status`` sends, on ``socket``."""
+    kernel.session.send(socket, "status", {"execution_state": state}, parent=parent, ident=kernel._topic("status"))
+
+
+def _on_iopub(kernel: Any, send: Callable[[Any], None]) -> bool:
+    """Run ``send(socket)`` on the IOPub thread (in order with other sends), or here if there is none.
+
+    On the IOPub thread ``socket`` is its own zmq socket, written directly: the kernel's iopub_socket
+    would schedule the send onto that same thread again, and past ~1,000 at once the thread blocks on
+    its own full event pipe, hanging the kernel (tests/kernel/test_abuse.py, a burst of 3,000 fires).
+    """
+    thread = getattr(kernel, "iopub_thread", None)
 
     def quietly() -> None:
         with contextlib.suppress(Exception):  # on the IOPub thread: a failed courtesy must not kill it
-            send()
+            send(thread.socket)
 
-    thread = getattr(kernel, "iopub_thread", None)
     try:
-        if thread is not None and hasattr(thread, "schedule"):
+        if thread is not None and hasattr(thread, "schedule") and getattr(thread, "socket", None) is not None:
             thread.schedule(quietly)
         else:
-            send()
+            send(kernel.iopub_socket)
     except Exception:  # a kernel without iopub (tests, odd embeddings): activity is only a courtesy
         return False
     return True

@@ -358,3 +358,23 @@ def test_an_async_job_ending_inside_a_cell_sends_no_idle_mid_cell(kernel: Kernel
     stray = [m for m in during if m["parent_header"].get("msg_type") == "loopal_job"]
     assert stray == [], "a job's status was published while a cell was running"
     assert kernel.evaluate(job("nap", "runs")) >= 1  # the job did end inside the cell
+
+
+def test_a_burst_of_three_thousand_idle_fires_never_deadlocks_the_iopub_thread(tmp_path: Path) -> None:
+    """Issue 25: each fire outside a cell says busy then idle on iopub. Those were built on ipykernel's
+    IOPub thread through the kernel's own send, which schedules onto that same thread: past ~1,000
+    queued at once, the thread blocked on its own full event pipe and the kernel hung for good (found
+    by the per-step benchmark, 2,000 fires back to back). A burst of 3,000 must end, and every busy
+    must have its idle (the messages themselves may be dropped past the PUB socket's high-water mark)."""
+    with Kernel(env=kernel_env(tmp_path)) as k:
+        ok(k, f"import loopal_ipy\n%load_ext loopal_ipy\n_b = {SCHED}")
+        jid = create(k, '%cron create "@hourly" pass')
+        drive = (  # the fires as if the kernel were idle: this cell steps out of the busy count
+            f"_job = _b.get({jid!r})\n_cells, _b._busy._cells = _b._busy._cells, []\n"
+            "try:\n    for _ in range(3000):\n        _job.next_fire = _b.core.clock.now()\n"
+            "        _b.core._push(_job)\n        _b._wake()\nfinally:\n    _b._busy._cells = _cells\n"
+        )
+        r = k.execute(drive, timeout=120)
+        assert r.status == "ok", (r.ename, r.evalue)
+        assert k.evaluate(job(jid, "runs")) == 3000
+        assert k.evaluate("[_b._activity.count, _b._activity.parent]") == [0, None]  # every busy had its idle
