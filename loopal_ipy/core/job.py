@@ -233,6 +233,11 @@ class CronJob:
         self.failures += 1
         self.history.append(Run(started_at=now, status="error", output=why, error=why, occurrence=self.last_fired))
 
+    def moved_past(self, t: datetime | None) -> None:
+        """A load at ``t`` moved it past its downtime (the store's load marker says so): next fire after ``t``."""
+        if t is not None and self.recurring and self.next_fire is not None and self.next_fire <= t:
+            self.next_fire = self.compiled.next_after(t)
+
     def hold(self) -> None:
         """Loaded over a policy limit (Cron.max_jobs): kept, paused, until the limit is raised and it resumed."""
         self.paused = True

@@ -7,7 +7,8 @@ journal takes what changes on every fire. Each line is one JSON object:
   bumped by every compaction (a rewrite that keeps only live history);
 - ``{"id": J, "run": {...}}``: one run (or skip, or coalesce note) of job J;
 - ``{"id": J, "state": {...}}``: J's ``last_fired``, ``next_fire``, counters and
-  whether a run is going, as of that line.
+  whether a run is going, as of that line;
+- ``{"id": "*loaded*", "state": {...}}``: a load marker (see ``LOADED_ID``).
 
 ``cron.json`` names the generation and the byte offset it already reflects:
 state lines of that generation before the offset are older than the file and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from ..core.job import CronJob, Run, RunLog, from_rfc3339, to_rfc3339
@@ -62,6 +64,19 @@ def state_record(job: CronJob, settled: bool = False) -> dict[str, Any]:
     return {"id": job.id, "state": state}
 
 
+# A load marker: a state line of an id no job can have (ids are 8 letters and digits), whose
+# last_fired is the time T of a load. It says that the load moved every job without a later state
+# line whose next fire was at or before T to its first occurrence after T (and reported what it
+# missed), so a load writes one line where it would write one per job moved past its downtime.
+# A loopal_ipy without markers reads it as the state of a job that does not exist: ignored.
+LOADED_ID = "*loaded*"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def marker_line(t: datetime) -> bytes:
+    return state_line(LOADED_ID, (t, None, 0, 0, 0, 0, False))
+
+
 def state_line(job_id: str, state: tuple[Any, ...]) -> bytes:
     """``encode_line(state_record(job))`` byte for byte, from ``state_of(job)``, five times faster (a load
     after downtime writes one per job). The id is 8 letters or digits; the counts are ints."""
@@ -96,6 +111,13 @@ class JournalRead:
     digest: hashlib.blake2b = field(default_factory=journal_hash)  # of every byte read
     whole_lines: bool = True  # the last byte read was a newline (or none was read): a line may be appended
     sizes: dict[int, int] = field(default_factory=dict)  # id(run) -> bytes of its line, for the runs in ``runs``
+    loaded: list[datetime] = field(default_factory=list)  # the times of the load markers, in file order
+    stated: dict[str, int] = field(default_factory=dict)  # id -> markers read before its latest state line
+
+    def accounted(self, job_id: str) -> datetime | None:
+        """Up to when a load marker says the job's occurrences were accounted for (see LOADED_ID), or None."""
+        later = self.loaded[self.stated.get(job_id, 0) :]
+        return max(later) if later else None
 
 
 def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int, sealed: bool = False) -> JournalRead:
@@ -168,7 +190,11 @@ def _apply(out: JournalRead, record: Any, start: int, size: int, seen: tuple[int
         out.generation > generation or (out.generation == generation and start >= offset)
     )
     if newer:
-        out.states[job_id] = state
+        if job_id == LOADED_ID:
+            out.loaded.append(from_rfc3339(state["last_fired"]) or _EPOCH)
+        else:
+            out.states[job_id] = state
+            out.stated[job_id] = len(out.loaded)
     return True
 
 

@@ -31,6 +31,7 @@ from .journal import (
     Track,
     definition,
     encode_line,
+    marker_line,
     run_record,
     state_line,
     state_of,
@@ -90,6 +91,7 @@ class Store(Reading):
         self._tracks: dict[str, Track] = {}
         self._live = 0  # bytes of the run lines still in some job's history
         self._base = 0  # bytes of the journal's header and its jobs' state lines as of the last compaction
+        self._marker: datetime | None = None  # a load marker the next save writes (journal.LOADED_ID)
         self.saves = {"full": 0, "definitions": 0, "appends": 0}  # for tests and benchmarks
         # Hooks for tests and odd platforms: the temp-file writer, and whose files we trust.
         self._write_bytes: Callable[[Path, bytes], None] = write_file
@@ -140,7 +142,7 @@ class Store(Reading):
         self.problem = None
         return True
 
-    def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int]) -> bool:
+    def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> bool:
         """Take what a load read as what the files hold, so that the first save appends (a state line per
         job a load moved) instead of rewriting both files; False when they must be rewritten: a version 1
         file, a journal missing, damaged or newer than cron.json, an entry dropped, a run cut short."""
@@ -162,6 +164,23 @@ class Store(Reading):
         self._journal_size, self._journal_hash = journal.size, journal.digest
         self._base = journal.size - self._live  # garbage, if any, as the last writer left it: bounded there
         self._running_from = None
+        # A job the load only moved past its downtime (next fire at or before now -> the first after now)
+        # is one marker line's word, not a state line of its own: the first save writes the marker.
+        for job in result.jobs:
+            old = self._states.get(job.id)
+            new = state_of(job)
+            if (
+                old is not None
+                and new != old
+                and job.recurring
+                and job.catch_up_for is None
+                and old[1] is not None
+                and old[1] <= now
+                and old[0] == new[0]
+                and old[2:] == new[2:]
+            ):
+                self._states[job.id] = new
+                self._marker = now
         return True
 
     def peek(self) -> tuple[str, list[CronJob]]:
@@ -182,7 +201,7 @@ class Store(Reading):
             return f"written by a newer loopal_ipy (format {why}; this one reads {FORMAT_VERSION})", []
         if kind == "shape":
             return f"corrupt: {why}", []
-        entries = doc["jobs"]
+        entries, journal = doc["jobs"], None
         if doc["version"] >= 2:
             info = doc.get("journal") or {"generation": 0, "offset": 0}
             journal, why, _ = self._read_journal(result, info["generation"], info["offset"])
@@ -199,6 +218,9 @@ class Store(Reading):
                     for e in entries
                 ]
         jobs = [j for j in map(self._try_job, entries) if j is not None]
+        if journal is not None and journal.loaded:
+            for job in jobs:
+                job.moved_past(journal.accounted(job.id))  # a load marker's word
         bad = len(entries) - len(jobs)
         status = f"untrusted: {untrusted} (shown, never run)" if untrusted else "ok"
         return status + (f"; {plural(bad, 'entry', 'entries')} not valid" if bad else ""), jobs
@@ -238,6 +260,8 @@ class Store(Reading):
         else:
             urgent = False  # last_fired or a "running" mark must be on disk before the code starts
             lines = run_lines
+            if self._marker is not None:  # before any state line: those after it are not its word
+                lines.append(marker_line(self._marker))
             for job in jobs:
                 state = states[job.id]
                 old = self._states.get(job.id)
@@ -252,6 +276,7 @@ class Store(Reading):
                 if not running_before and any(state[-1] for state in states.values()):
                     self._running_from = at  # the first "running" since the disk last said none
         # Written: remember it.
+        self._marker = None  # written, or made needless by a rewrite of the states
         self._defs = defs
         self._states = states
         if not any(state[-1] for state in states.values()):

@@ -67,7 +67,7 @@ class Reading:
     def save(self, jobs: Any, now: datetime | None = None, *, settled: bool = False) -> bool:
         raise NotImplementedError
 
-    def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int]) -> bool:
+    def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> bool:
         raise NotImplementedError
 
     def _latch(self, result: LoadResult, message: str) -> None:
@@ -264,7 +264,7 @@ class Reading:
             self._set_journal_aside(result, journal, now)
         self._apply_rules(result, doc["jobs"], now, set(live_runs), journal, doc.get("session"), sealed)
         # The first save appends to what was read when the files hold exactly that, else it rewrites both.
-        self._full = not self._adopt(result, journal, doc.get("journal") or {})
+        self._full = not self._adopt(result, journal, doc.get("journal") or {}, now)
         if result.changed and not self.read_only:
             self.save(result.jobs, now)
         return result
@@ -316,7 +316,7 @@ class Reading:
                 job = rebuild(entry, self.history_size, sealed)
                 if journal is not None and job.id in journal.runs:
                     job.merge_runs(journal.runs[job.id])
-                self._disk[job.id] = (definition(job), (*state_of(job)[:-1], entry.get("running") is True))
+                self._on_disk(job, entry, journal)
                 self.validate(job, names, sealed)
                 if job.id in seen:
                     why = f"duplicate id {job.id} (entry {i})"
@@ -343,6 +343,12 @@ class Reading:
             note = f"; kept in {kept_in}" if kept_in else ""
             result.dropped.extend(dropped_entry(r["entry"], r["index"], r["reason"] + note) for r in rejects)
         result.changed = result.changed or bool(result.dropped)
+
+    def _on_disk(self, job: CronJob, entry: dict[str, Any], journal: JournalRead | None) -> None:
+        """Note the job as the files hold it (with a load marker's word applied): a save writes the difference."""
+        if journal is not None and journal.loaded:
+            job.moved_past(journal.accounted(job.id))
+        self._disk[job.id] = (definition(job), (*state_of(job)[:-1], entry.get("running") is True))
 
     def _rehydrate(self, result: LoadResult, job: CronJob, now: datetime) -> None:
         """No catch-up: a recurring job's next fire is the first occurrence after ``now``."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from storeutil import SID, write_raw
+from storeutil import SID, bad_files, write_raw
 
 from loopal_ipy.core.clock import FakeClock
 from loopal_ipy.core.job import CronJob, Run
@@ -31,6 +31,7 @@ from loopal_ipy.storage.journal import (
     JOURNAL_NAME,
     LINE_MAX,
     encode_line,
+    marker_line,
     state_line,
     state_of,
     state_record,
@@ -311,7 +312,7 @@ def test_a_runs_images_are_kept_and_bad_ones_refused(make_store, sched) -> None:
 def test_a_big_store_appends_a_fire_and_a_load_appends_what_it_moved(make_store, clock) -> None:
     """Issue 25: 8,000 jobs' own state lines (~1.2 MB) are over the compaction slack (1 MiB) by
     themselves; a fire still appends one line, never rewrites both files. And a load after downtime,
-    which moves every job's next fire, appends one state line per job instead of rewriting."""
+    which moves every job's next fire, appends one load marker instead of rewriting (or of a line a job)."""
     sched = Scheduler(clock, Settings(timezone="UTC", max_jobs=10_000))
     for _ in range(8000):
         sched.create("@every 1h", "pass", durable=True)
@@ -328,7 +329,7 @@ def test_a_big_store_appends_a_fire_and_a_load_appends_what_it_moved(make_store,
     assert loading.saves == {"full": 0, "definitions": 0, "appends": 1}
     assert store.path.read_bytes() == before[0]
     appended = store.journal_path.read_bytes()[before[1] :]
-    assert appended.count(b"\n") == 8000 and appended.count(b'"state":') == 8000
+    assert appended == marker_line(clock.now())
     again = make_store(max_jobs=10_000).load(clock.now())
     assert not again.changed and again.missed == {}
     assert state(again.jobs) == state(result.jobs)
@@ -360,3 +361,58 @@ def test_rfc3339_of_a_utc_time_takes_the_short_way_to_the_same_text(t) -> None:
     assert to_rfc3339(t) == expected
     if t.tzinfo is UTC:
         assert from_rfc3339(expected) == t  # (a local time in a fold compares by wall time: not here)
+
+
+def test_load_markers_say_what_each_load_moved_and_nothing_is_missed_twice(make_store, clock) -> None:
+    """A load after downtime writes one marker; a job that fired since states itself after it; a catch-up
+    job states itself; loads after more downtime count each job's misses once, from the right point."""
+    sched = Scheduler(clock, Settings(timezone="UTC"))
+    sched.create("@every 1h", "a = 1", durable=True, name="hourly")
+    sched.create("*/1 * * * *", "b = 1", durable=True, name="minutely")
+    paused = sched.create("@every 1h", "c = 1", durable=True, name="paused")
+    sched.pause(paused.id)
+    sched.create("@every 1h", "d = 1", durable=True, name="caught", catch_up=0)
+    store = make_store()
+    assert store.save(sched.jobs(), clock.now())
+    clock.advance(3 * 3600 + 30)  # down 3 h
+    first = make_store()
+    one = first.load(clock.now())
+    assert {j.name: c for j in one.jobs for i, c in one.missed.items() if i == j.id} == {
+        "hourly": 3, "minutely": 180, "caught": 3}  # fmt: skip
+    added = store.journal_path.read_bytes().split(marker_line(clock.now()))
+    assert len(added) == 2 and added[1].count(b'"state":') == 1  # the marker, then the catch-up job's own line
+    # the kernel runs 10 minutes: minutely fires (its state follows the marker); then down 2 h
+    live = {j.name: j for j in one.jobs}
+    for _ in range(10):
+        clock.advance(60)
+        job = live["minutely"]
+        job.last_fired, job.next_fire, job.runs = clock.now(), job.compiled.next_after(clock.now()), job.runs + 1
+        assert first.save(one.jobs, clock.now())
+    expected_next = {j.name: j.next_fire for j in one.jobs}
+    again = make_store().load(clock.now())  # no downtime: the disk says what memory held
+    names = {j.id: j.name for j in again.jobs}
+    assert [names[i] for i in again.missed] == ["caught"]  # its catch-up is still to run: nothing else
+    assert {j.name: j.next_fire for j in again.jobs} == expected_next
+    clock.advance(2 * 3600)
+    two = make_store().load(clock.now())
+    counts = {j.name: two.missed.get(j.id, 0) for j in two.jobs}
+    assert counts == {"hourly": 2, "minutely": 120, "paused": 0, "caught": counts["caught"]}
+    assert two.warnings == [] and not bad_files(store)
+    status, shown = make_store().peek()  # `loopal-ipy jobs` reads the markers too
+    assert status == "ok" and {j.name: j.next_fire for j in shown} == {j.name: j.next_fire for j in two.jobs}
+    three = make_store().load(clock.now())
+    assert [names[i] for i in three.missed] == ["caught"]  # still waiting for its catch-up run: only it
+
+
+def test_a_marker_is_a_state_line_an_older_reader_ignores(make_store, sched, clock) -> None:
+    """The marker is a valid state line of an id no job can have: an older loopal_ipy keeps it as the
+    state of a job that does not exist, never as a bad line (its journal is not set aside)."""
+    from loopal_ipy.storage.journal import LOADED_ID, read_journal
+
+    line = marker_line(clock.now())
+    assert line.startswith(b'{"id":"' + LOADED_ID.encode() + b'","state":')
+    header = b'{"journal":1,"session":"' + SID.encode() + b'"}\n'
+    import io
+
+    read = read_journal(io.BytesIO(header + line), generation=1, offset=0, history_size=20)
+    assert read.bad == 0 and read.loaded == [clock.now()] and read.states == {}
