@@ -49,10 +49,8 @@ from .shown import GRACE, Shown
 if TYPE_CHECKING:
     from .face import SessionStore
 
-# The timer is set LEAD s before a deadline and the rest is slept out precisely (nanosleep): the loop's
-# epoll rounds its timeout up to a whole millisecond and the wake-up adds its own latency, so a timer
-# set for the deadline itself runs ~1-1.6 ms late; a run starts ~0.1 ms after its deadline instead,
-# at the price of the main thread sleeping ~1 ms before a fire (a cell arriving then waits that long).
+# The timer is set LEAD s before a deadline and the rest slept out (nanosleep): epoll rounds a timeout up
+# to a whole ms, so a timer set for the deadline runs ~1-1.6 ms late (docs/running.md says the price).
 LEAD = 0.0015
 _EARLY = LEAD + 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
@@ -213,7 +211,9 @@ class KernelScheduler(Saving, Commands):
         self._cancel_timer()
         delay = 0.0 if soon or deadline is None else (deadline - now).total_seconds()
         self._armed_for = deadline
-        self._handle = self.loop.call_later(min(max(0.0, delay - LEAD), self.max_sleep), self._wake)
+        # Within LEAD of it (a lead slept out on a clock that did not move), a plain timer: no spinning.
+        wait = delay - LEAD if delay > LEAD else delay
+        self._handle = self.loop.call_later(min(max(0.0, wait), self.max_sleep), self._wake)
 
     def _wake(self) -> None:
         armed_for = self._armed_for
