@@ -80,7 +80,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     cfg.nf_seconds = 0.1 if q else 0.5
     cfg.rehydrate_jobs = 300 if q else 10000
     cfg.creates = 100 if q else 1000
-    cfg.trials = 1 if q else 3
+    cfg.trials = 1 if q else 7
     cfg.soak_jobs = 50
     cfg.sample_s = 2.0 if q else 5.0
     if cfg.json is None:
