@@ -7,6 +7,7 @@ decided here, so store.py is left with files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -162,6 +163,14 @@ def _utc(text: str | None) -> datetime | None:
         return None
     t = datetime.fromisoformat(text)
     return t if t.tzinfo is UTC else from_rfc3339(text)
+
+
+def apply_markers(job: CronJob, journal: Any) -> None:
+    """A journal's load markers on ``job`` (journal.LOADED_ID). A marker no save wrote (a time with no
+    occurrence after it) is hostile bytes: the job keeps its own state, and is never dropped for it."""
+    if journal is not None and journal.loaded:
+        with contextlib.suppress(Exception):  # OverflowError, ScheduleError: no occurrence after that time
+            job.moved_past(journal.accounted(job.id))
 
 
 def pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:

@@ -36,7 +36,7 @@ from .journal import (
     state_line,
     state_of,
 )
-from .loadrules import FORMAT_VERSION, LoadResult, dump_json, parse_document, plural
+from .loadrules import FORMAT_VERSION, LoadResult, apply_markers, dump_json, parse_document, plural
 from .seal import journal_hash, seal
 from .session import ensure_dir, os_trouble, session_dir
 from .storeread import FILE_NAME, MAX_FILE_BYTES, Reading, Warn
@@ -143,9 +143,10 @@ class Store(Reading):
         return True
 
     def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> bool:
-        """Take what a load read as what the files hold, so that the first save appends (a state line per
-        job a load moved) instead of rewriting both files; False when they must be rewritten: a version 1
-        file, a journal missing, damaged or newer than cron.json, an entry dropped, a run cut short."""
+        """Take what a load read as what the files hold, so that the first save appends (one load marker,
+        and a state line per job the load changed otherwise) instead of rewriting both files; False when
+        they must be rewritten: a version 1 file, a journal missing, damaged or newer than cron.json, an
+        entry dropped, a run cut short."""
         if (
             journal is None
             or journal.bad
@@ -218,9 +219,8 @@ class Store(Reading):
                     for e in entries
                 ]
         jobs = [j for j in map(self._try_job, entries) if j is not None]
-        if journal is not None and journal.loaded:
-            for job in jobs:
-                job.moved_past(journal.accounted(job.id))  # a load marker's word
+        for job in jobs:
+            apply_markers(job, journal)
         bad = len(entries) - len(jobs)
         status = f"untrusted: {untrusted} (shown, never run)" if untrusted else "ok"
         return status + (f"; {plural(bad, 'entry', 'entries')} not valid" if bad else ""), jobs

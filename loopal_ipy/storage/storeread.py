@@ -24,6 +24,7 @@ from .loadrules import (
     FORMAT_VERSION,
     Dropped,
     LoadResult,
+    apply_markers,
     count_missed,
     dropped_entry,
     dump_json,
@@ -346,8 +347,7 @@ class Reading:
 
     def _on_disk(self, job: CronJob, entry: dict[str, Any], journal: JournalRead | None) -> None:
         """Note the job as the files hold it (with a load marker's word applied): a save writes the difference."""
-        if journal is not None and journal.loaded:
-            job.moved_past(journal.accounted(job.id))
+        apply_markers(job, journal)
         self._disk[job.id] = (definition(job), (*state_of(job)[:-1], entry.get("running") is True))
 
     def _rehydrate(self, result: LoadResult, job: CronJob, now: datetime) -> None:

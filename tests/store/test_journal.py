@@ -416,3 +416,19 @@ def test_a_marker_is_a_state_line_an_older_reader_ignores(make_store, sched, clo
 
     read = read_journal(io.BytesIO(header + line), generation=1, offset=0, history_size=20)
     assert read.bad == 0 and read.loaded == [clock.now()] and read.states == {}
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00.000000Z"])
+def test_a_hostile_load_marker_never_drops_a_job(make_store, sched, clock, when) -> None:
+    """A marker a save never wrote (a time at the end of the calendar, where no next occurrence
+    exists): the job keeps its own state and loads; nothing is set aside or dropped."""
+    job = sched.create("@every 1h", "x = 1", durable=True, name="kept")
+    store = make_store()
+    assert store.save(sched.jobs(), clock.now())
+    with open(store.journal_path, "ab") as f:
+        f.write(b'{"id":"*loaded*","state":{"last_fired":"' + when.encode() + b'","next_fire":null,'
+                b'"runs":0,"failures":0,"skips":0,"coalesced":0,"running":false}}\n')  # fmt: skip
+    clock.advance(7200)
+    result = make_store().load(clock.now())
+    assert [j.name for j in result.jobs] == ["kept"] and result.dropped == [] and not bad_files(store)
+    assert result.jobs[0].id == job.id and result.jobs[0].next_fire > clock.now()
