@@ -45,6 +45,18 @@ COMPACT_SLACK = 1 << 20  # the journal is rewritten once it exceeds twice its li
 DEFAULTS = Settings()
 
 
+def _only_moved(job: CronJob, old: tuple[Any, ...], new: tuple[Any, ...], now: datetime) -> bool:
+    """Whether a load at ``now`` changed only the next fire, past the job's downtime: a load marker's word."""
+    return (
+        job.recurring
+        and job.catch_up_for is None
+        and old[1] is not None
+        and old[1] <= now
+        and old[0] == new[0]
+        and old[2:] == new[2:]
+    )
+
+
 def _stderr_warn(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -91,7 +103,6 @@ class Store(Reading):
         self._tracks: dict[str, Track] = {}
         self._live = 0  # bytes of the run lines still in some job's history
         self._base = 0  # bytes of the journal's header and its jobs' state lines as of the last compaction
-        self._marker: datetime | None = None  # a load marker the next save writes (journal.LOADED_ID)
         self.saves = {"full": 0, "definitions": 0, "appends": 0}  # for tests and benchmarks
         # Hooks for tests and odd platforms: the temp-file writer, and whose files we trust.
         self._write_bytes: Callable[[Path, bytes], None] = write_file
@@ -119,9 +130,14 @@ class Store(Reading):
         """
         if self.read_only:
             return False
+        durable = [job for job in jobs if job.durable]
+        return self._guarded(lambda: self._save(durable, now or datetime.now(UTC), settled), settled)
+
+    def _guarded(self, write: Callable[[], None], settled: bool = False) -> bool:
+        """Run one save's writes; a failure keeps the jobs in memory, says so once, and is retried."""
         try:
             ensure_dir(self.directory)
-            self._save([job for job in jobs if job.durable], now or datetime.now(UTC), settled)
+            write()
         except OSError as e:
             self._full = True  # a half-appended line or a missed rewrite: start both files afresh
             self.dirty = True
@@ -142,11 +158,29 @@ class Store(Reading):
         self.problem = None
         return True
 
-    def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> bool:
-        """Take what a load read as what the files hold, so that the first save appends (one load marker,
-        and a state line per job the load changed otherwise) instead of rewriting both files; False when
-        they must be rewritten: a version 1 file, a journal missing, damaged or newer than cron.json, an
-        entry dropped, a run cut short."""
+    def _after_load(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> None:
+        """Save what the load changed: appended to what was read when the files hold exactly that (see
+        ``_adopt``), else both files rewritten."""
+        lines = self._adopt(result, journal, info, now)
+        self._full = lines is None
+        if result.changed and not self.read_only:
+            if lines is None:
+                self.save(result.jobs, now)
+            elif lines:  # the jobs as the load left them are what _adopt noted: these lines say the difference
+                self._guarded(lambda: self._append_counted(b"".join(lines)))
+
+    def _append_counted(self, data: bytes) -> None:
+        self._append(data, fsync=False)  # no last_fired and no "running" changed: nothing urgent
+        self.saves["appends"] += 1
+
+    def _adopt(
+        self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime
+    ) -> list[bytes] | None:
+        """Take what a load read as what the files hold, and return the lines that bring them up to the
+        jobs the load left: one load marker for the jobs it only moved past their downtime (next fire
+        at or before now -> the first after now), a state line for each it changed otherwise. None when
+        both files must be rewritten: a version 1 file, a journal missing, damaged or newer than
+        cron.json, an entry dropped, a job held over the limit (a definition changed), a run cut short."""
         if (
             journal is None
             or journal.bad
@@ -155,34 +189,33 @@ class Store(Reading):
             or self.read_only
             or result.dropped
             or result.quarantined
+            or result.held
             or any(state[-1] for _, state in self._disk.values())
         ):
-            return False
-        self._defs = {job_id: d for job_id, (d, _) in self._disk.items()}
-        self._states = {job_id: state for job_id, (_, state) in self._disk.items()}
-        self._tracks = {job_id: Track.loaded(journal.runs.get(job_id, ()), journal.sizes) for job_id in self._disk}
+            return None
+        disk = self._disk
+        self._defs = {job_id: d for job_id, (d, _) in disk.items()}
+        self._tracks = {
+            job_id: Track.loaded(runs, journal.sizes) for job_id, runs in journal.runs.items() if job_id in disk
+        }
         self._live = sum(track.live for track in self._tracks.values())
         self._journal_size, self._journal_hash = journal.size, journal.digest
         self._base = journal.size - self._live  # garbage, if any, as the last writer left it: bounded there
         self._running_from = None
-        # A job the load only moved past its downtime (next fire at or before now -> the first after now)
-        # is one marker line's word, not a state line of its own: the first save writes the marker.
+        states: dict[str, tuple[Any, ...]] = {}
+        lines: list[bytes] = []
+        moved = False
         for job in result.jobs:
-            old = self._states.get(job.id)
-            new = state_of(job)
-            if (
-                old is not None
-                and new != old
-                and job.recurring
-                and job.catch_up_for is None
-                and old[1] is not None
-                and old[1] <= now
-                and old[0] == new[0]
-                and old[2:] == new[2:]
-            ):
-                self._states[job.id] = new
-                self._marker = now
-        return True
+            new = states[job.id] = state_of(job)
+            old = disk[job.id][1] if job.id in disk else None
+            if new == old:
+                continue
+            if old is not None and _only_moved(job, old, new, now):
+                moved = True
+            else:
+                lines.append(state_line(job.id, new))
+        self._states = states
+        return [marker_line(now), *lines] if moved else lines  # the marker first: the lines after it are not its word
 
     def peek(self) -> tuple[str, list[CronJob]]:
         """What the files hold, for ``loopal-ipy jobs``: (status, jobs), reading only.
@@ -260,8 +293,6 @@ class Store(Reading):
         else:
             urgent = False  # last_fired or a "running" mark must be on disk before the code starts
             lines = run_lines
-            if self._marker is not None:  # before any state line: those after it are not its word
-                lines.append(marker_line(self._marker))
             for job in jobs:
                 state = states[job.id]
                 old = self._states.get(job.id)
@@ -276,7 +307,6 @@ class Store(Reading):
                 if not running_before and any(state[-1] for state in states.values()):
                     self._running_from = at  # the first "running" since the disk last said none
         # Written: remember it.
-        self._marker = None  # written, or made needless by a rewrite of the states
         self._defs = defs
         self._states = states
         if not any(state[-1] for state in states.values()):

@@ -61,14 +61,10 @@ class Reading:
     read_only: bool
     read_only_reason: str | None
     _uid: int | None
-    _full: bool
     _generation: int
     _disk: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]  # id -> (definition, state) as the files hold them
 
-    def save(self, jobs: Any, now: datetime | None = None, *, settled: bool = False) -> bool:
-        raise NotImplementedError
-
-    def _adopt(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> bool:
+    def _after_load(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> None:
         raise NotImplementedError
 
     def _latch(self, result: LoadResult, message: str) -> None:
@@ -264,10 +260,7 @@ class Reading:
         if journal is not None and journal.bad and not self.read_only:
             self._set_journal_aside(result, journal, now)
         self._apply_rules(result, doc["jobs"], now, set(live_runs), journal, doc.get("session"), sealed)
-        # The first save appends to what was read when the files hold exactly that, else it rewrites both.
-        self._full = not self._adopt(result, journal, doc.get("journal") or {}, now)
-        if result.changed and not self.read_only:
-            self.save(result.jobs, now)
+        self._after_load(result, journal, doc.get("journal") or {}, now)
         return result
 
     def _quarantine(self, result: LoadResult, now: datetime, why: str, untrusted: str | None) -> LoadResult:

@@ -432,3 +432,29 @@ def test_a_hostile_load_marker_never_drops_a_job(make_store, sched, clock, when)
     result = make_store().load(clock.now())
     assert [j.name for j in result.jobs] == ["kept"] and result.dropped == [] and not bad_files(store)
     assert result.jobs[0].id == job.id and result.jobs[0].next_fire > clock.now()
+
+
+def test_a_load_whose_append_fails_keeps_its_jobs_and_the_next_save_rewrites(make_store, sched, clock, warned) -> None:
+    """The load's own append (its marker) meets a full disk: the jobs load all the same, the store says
+    it could not save and is dirty, and the next save rewrites both files, so that a later load finds
+    every job where this one left it and counts no miss twice."""
+    import errno
+
+    for i in range(3):
+        sched.create("@every 1h", f"x = {i}", durable=True)
+    assert make_store().save(sched.jobs(), clock.now())
+    clock.advance(7200 + 30)
+    loading = make_store()
+
+    def full(data: bytes, *, fsync: bool) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    loading._append = full
+    result = loading.load(clock.now())
+    assert len(result.jobs) == 3 and sum(result.missed.values()) == 6
+    assert loading.dirty and "could not save durable jobs" in warned[-1] and "space" in warned[-1]
+    del loading._append
+    assert loading.save(result.jobs, clock.now()) and loading.saves["full"] == 1
+    again = make_store().load(clock.now())
+    assert again.missed == {} and not again.changed
+    assert {j.id: j.next_fire for j in again.jobs} == {j.id: j.next_fire for j in result.jobs}
