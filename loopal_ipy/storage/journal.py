@@ -120,25 +120,36 @@ class JournalRead:
         return max(later) if later else None
 
 
-def read_journal(f: BinaryIO, *, generation: int, offset: int, history_size: int, sealed: bool = False) -> JournalRead:
+def read_journal(
+    f: BinaryIO, *, generation: int, offset: int, history_size: int, prefix: hashlib.blake2b | None = None
+) -> JournalRead:
     """Replay a journal; never raises on content, memory bounded by ``history_size`` runs per job.
 
-    ``sealed``: cron.json's seal covers the first ``offset`` bytes (seal.py), so the state lines
-    there, which cron.json supersedes, are known good and skipped unread.
+    ``prefix``: cron.json's seal covers the first ``offset`` bytes (seal.py), and this is their digest,
+    so they are not hashed again; the state lines there, which cron.json supersedes, are known good
+    and skipped unread.
     """
     out = JournalRead()
+    sealed = prefix is not None
+    if prefix is not None:
+        out.digest = prefix
+    skip = offset if sealed else 0  # the digest holds the bytes before this
+    update = out.digest.update
     pos = number = 0
     while line := f.readline(LINE_MAX + 1):
         start, pos, number = pos, pos + len(line), number + 1
-        out.digest.update(line)
+        if start >= skip:
+            update(line)
+        elif pos > skip:
+            update(line[skip - start :])
         out.whole_lines = line.endswith(b"\n")
         if sealed and pos <= offset and line[15:25] == _STATE_AT and out.generation == generation:
             continue  # '{"id":"<8 chars>","state":...': older than cron.json, and sealed
         if len(line) > LINE_MAX:  # no save writes such a line: skip to its end
             while line and not line.endswith(b"\n"):
                 line = f.readline(LINE_MAX)
-                pos += len(line)
-                out.digest.update(line)
+                start, pos = pos, pos + len(line)
+                update(line[max(0, skip - start) :])
             out.whole_lines = line.endswith(b"\n")
             _bad(out, number)
             continue

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.job import CronJob, RunLog, from_rfc3339, to_rfc3339
+from ..core.schedule import EverySchedule, Schedule, parse_schedule
 
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
 MISSED_CAP = 1000
@@ -117,9 +118,10 @@ def recorded_limit(session: Any) -> int:
     return value if type(value) is int and 1 <= value <= 10_000 else 0
 
 
-def rebuild(entry: Any, history_size: int, sealed: bool = False) -> CronJob:
-    """``CronJob.from_dict`` plus the checks it leaves out; ``sealed``: the entry is one a save wrote."""
-    job = from_sealed(entry, history_size) if sealed else CronJob.from_dict(entry, history_size)
+def rebuild(entry: Any, history_size: int, schedules: dict[Any, Schedule] | None = None) -> CronJob:
+    """``CronJob.from_dict`` plus the checks it leaves out; ``schedules`` given: the entry is one a save
+    wrote (storage/seal.py), and this load's parsed schedules are shared through it."""
+    job = CronJob.from_dict(entry, history_size) if schedules is None else from_sealed(entry, history_size, schedules)
     if job.created_at is None:
         # from_dict lets a null created_at through; the schedule would then be
         # anchored on the wall clock and the job would change on every load.
@@ -127,19 +129,20 @@ def rebuild(entry: Any, history_size: int, sealed: bool = False) -> CronJob:
     return job
 
 
-def from_sealed(d: dict[str, Any], history_size: int = 20) -> CronJob:
+def from_sealed(d: dict[str, Any], history_size: int = 20, schedules: dict[Any, Schedule] | None = None) -> CronJob:
     """Rebuild an entry of a sealed file (storage/seal.py): ``to_dict`` wrote it, so its types hold and
     only what cannot be trusted from the bytes alone (the schedule, parsed here) is worked out."""
     if "history" in d:  # a sealed file's entries keep none (the journal does): not one we wrote
         return CronJob.from_dict(d, history_size)
     get = d.get
+    created_at = _utc(d["created_at"])
     return CronJob(
         id=d["id"],
         name=get("name"),
         schedule=d["schedule"],
         code=d["code"],
         tz=d["tz"],
-        created_at=_utc(d["created_at"]),
+        created_at=created_at,
         recurring=get("recurring", True),
         durable=get("durable", True),
         paused=get("paused", False),
@@ -154,7 +157,21 @@ def from_sealed(d: dict[str, Any], history_size: int = 20) -> CronJob:
         retries=get("retries", 0),
         retry_delay=get("retry_delay") or 30.0,
         catch_up=get("catch_up"),
+        compiled=None if schedules is None else shared_schedule(d["schedule"], d["tz"], created_at, schedules),
     )
+
+
+def shared_schedule(text: str, tz: str, anchor: datetime | None, schedules: dict[Any, Schedule]) -> Schedule | None:
+    """A sealed entry's schedule, parsed once per (text, zone) in one load: a store's jobs share a few
+    schedules, and a create checked each text. An ``@every`` one is anchored on its own job's creation."""
+    if anchor is None:
+        return None  # parsed by CronJob itself, which refuses it
+    got = schedules.get((text, tz))
+    if got is None:
+        got = schedules[text, tz] = parse_schedule(text, tz, anchor=anchor)
+    elif type(got) is EverySchedule and got.anchor != anchor:
+        got = EverySchedule(text=got.text, interval=got.interval, anchor=anchor, tz=got.tz)
+    return got
 
 
 def _utc(text: str | None) -> datetime | None:

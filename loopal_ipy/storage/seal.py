@@ -42,24 +42,25 @@ def sealed_body(raw: bytes) -> tuple[bytes, str] | None:
     return None if found is None else (raw[: found.start()], found.group(1).decode("ascii"))
 
 
-def intact(raw: bytes, journal_fd: int | None, offset: int) -> bool:
-    """Whether ``raw`` (cron.json's bytes) carries a seal matching it and the journal's first ``offset`` bytes."""
+def intact(raw: bytes, journal_fd: int | None, offset: int) -> hashlib.blake2b | None:
+    """The digest of the journal's first ``offset`` bytes if ``raw`` (cron.json's bytes) carries a seal
+    matching it and them, else None (a load replaying the journal goes on from that digest)."""
     got = sealed_body(raw)
     if got is None:
-        return False
+        return None
     body, expected = got
     digest = journal_hash()
     if offset:
         if journal_fd is None:
-            return False
+            return None
         done = 0
         while done < offset:
             chunk = os.pread(journal_fd, min(CHUNK, offset - done), done)
             if not chunk:
-                return False  # the journal is shorter than the file says
+                return None  # the journal is shorter than the file says
             digest.update(chunk)
             done += len(chunk)
-    return _digest(body, digest.digest()) == expected
+    return digest if _digest(body, digest.digest()) == expected else None
 
 
 def _digest(body: bytes, journal: bytes) -> str:

@@ -190,11 +190,11 @@ class Store(Reading):
             or result.dropped
             or result.quarantined
             or result.held
-            or any(state[-1] for _, state in self._disk.values())
+            or any(state[-1] for state in self._disk_states.values())
         ):
             return None
-        disk = self._disk
-        self._defs = {job_id: d for job_id, (d, _) in disk.items()}
+        disk = self._disk_states
+        self._defs = self._disk_defs
         self._tracks = {
             job_id: Track.loaded(runs, journal.sizes) for job_id, runs in journal.runs.items() if job_id in disk
         }
@@ -207,7 +207,7 @@ class Store(Reading):
         moved = False
         for job in result.jobs:
             new = states[job.id] = state_of(job)
-            old = disk[job.id][1] if job.id in disk else None
+            old = disk.get(job.id)
             if new == old:
                 continue
             if old is not None and _only_moved(job, old, new, now):

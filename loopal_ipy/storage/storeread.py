@@ -62,7 +62,8 @@ class Reading:
     read_only_reason: str | None
     _uid: int | None
     _generation: int
-    _disk: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]  # id -> (definition, state) as the files hold them
+    _disk_defs: dict[str, tuple[Any, ...]]  # id -> definition, as the files hold it
+    _disk_states: dict[str, tuple[Any, ...]]  # id -> state, as the files hold it
 
     def _after_load(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> None:
         raise NotImplementedError
@@ -156,7 +157,7 @@ class Reading:
                     f"loopal_ipy: {self.journal_path} is missing: the durable jobs load without their run "
                     "history, and the fire times they had before their last definition change",
                 )
-            return None, None, bool(raw) and intact(raw, None, offset)
+            return None, None, bool(raw) and intact(raw, None, offset) is not None
         except OSError as e:
             if e.errno == errno.ELOOP:
                 return None, f"{self.journal_path} is a symbolic link", False
@@ -167,13 +168,13 @@ class Reading:
             untrusted = self._unsafe(st, self.journal_path)
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.EINVAL, "not a regular file")
-            sealed = bool(raw) and untrusted is None and intact(raw, fd, offset)
+            prefix = intact(raw, fd, offset) if raw and untrusted is None else None
             with os.fdopen(os.dup(fd), "rb", buffering=1 << 20) as f:
                 size = self.history_size
                 return (
-                    read_journal(f, generation=generation, offset=offset, history_size=size, sealed=sealed),
+                    read_journal(f, generation=generation, offset=offset, history_size=size, prefix=prefix),
                     untrusted,
-                    sealed,
+                    prefix is not None,
                 )
         except OSError as e:
             self._latch(result, f"cannot read {self.journal_path}: {e.strerror or e}")
@@ -301,31 +302,25 @@ class Reading:
         seen: set[str] = set()
         names: set[str] = set()
         result.limit = max(self.max_jobs, recorded_limit(doc_session))
-        self._disk = {}
+        self._disk_defs, self._disk_states = {}, {}
         states = journal.states if journal is not None else {}
+        schedules: dict[Any, Any] | None = {} if sealed else None  # parsed once per (text, zone) in this load
         for i, entry in enumerate(entries):
             if states and isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"] in states:
                 entry = {**entry, **states[entry["id"]]}  # the journal's state is newer
             try:
-                job = rebuild(entry, self.history_size, sealed)
+                job = rebuild(entry, self.history_size, schedules)
                 if journal is not None and job.id in journal.runs:
                     job.merge_runs(journal.runs[job.id])
                 self._on_disk(job, entry, journal)
                 self.validate(job, names, sealed)
-                if job.id in seen:
-                    why = f"duplicate id {job.id} (entry {i})"
-                else:
-                    why = None
+                why = f"duplicate id {job.id} (entry {i})" if job.id in seen else None
+                if why is None:
                     seen.add(job.id)
                     if job.name:
                         names.add(job.name)
-                    if gone := once_gone(job, now):  # a normal end, like a one-shot that ran: nothing to preserve
-                        result.dropped.append(Dropped(job.label, gone, job.id, job.name))
+                    if not self._take(result, job, now, entry.get("running") is True and job.id not in live_runs):
                         continue
-                    self._rehydrate(result, job, now)
-                    if entry.get("running") is True and job.id not in live_runs:
-                        pause_stuck(result, job, now)
-                    hold_over_limit(result, job)
             except Exception as e:  # a bad schedule, a missing field, an impossible time
                 why = f"{entry_label(entry, i)} is not a valid job ({type(e).__name__}: {short(e, 60)})"
             if why is not None:
@@ -341,16 +336,25 @@ class Reading:
     def _on_disk(self, job: CronJob, entry: dict[str, Any], journal: JournalRead | None) -> None:
         """Note the job as the files hold it (with a load marker's word applied): a save writes the difference."""
         apply_markers(job, journal)
-        self._disk[job.id] = (definition(job), (*state_of(job)[:-1], entry.get("running") is True))
+        state = state_of(job)
+        self._disk_defs[job.id] = definition(job)
+        self._disk_states[job.id] = (*state[:-1], True) if entry.get("running") is True else state
 
-    def _rehydrate(self, result: LoadResult, job: CronJob, now: datetime) -> None:
-        """No catch-up: a recurring job's next fire is the first occurrence after ``now``."""
-        if job.recurring and not job.paused:
+    def _take(self, result: LoadResult, job: CronJob, now: datetime, stuck: bool) -> bool:
+        """The load rules for one valid job; False if it ends here (a one-shot whose time has passed)."""
+        if gone := once_gone(job, now):  # a normal end, like a one-shot that ran: nothing to preserve
+            result.dropped.append(Dropped(job.label, gone, job.id, job.name))
+            return False
+        if job.recurring and not job.paused:  # no catch-up: the next fire is the first occurrence after now
             missed = count_missed(job, now)
             if missed:
                 result.missed[job.id] = missed
         if job.rehydrate(now):
             result.changed = True
+        if stuck:  # its run was going when its kernel stopped (not a run still going in this process)
+            pause_stuck(result, job, now)
+        hold_over_limit(result, job)
+        return True
 
     def _keep_rejects(self, result: LoadResult, rejects: list[dict[str, Any]], now: datetime) -> str | None:
         """Preserve rejected entries verbatim in a new ``.bad-`` file; latch read-only if that fails."""

@@ -42,6 +42,12 @@ def saved(sched, clock, make_store) -> Store:
     return store
 
 
+def digest_of(data: bytes) -> bytes:
+    h = seal_module.journal_hash()
+    h.update(data)
+    return h.digest()
+
+
 def load(make_store, clock) -> tuple[Spy, object]:
     spy = Spy()
     return spy, make_store(validate=spy).load(clock.now())
@@ -145,3 +151,18 @@ def test_a_version_1_file_is_checked_in_full(home: Path, make_store, clock):
     store.path.chmod(0o600)
     spy, result = load(make_store, clock)
     assert spy.sealed == [False] and len(result.jobs) == 1
+
+
+def test_a_sealed_load_goes_on_from_the_digest_it_checked(saved, clock, make_store):
+    """A sealed load hashes the journal's sealed part once (seal.intact) and goes on from that digest:
+    after its own append (a load marker) and a definition change, the running digest is still the
+    journal's bytes', and the file written then is sealed again."""
+    clock.advance(3600)
+    store = make_store()
+    result = store.load(clock.now())
+    assert result.changed and store.saves == {"full": 0, "definitions": 0, "appends": 1}
+    assert store._journal_hash.digest() == digest_of(saved.journal_path.read_bytes())
+    result.jobs[0].paused = True  # a definition change: cron.json is written, sealed with that digest
+    assert store.save(result.jobs, clock.now()) and store.saves["definitions"] == 1
+    spy, again = load(make_store, clock)
+    assert spy.sealed == [True] * 5 and [j.paused for j in again.jobs] == [True] + [False] * 4
