@@ -166,3 +166,27 @@ def test_a_sealed_load_goes_on_from_the_digest_it_checked(saved, clock, make_sto
     assert store.save(result.jobs, clock.now()) and store.saves["definitions"] == 1
     spy, again = load(make_store, clock)
     assert spy.sealed == [True] * 5 and [j.paused for j in again.jobs] == [True] + [False] * 4
+
+
+def test_jobs_of_a_sealed_load_share_schedules_yet_each_keeps_its_own(sched, clock, make_store):
+    """Entries of a sealed file share one parse per (schedule, zone) (cron texts are shared by their parse
+    cache anyway); an @every job keeps its own
+    anchor, and a text in two zones is two schedules: each job's schedule is the one a parse gives."""
+    from loopal_ipy.core.schedule import parse_schedule
+
+    texts = [("@every 90s", "UTC"), ("0 9 * * *", "Europe/Paris"), ("0 9 * * *", "America/New_York"),
+             ("*/5 * * * *", "UTC"), ("@every 1h", "Asia/Tokyo")]  # fmt: skip
+    for round_ in range(3):
+        for text, tz in texts:
+            sched.create(text, "pass", durable=True, tz=tz)
+        clock.advance(37 + round_)  # @every jobs created apart: each its own anchor
+    assert make_store().save(sched.jobs(), clock.now())
+    spy, result = load(make_store, clock)
+    assert spy.sealed == [True] * 15
+    made = {j.id: j for j in sched.jobs()}
+    for job in result.jobs:
+        assert job.compiled == parse_schedule(job.schedule, job.tz, anchor=job.created_at) == made[job.id].compiled
+        assert job.next_fire == made[job.id].compiled.next_after(clock.now())
+    cron = {(j.schedule, j.tz): j.compiled for j in result.jobs if not j.schedule.startswith("@")}
+    assert all(j.compiled is cron[j.schedule, j.tz] for j in result.jobs if not j.schedule.startswith("@"))
+    assert len({j.compiled.anchor for j in result.jobs if j.schedule.startswith("@")}) == 3  # one per round
