@@ -127,7 +127,8 @@ def read_journal(
 
     ``prefix``: cron.json's seal covers the first ``offset`` bytes (seal.py), and this is their digest,
     so they are not hashed again; the state lines there, which cron.json supersedes, are known good
-    and skipped unread.
+    and skipped unread. (A journal cut below ``offset`` since leaves a digest of bytes it no longer
+    has: the store never adopts a journal shorter than the offset.)
     """
     out = JournalRead()
     sealed = prefix is not None

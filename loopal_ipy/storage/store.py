@@ -180,12 +180,14 @@ class Store(Reading):
         jobs the load left: one load marker for the jobs it only moved past their downtime (next fire
         at or before now -> the first after now), a state line for each it changed otherwise. None when
         both files must be rewritten: a version 1 file, a journal missing, damaged or newer than
-        cron.json, an entry dropped, a job held over the limit (a definition changed), a run cut short."""
+        cron.json or shorter than it says, an entry dropped, a job held over the limit (a definition
+        changed), a run cut short."""
         if (
             journal is None
             or journal.bad
             or not journal.whole_lines
             or journal.generation != info.get("generation")
+            or journal.size < info.get("offset", 0)  # lost its tail: lines appended now would count as older
             or self.read_only
             or result.dropped
             or result.quarantined
@@ -208,7 +210,7 @@ class Store(Reading):
         for job in result.jobs:
             new = states[job.id] = state_of(job)
             old = disk.get(job.id)
-            if new == old:
+            if new == old and job.catch_up_for is None:  # a catch-up planned states itself: no marker moves it
                 continue
             if old is not None and _only_moved(job, old, new, now):
                 moved = True

@@ -458,3 +458,52 @@ def test_a_load_whose_append_fails_keeps_its_jobs_and_the_next_save_rewrites(mak
     again = make_store().load(clock.now())
     assert again.missed == {} and not again.changed
     assert {j.id: j.next_fire for j in again.jobs} == {j.id: j.next_fire for j in result.jobs}
+
+
+def test_a_journal_cut_below_cron_jsons_offset_is_rewritten_and_nothing_runs_twice(make_store, clock) -> None:
+    """The journal lost its tail (a power cut took appends that were not fsynced) below the offset
+    cron.json names: a load must not append there (lines below the offset are older than cron.json
+    to the next load, so misses were reported on every load and a caught-up occurrence ran again)."""
+    sched = Scheduler(clock, Settings(timezone="UTC"))
+    caught = sched.create("@every 1h", "c = 1", durable=True, name="caught", catch_up=0)
+    store = make_store()
+    assert store.save(sched.jobs(), clock.now())
+    fire_all(sched, store, seconds=3600, output="x" * 10_000)
+    sched.create("@every 1h", "b = 1", durable=True, name="other")
+    assert store.save(sched.jobs(), clock.now())  # a definition change: cron.json's offset is the journal's end
+    data = store.journal_path.read_bytes()
+    os.truncate(store.journal_path, data.rfind(b'{"id":"' + caught.id.encode() + b'","run"'))
+    clock.advance(5400)
+    loading = make_store()
+    first = loading.load(clock.now())
+    assert sum(first.missed.values()) == 2  # 14:00 of each
+    live = Scheduler(clock, Settings(timezone="UTC"))
+    for job in first.jobs:
+        live.take_in(job)
+    fires = live.due()
+    assert [(f.job.name, f.occurrence) for f in fires] == [("caught", datetime(2026, 1, 5, 14, tzinfo=UTC))]
+    assert loading.save(live.jobs(), clock.now())
+    for fire in fires:
+        live.finish(fire.job, Run(started_at=clock.now(), output="ran", occurrence=fire.occurrence))
+    assert loading.save(live.jobs(), clock.now())
+    clock.advance(60)
+    again = make_store().load(clock.now())
+    assert again.missed == {} and not again.changed
+    assert {j.name: (j.runs, j.next_fire, j.catch_up_for) for j in again.jobs} == {
+        j.name: (j.runs, j.next_fire, None) for j in live.jobs()}  # fmt: skip
+
+
+def test_a_catch_up_the_load_planned_is_not_moved_by_its_marker(make_store, clock) -> None:
+    """A catch-up job whose planned catch-up is its saved next fire (its state unchanged by the load)
+    states itself after the load's marker: a restart before the catch-up ran plans it again, and the
+    marker another job needed never moves it past that occurrence unreported."""
+    sched = Scheduler(clock, Settings(timezone="UTC"))
+    sched.create("@every 1h", "a = 1", durable=True, name="plain")
+    sched.create("@every 1h", "c = 1", durable=True, name="caught", catch_up=0)
+    assert make_store().save(sched.jobs(), clock.now())
+    clock.advance(5400)  # down 1.5 h: the one occurrence missed (13:00) is the saved next fire
+    one, two = make_store().load(clock.now()), make_store().load(clock.now())
+    thirteen = datetime(2026, 1, 5, 13, tzinfo=UTC)
+    for result in (one, two):
+        assert {j.name: (j.next_fire, j.catch_up_for) for j in result.jobs}["caught"] == (thirteen, thirteen)
+    assert [j.name for j in two.jobs if j.id in two.missed] == ["caught"]  # still to be caught up: said again
