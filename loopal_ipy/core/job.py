@@ -238,6 +238,11 @@ class CronJob:
         if t is not None and self.recurring and self.next_fire is not None and self.next_fire <= t:
             self.next_fire = self.compiled.next_after(t)
 
+    def live_run(self) -> None:
+        """Loaded while a run of it goes on in this very process (a session switched back): it is running,
+        and a save keeps saying so (a kernel that dies in that run brings it back paused)."""
+        self.running = True
+
     def hold(self) -> None:
         """Loaded over a policy limit (Cron.max_jobs): kept, paused, until the limit is raised and it resumed."""
         self.paused = True

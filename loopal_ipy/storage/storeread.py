@@ -319,7 +319,9 @@ class Reading:
                     seen.add(job.id)
                     if job.name:
                         names.add(job.name)
-                    if not self._take(result, job, now, entry.get("running") is True and job.id not in live_runs):
+                    if job.id in live_runs:
+                        job.live_run()
+                    if not self._take(result, job, now, entry.get("running") is True and not job.running):
                         continue
             except Exception as e:  # a bad schedule, a missing field, an impossible time
                 why = f"{entry_label(entry, i)} is not a valid job ({type(e).__name__}: {short(e, 60)})"

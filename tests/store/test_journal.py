@@ -507,3 +507,20 @@ def test_a_catch_up_the_load_planned_is_not_moved_by_its_marker(make_store, cloc
     for result in (one, two):
         assert {j.name: (j.next_fire, j.catch_up_for) for j in result.jobs}["caught"] == (thirteen, thirteen)
     assert [j.name for j in two.jobs if j.id in two.missed] == ["caught"]  # still to be caught up: said again
+
+
+def test_a_reload_keeps_the_running_mark_of_a_run_still_going(make_store, sched, clock) -> None:
+    """A load with ``live_runs`` (a session switched back while one of its runs goes on in this very
+    process) is not a crash for that job, and its save must keep the job's "running" mark: if the
+    kernel dies during that run, the next load pauses the job (it may be what killed the kernel)."""
+    long = sched.create("@every 1h", "a = 1", durable=True, name="long")
+    store = make_store()
+    assert store.save(sched.jobs(), clock.now())
+    clock.advance(3600)
+    [fire] = sched.due()
+    assert fire.job is long and store.save(sched.jobs(), clock.now())  # "running" on disk before the code
+    clock.advance(7200)  # the run is still going two hours later (the reload moves its next fire: a save)
+    reload = make_store().load(clock.now(), live_runs=[long.id])
+    assert reload.stuck == [] and reload.changed and [j.running for j in reload.jobs] == [True]
+    crashed = make_store().load(clock.now())  # the kernel died in that run
+    assert crashed.stuck == [long.label] and crashed.jobs[0].paused
