@@ -13,6 +13,7 @@ run from memory only. Version 1 files (history inside ``cron.json``) load unchan
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -341,13 +342,18 @@ class Store(Reading):
         if not data:
             return
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | NOFOLLOW)
+        start = None
         try:
+            start = os.fstat(fd).st_size
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
             if fsync:
                 os.fsync(fd)
         except OSError:
+            if start is not None:  # no half line left behind (a full disk): truncating needs no space
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
             self._journal_hash = None  # some of it may be on disk: no seal until a rewrite
             raise
         finally:

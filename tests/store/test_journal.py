@@ -524,3 +524,30 @@ def test_a_reload_keeps_the_running_mark_of_a_run_still_going(make_store, sched,
     assert reload.stuck == [] and reload.changed and [j.running for j in reload.jobs] == [True]
     crashed = make_store().load(clock.now())  # the kernel died in that run
     assert crashed.stuck == [long.label] and crashed.jobs[0].paused
+
+
+def test_an_append_cut_short_by_a_full_disk_leaves_no_half_line(make_store, sched, clock, warned, monkeypatch) -> None:
+    """A journal append that fails half-way (the disk filled up) is cut back to where it started
+    (truncating needs no space): a kernel that dies before the next save leaves a journal whose
+    every line reads, not a half line that the next load would set aside as damage."""
+    import errno
+
+    for i in range(3):
+        sched.create("@every 1h", f"x = {i}", durable=True)
+    assert make_store().save(sched.jobs(), clock.now())
+    before = make_store().journal_path.read_bytes()
+    clock.advance(7200 + 30)
+    real = os.write
+
+    def half(fd: int, data) -> int:
+        real(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    loading = make_store()
+    monkeypatch.setattr(os, "write", half)
+    result = loading.load(clock.now())  # its marker is the append that fails
+    monkeypatch.undo()
+    assert len(result.jobs) == 3 and loading.dirty and "space" in warned[-1]
+    assert loading.journal_path.read_bytes() == before  # the kernel dies here
+    again = make_store().load(clock.now())
+    assert again.warnings == [] and not bad_files(loading) and len(again.jobs) == 3
