@@ -342,18 +342,18 @@ class Store(Reading):
         if not data:
             return
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | NOFOLLOW)
-        start = None
+        start, written = None, 0
         try:
             start = os.fstat(fd).st_size
             view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            while written < len(data):
+                written += os.write(fd, view[written:])
             if fsync:
                 os.fsync(fd)
         except OSError:
-            if start is not None:  # no half line left behind (a full disk): truncating needs no space
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, start)
+            if start is not None and written < len(data):  # a torn last line (a full disk): cut back to the
+                with contextlib.suppress(OSError):  # last whole one; truncating needs no space
+                    os.ftruncate(fd, start + data.rfind(b"\n", 0, written) + 1)
             self._journal_hash = None  # some of it may be on disk: no seal until a rewrite
             raise
         finally:

@@ -319,9 +319,7 @@ class Reading:
                     seen.add(job.id)
                     if job.name:
                         names.add(job.name)
-                    if job.id in live_runs:
-                        job.live_run()
-                    if not self._take(result, job, now, entry.get("running") is True and not job.running):
+                    if not self._take(result, job, now, entry.get("running") is True, job.id in live_runs):
                         continue
             except Exception as e:  # a bad schedule, a missing field, an impossible time
                 why = f"{entry_label(entry, i)} is not a valid job ({type(e).__name__}: {short(e, 60)})"
@@ -342,8 +340,9 @@ class Reading:
         self._disk_defs[job.id] = definition(job)
         self._disk_states[job.id] = (*state[:-1], True) if entry.get("running") is True else state
 
-    def _take(self, result: LoadResult, job: CronJob, now: datetime, stuck: bool) -> bool:
-        """The load rules for one valid job; False if it ends here (a one-shot whose time has passed)."""
+    def _take(self, result: LoadResult, job: CronJob, now: datetime, marked: bool, live: bool) -> bool:
+        """The load rules for one valid job; False if it ends here (a one-shot whose time has passed).
+        ``marked``: the files say a run of it was going; ``live``: one still is, in this very process."""
         if gone := once_gone(job, now):  # a normal end, like a one-shot that ran: nothing to preserve
             result.dropped.append(Dropped(job.label, gone, job.id, job.name))
             return False
@@ -353,7 +352,10 @@ class Reading:
                 result.missed[job.id] = missed
         if job.rehydrate(now):
             result.changed = True
-        if stuck:  # its run was going when its kernel stopped (not a run still going in this process)
+        if live:  # a session switched back while its run goes on: the run's mark belongs on disk
+            job.live_run()
+            result.changed = result.changed or not marked
+        elif marked:  # the run was going when its kernel stopped
             pause_stuck(result, job, now)
         hold_over_limit(result, job)
         return True

@@ -539,9 +539,10 @@ def test_an_append_cut_short_by_a_full_disk_leaves_no_half_line(make_store, sche
     clock.advance(7200 + 30)
     real = os.write
 
-    def half(fd: int, data) -> int:
-        real(fd, bytes(data[: len(data) // 2]))
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def half(fd: int, data) -> int:  # as a filling disk does: a short write, then ENOSPC
+        if len(data) <= 40:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, bytes(data[: len(data) - 40]))
 
     loading = make_store()
     monkeypatch.setattr(os, "write", half)
@@ -551,3 +552,53 @@ def test_an_append_cut_short_by_a_full_disk_leaves_no_half_line(make_store, sche
     assert loading.journal_path.read_bytes() == before  # the kernel dies here
     again = make_store().load(clock.now())
     assert again.warnings == [] and not bad_files(loading) and len(again.jobs) == 3
+
+
+def test_switching_back_to_a_session_puts_a_live_runs_mark_on_disk(make_store, sched, clock) -> None:
+    """Leaving a session saves it settled (no "running" on disk) while its run goes on; switching back
+    before its next fire changes nothing else, yet the run's mark must reach the disk: a kernel that
+    dies in that run brings the job back paused."""
+    long = sched.create("@every 1h", "a = 1", durable=True, name="long")
+    store = make_store()
+    assert store.save(sched.jobs(), clock.now())
+    clock.advance(3600)
+    [_fire] = sched.due()
+    assert store.save(sched.jobs(), clock.now()) and store.save(sched.jobs(), clock.now(), settled=True)
+    clock.advance(60)  # back at 13:01: its next fire (14:00) is ahead
+    back = make_store().load(clock.now(), live_runs=[long.id])
+    assert back.jobs[0].running and back.changed
+    crashed = make_store().load(clock.now())  # the kernel died in that run
+    assert crashed.stuck == [long.label] and crashed.jobs[0].paused
+
+
+@pytest.mark.parametrize("fault", ["torn", "fsync"])
+def test_a_failed_append_keeps_every_whole_line_it_wrote(make_store, clock, monkeypatch, fault) -> None:
+    """A fire's save (last_fired, "running") writes whole lines, then fails: a torn last line is cut
+    back to the last whole one, and lines written whole (an fsync that failed after them) stay. The
+    code runs all the same, so a kernel dying next must find its last_fired: no occurrence runs twice."""
+    import errno
+
+    sched = Scheduler(clock, Settings(timezone="UTC"))
+    a = sched.create("@every 1h", "a = 1", durable=True, name="a", catch_up=0)
+    sched.create("@every 1h", "b = 1", durable=True, name="b")
+    store = make_store()
+    assert store.save(sched.jobs(), clock.now())
+    clock.advance(3600)
+    sched.due()
+    real_write, real_fsync = os.write, os.fsync
+
+    def torn(fd: int, data) -> int:  # as a filling disk does: a short write, then ENOSPC
+        if len(data) <= 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, bytes(data[:-5]))
+
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, *(("write", torn) if fault == "torn" else ("fsync", eio)))
+    assert not store.save(sched.jobs(), clock.now())
+    monkeypatch.setattr(os, "write", real_write)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    clock.advance(300)  # the code ran; the kernel died in it
+    back = {j.name: j for j in make_store().load(clock.now()).jobs}
+    assert back["a"].last_fired == a.last_fired and back["a"].catch_up_for is None and back["a"].paused
