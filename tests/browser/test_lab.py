@@ -215,6 +215,36 @@ def _wait(page, js: str, arg: object = None, timeout: float = 30) -> object:
     return page.wait_for_function(js, arg=arg, timeout=timeout * 1000, polling=100).json_value()
 
 
+def _run_cell_until(page, index: int, count: int, timeout: float = 90) -> None:
+    """Run cell ``index`` until its execution count reaches ``count`` and it is not running. The count
+    is read from the cell's model (JupyterLab 4 detaches cells scrolled out of view from the DOM) and
+    is set when a run starts. An execute request can sit unread in ipykernel 7's shell socket, the
+    kernel idle, until another message wakes its stream (ipython/ipykernel#1554; ~1 run in 10 here, the
+    kernel's threads all idle under py-spy): after 15 s the run is sent again, which wakes it; an
+    extra run only makes more widgets for the test that counts them."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page.evaluate(
+            "(i) => { const nb = window.jupyterapp.shell.currentWidget.content;"
+            " nb.activeCellIndex = i; window.jupyterapp.commands.execute('notebook:run-cell'); }",
+            index,
+        )
+        try:
+            _wait(
+                page,
+                "([i, n]) => { const m = window.jupyterapp.shell.currentWidget.content.widgets[i].model;"
+                " return m.executionCount >= n && m.executionState !== 'running'; }",
+                [index, count],
+                timeout=15,
+            )
+            return
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+
+
 def _text(page, selector: str) -> str:
     return page.locator(selector).first.inner_text()
 
@@ -349,20 +379,7 @@ def test_a_table_cell_run_16_times_still_shows_after_a_reload(lab: Lab) -> None:
             _wait(page, rows, timeout=60)
             _wait(page, "() => !document.querySelector('.jp-Notebook .jp-mod-running')")
             for n in range(16):  # the %cron list cell, again and again (it stays the active cell)
-                page.evaluate(
-                    "() => { const nb = window.jupyterapp.shell.currentWidget.content;"
-                    " nb.activeCellIndex = 2; window.jupyterapp.commands.execute('notebook:run-cell'); }"
-                )
-                # The count is read from the cell's model: JupyterLab 4 detaches cells scrolled out
-                # of view from the DOM, so the third prompt in the page need not be this cell's. The
-                # count is set when the run starts: the next run is sent only once this one ended.
-                _wait(
-                    page,
-                    "(n) => { const m = window.jupyterapp.shell.currentWidget.content.widgets[2].model;"
-                    " return m.executionCount >= n && m.executionState !== 'running'; }",
-                    n + 4,
-                    timeout=60,
-                )
+                _run_cell_until(page, 2, n + 4)
             _wait(page, rows, timeout=60)
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
             page.wait_for_timeout(1500)
