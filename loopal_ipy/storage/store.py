@@ -162,27 +162,36 @@ class Store(Reading):
     def _after_load(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> None:
         """Save what the load changed: appended to what was read when the files hold exactly that (see
         ``_adopt``), else both files rewritten."""
-        lines = self._adopt(result, journal, info, now)
-        self._full = lines is None
-        if result.changed and not self.read_only:
-            if lines is None:
+        adopted = self._adopt(result, journal, info, now)
+        self._full = adopted is None
+        if adopted is None:
+            if result.changed and not self.read_only:
                 self.save(result.jobs, now)
-            elif lines:  # the jobs as the load left them are what _adopt noted: these lines say the difference
-                self._guarded(lambda: self._append_counted(b"".join(lines)))
+            return
+        lines, states, urgent = adopted
+        if lines:  # from what was read to the jobs the load left (a catch-up planned, too)
+            self._guarded(lambda: self._append_states(lines, states, urgent))
+        self._states = states  # written, or (a failed append) both files are rewritten next
 
-    def _append_counted(self, data: bytes) -> None:
-        self._append(data, fsync=False)  # no last_fired and no "running" changed: nothing urgent
+    def _append_states(self, lines: list[bytes], states: dict[str, tuple[Any, ...]], urgent: bool) -> None:
+        """Append ``lines``, which bring the jobs from ``self._states`` to ``states``, and note where the first
+        "running" since the disk last said none went (a settled save that fails cuts the journal back there)."""
+        running_before = any(state[-1] for state in self._states.values())
+        at = self._journal_size
+        self._append(b"".join(lines), fsync=urgent)
         self.saves["appends"] += 1
+        if not running_before and any(state[-1] for state in states.values()):
+            self._running_from = at
 
     def _adopt(
         self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime
-    ) -> list[bytes] | None:
-        """Take what a load read as what the files hold, and return the lines that bring them up to the
-        jobs the load left: one load marker for the jobs it only moved past their downtime (next fire
-        at or before now -> the first after now), a state line for each it changed otherwise. None when
-        both files must be rewritten: a version 1 file, a journal missing, damaged or newer than
-        cron.json or shorter than it says, an entry dropped, a job held over the limit (a definition
-        changed), a run cut short."""
+    ) -> tuple[list[bytes], dict[str, tuple[Any, ...]], bool] | None:
+        """Take what a load read as what the files hold, and return (the lines that bring them up to the
+        jobs the load left, those jobs' states, whether to fsync): one load marker for the jobs it only
+        moved past their downtime (next fire at or before now -> the first after now), a state line for
+        each it changed otherwise. None when both files must be rewritten: a version 1 file, a journal
+        missing, damaged or newer than cron.json or shorter than it says, an entry dropped, a job held
+        over the limit (a definition changed), a run cut short."""
         if (
             journal is None
             or journal.bad
@@ -196,7 +205,7 @@ class Store(Reading):
             or any(state[-1] for state in self._disk_states.values())
         ):
             return None
-        disk = self._disk_states
+        disk = self._states = self._disk_states
         self._defs = self._disk_defs
         self._tracks = {
             job_id: Track.loaded(runs, journal.sizes) for job_id, runs in journal.runs.items() if job_id in disk
@@ -207,7 +216,7 @@ class Store(Reading):
         self._running_from = None
         states: dict[str, tuple[Any, ...]] = {}
         lines: list[bytes] = []
-        moved = False
+        moved = urgent = False
         for job in result.jobs:
             new = states[job.id] = state_of(job)
             old = disk.get(job.id)
@@ -217,8 +226,9 @@ class Store(Reading):
                 moved = True
             else:
                 lines.append(state_line(job.id, new))
-        self._states = states
-        return [marker_line(now), *lines] if moved else lines  # the marker first: the lines after it are not its word
+                urgent = urgent or new[-1]  # a live run's mark (a switch-back), as a fire's, before all else
+        # The marker first: the lines after it are not its word.
+        return ([marker_line(now), *lines] if moved else lines), states, urgent
 
     def peek(self) -> tuple[str, list[CronJob]]:
         """What the files hold, for ``loopal-ipy jobs``: (status, jobs), reading only.
@@ -303,12 +313,7 @@ class Store(Reading):
                     lines.append(state_line(job.id, state))
                     urgent = urgent or old is None or state[0] != old[0] or (state[-1] and not old[-1])
             if lines:
-                running_before = any(state[-1] for state in self._states.values())
-                at = self._journal_size
-                self._append(b"".join(lines), fsync=urgent)
-                self.saves["appends"] += 1
-                if not running_before and any(state[-1] for state in states.values()):
-                    self._running_from = at  # the first "running" since the disk last said none
+                self._append_states(lines, states, urgent)
         # Written: remember it.
         self._defs = defs
         self._states = states

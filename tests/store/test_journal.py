@@ -602,3 +602,32 @@ def test_a_failed_append_keeps_every_whole_line_it_wrote(make_store, clock, monk
     clock.advance(300)  # the code ran; the kernel died in it
     back = {j.name: j for j in make_store().load(clock.now()).jobs}
     assert back["a"].last_fired == a.last_fired and back["a"].catch_up_for is None and back["a"].paused
+
+
+def test_a_live_runs_mark_a_load_wrote_is_cut_back_by_a_settled_save_on_a_full_disk(
+    make_store, sched, clock, monkeypatch
+) -> None:
+    """The running mark a switch-back appends is a "running" like a fire's: when the kernel then exits on a
+    full disk (a settled save that cannot be written), the journal is cut back to before it, so the next
+    load does not pause a job whose run this process ended."""
+    import errno
+
+    long = sched.create("@every 1h", "a = 1", durable=True, name="long")
+    store = make_store()
+    assert store.save(sched.jobs(), clock.now())
+    clock.advance(3600)
+    [_fire] = sched.due()
+    assert store.save(sched.jobs(), clock.now()) and store.save(sched.jobs(), clock.now(), settled=True)
+    clock.advance(60)
+    back = make_store()
+    result = back.load(clock.now(), live_runs=[long.id])  # appends the live run's mark
+    assert result.jobs[0].running
+
+    def full(fd: int, data) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    assert not back.save(result.jobs, clock.now(), settled=True)  # the kernel exits, the disk is full
+    monkeypatch.undo()
+    after = make_store().load(clock.now())
+    assert after.stuck == [] and not after.jobs[0].paused
