@@ -554,16 +554,22 @@ def test_an_append_cut_short_by_a_full_disk_leaves_no_half_line(make_store, sche
     assert again.warnings == [] and not bad_files(loading) and len(again.jobs) == 3
 
 
-def test_switching_back_to_a_session_puts_a_live_runs_mark_on_disk(make_store, sched, clock) -> None:
-    """Leaving a session saves it settled (no "running" on disk) while its run goes on; switching back
-    before its next fire changes nothing else, yet the run's mark must reach the disk: a kernel that
-    dies in that run brings the job back paused."""
+def switched_away_while_running(make_store, sched: Scheduler, clock) -> CronJob:
+    """A durable job fires at 13:00 and its run goes on; its session is left, saved settled (no "running")."""
     long = sched.create("@every 1h", "a = 1", durable=True, name="long")
     store = make_store()
     assert store.save(sched.jobs(), clock.now())
     clock.advance(3600)
     [_fire] = sched.due()
     assert store.save(sched.jobs(), clock.now()) and store.save(sched.jobs(), clock.now(), settled=True)
+    return long
+
+
+def test_switching_back_to_a_session_puts_a_live_runs_mark_on_disk(make_store, sched, clock) -> None:
+    """Leaving a session saves it settled (no "running" on disk) while its run goes on; switching back
+    before its next fire changes nothing else, yet the run's mark must reach the disk: a kernel that
+    dies in that run brings the job back paused."""
+    long = switched_away_while_running(make_store, sched, clock)
     clock.advance(60)  # back at 13:01: its next fire (14:00) is ahead
     back = make_store().load(clock.now(), live_runs=[long.id])
     assert back.jobs[0].running and back.changed
@@ -612,12 +618,7 @@ def test_a_live_runs_mark_a_load_wrote_is_cut_back_by_a_settled_save_on_a_full_d
     load does not pause a job whose run this process ended."""
     import errno
 
-    long = sched.create("@every 1h", "a = 1", durable=True, name="long")
-    store = make_store()
-    assert store.save(sched.jobs(), clock.now())
-    clock.advance(3600)
-    [_fire] = sched.due()
-    assert store.save(sched.jobs(), clock.now()) and store.save(sched.jobs(), clock.now(), settled=True)
+    long = switched_away_while_running(make_store, sched, clock)
     clock.advance(60)
     back = make_store()
     result = back.load(clock.now(), live_runs=[long.id])  # appends the live run's mark
