@@ -92,7 +92,8 @@ class Run:
     error: str | None = None
     occurrence: datetime | None = None
     trigger: str = "schedule"  # schedule | run-now | wait
-    # Why the runner stopped the code ("interrupted" or "timeout"); the bridge acts on it. Not saved.
+    # Why the code was stopped from outside: "interrupted", "timeout", "restart" (an interrupt that a
+    # shutdown request followed) or "terminated" (SIGTERM); the bridge acts on it. Not saved.
     stopped: str | None = None
     images: tuple[str, ...] = ()  # base64 PNGs the run drew (pyplot figures, displayed images)
     html: tuple[str, ...] = ()  # HTML the run displayed (a DataFrame, a status card), shown in the log view

@@ -2,7 +2,8 @@
 
 Never past the next regular occurrence: a retry that would come at or after it is not
 made (that occurrence runs instead, and the failure stands), and one that comes due
-together with it gives way. An interrupted run is never retried (Interrupt pauses the job).
+together with it gives way. A run stopped from outside (an interrupt, which pauses the job; the
+kernel's restart or SIGTERM, which end the kernel) is never retried: only its own failure or timeout is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .job import CronJob, Run
 
 def plan(job: CronJob, run: Run, now: datetime) -> datetime | None:
     """After ``run`` ended: when its retry comes (and the job now waits for it), or None (done)."""
-    if run.status == "error" and run.stopped != "interrupted" and job.attempt < job.retries and not job.paused:
+    if run.status == "error" and run.stopped in (None, "timeout") and job.attempt < job.retries and not job.paused:
         at = now + timedelta(seconds=job.retry_delay * 2**job.attempt)
         if job.next_fire is None or at < job.next_fire:
             job.attempt += 1

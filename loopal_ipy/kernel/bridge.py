@@ -23,12 +23,19 @@ and tells listeners.
 - **Every fire is closed exactly once** (finished, or abandoned as a recorded
   skip), in whichever scheduler owns the job by then: a job may reload the
   extension or switch the session while it runs.
+- **Restart is not Interrupt** (docs/running.md). jupyter_client interrupts a
+  kernel before it asks it to shut down, so a run stopped by SIGINT is held
+  (still running) for ``INTERRUPT_GRACE`` s: a shutdown request in that time
+  (IPython's ``exit_now``) makes it a run ended by the restart, and the job stays
+  active; otherwise it was a person's *Interrupt*, and the job is paused. A
+  SIGTERM that stops a run settles the store and then ends the kernel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +49,7 @@ from .activity import Activity
 from .busy import EVENTS, Cells, displaying_cell
 from .commands import Commands
 from .hooks import Hooks
-from .runner import Attempt, Runner
+from .runner import Attempt, Runner, ended_by_restart
 from .saving import Saving
 from .shown import GRACE, Shown
 
@@ -54,6 +61,9 @@ if TYPE_CHECKING:
 LEAD = 0.0015
 _EARLY = LEAD + 0.002  # seconds: how early a timer may run before we wait it out instead of re-arming
 MAX_SLEEP = 60.0  # seconds: the longest the timer sleeps, so a wall-clock jump forward is seen within a minute
+# Seconds an interrupted run waits for the shutdown request that follows a restart's interrupt (sent at once
+# by jupyter_client): only an interrupt with none after it pauses the job (docs/running.md).
+INTERRUPT_GRACE = 2.0
 
 
 class KernelScheduler(Saving, Commands):
@@ -95,6 +105,9 @@ class KernelScheduler(Saving, Commands):
         self._save_soon: asyncio.Handle | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._activity = Activity(shell)
+        self.hooks.on_sigterm = self._end_by_sigterm
+        self.ending = False  # the kernel was asked to shut down (or restart): nothing more starts
+        self._stopping: dict[str, tuple[CronJob, Run, asyncio.TimerHandle]] = {}  # interrupted, verdict pending
         self.shown = Shown()  # Cron.keep_alive: whether a page shows this kernel (shown.py)
         # After %reload_ext, runs still going report to the new scheduler.
         self.successor: Callable[[], KernelScheduler | None] = lambda: None
@@ -110,6 +123,8 @@ class KernelScheduler(Saving, Commands):
         self._unsubscribe = self.core.subscribe(self.on_loop(self._on_event))
         for name in EVENTS:
             self.shell.events.register(name, getattr(self._busy, name))
+        if hasattr(self.shell, "observe"):  # ipykernel's shutdown request sets it (so does exit() in a cell)
+            self.shell.observe(self._on_exit_now, names="exit_now")
         self._arm()
 
     def stop(self) -> None:
@@ -121,6 +136,10 @@ class KernelScheduler(Saving, Commands):
         for name in EVENTS:
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(name, getattr(self._busy, name))
+        if hasattr(self.shell, "unobserve"):
+            with contextlib.suppress(ValueError):
+                self.shell.unobserve(self._on_exit_now, names="exit_now")
+        self._settle_stopping()  # a run held for its verdict still counts: as the interrupt it was
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.runner.uninstall()
@@ -133,6 +152,11 @@ class KernelScheduler(Saving, Commands):
 
     def at_exit(self) -> None:
         """The process ends normally: a run cut short by the exit is no hang, so it is saved as not running."""
+        self.ending = True
+        for job, run, handle in self._take_stopping():  # the loop stopped first: the exit was the restart
+            handle.cancel()
+            with self._lock:
+                self.core.finish(self.core.live(job.id) or job, ended_by_restart(run))
         self._dirty = self._dirty or bool(self.core.active)
         self.flush(settled=True)
         if self.store is not None:
@@ -174,7 +198,7 @@ class KernelScheduler(Saving, Commands):
         return self._busy.running
 
     def _may_fire(self) -> bool:
-        return (not self._busy.main_busy or self._openers > 0) and not self._busy.subshell_busy
+        return (not self._busy.main_busy or self._openers > 0) and not self._busy.subshell_busy and not self.ending
 
     def _cell_started(self) -> None:
         if not self._openers:
@@ -255,7 +279,12 @@ class KernelScheduler(Saving, Commands):
         """Start one fire of a batch, re-checked now: an earlier job may have changed everything."""
         self.hooks.drain()  # `fired` callbacks run as the run starts, not after it
         job = fire.job
-        why = "the extension was reloaded" if not self.started else self.core.blocked(job)
+        if not self.started:
+            why: str | None = "the extension was reloaded"
+        elif self.ending:
+            why = "the kernel is restarting or shutting down"
+        else:
+            why = self.core.blocked(job)
         if why is not None:
             self._close(job, occurrence=fire.occurrence, reason=f"not run: {why} by an earlier job of the same batch")
         elif self.runner.is_async(job):
@@ -311,8 +340,16 @@ class KernelScheduler(Saving, Commands):
         self, job: CronJob, run: Run | None = None, *, occurrence: datetime | None = None, reason: str = ""
     ) -> None:
         """End a fire exactly once, in the scheduler that owns the job now (a reload or switch may have happened)."""
+        if run is not None and run.stopped == "interrupted" and self.started and self.loop.is_running():
+            # A restart's interrupt, or a person's? The shutdown request tells, if it comes.
+            self._stopping[job.id] = (job, run, self.loop.call_later(INTERRUPT_GRACE, self._verdict, job.id))
+            if self.ending:
+                self._settle_stopping()
+            return
         with self._lock:
             self._close_locked(job, run, occurrence, reason)
+        if run is not None and run.stopped == "terminated":
+            self._end_by_sigterm()
 
     def _close_locked(self, job: CronJob, run: Run | None, occurrence: datetime | None, reason: str) -> None:
         owner = self if self.started else self.successor()
@@ -334,6 +371,41 @@ class KernelScheduler(Saving, Commands):
             if run.stopped == "interrupted" and owner.core.live(target.id) is target:
                 owner.core.pause(target.id, "interrupted (Kernel → Interrupt) while it ran")
         owner._arm()
+
+    # ------------------------------------------------ restart, shutdown, SIGTERM
+    def _on_exit_now(self, change: dict[str, Any]) -> None:
+        """The kernel is going away (a shutdown request, on the control thread): runs held after an
+        interrupt were ended by it, and are closed as such while the loop still runs."""
+        if change.get("new"):
+            self.ending = True
+            self.loop.call_soon_threadsafe(self._settle_stopping)
+
+    def _take_stopping(self) -> list[tuple[CronJob, Run, asyncio.TimerHandle]]:
+        held, self._stopping = list(self._stopping.values()), {}
+        return held
+
+    def _settle_stopping(self) -> None:
+        """Close every held run now: as ended by the restart if the kernel is ending, else as interrupted."""
+        for job, run, handle in self._take_stopping():
+            handle.cancel()
+            self._decide(job, run)
+
+    def _verdict(self, job_id: str) -> None:
+        """The grace after an interrupt passed: no shutdown request came (a person's Interrupt), unless it
+        came just now."""
+        held = self._stopping.pop(job_id, None)
+        if held is not None:
+            self._decide(held[0], held[1])
+
+    def _decide(self, job: CronJob, run: Run) -> None:
+        with self._lock:
+            self._close_locked(job, ended_by_restart(run) if self.ending else run, None, "")
+
+    def _end_by_sigterm(self) -> None:
+        """A SIGTERM stopped job or hook code: settle the store, then end as SIGTERM would have."""
+        self.at_exit()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
 
     # --------------------------------------------------------------- events
     def _on_event(self, event: Event) -> None:

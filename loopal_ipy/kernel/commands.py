@@ -39,6 +39,7 @@ class Commands:
     hooks: Hooks
     shell: Any
     _tasks: dict[asyncio.Task[Any], CronJob]
+    _stopping: dict[str, Any]
     _openers: int
     _waiters: list[asyncio.Future[None]]
     _dirty: bool
@@ -215,6 +216,10 @@ class Commands:
 
     def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
         return self.runner.output_so_far(job_id)
+
+    def stopping(self, job_id: str) -> bool:
+        """An interrupted run of the job waits out the grace in which a restart's shutdown request comes."""
+        return job_id in self._stopping
 
     def after_run(self, key: str) -> str:
         """What the job's child processes wrote after its runs had ended ("" if nothing)."""

@@ -27,7 +27,7 @@ from typing import Any
 from ..core.events import Event, Kind
 from ..core.job import CronJob, Run
 from . import capture
-from .stopper import JobInterrupted, JobTimedOut
+from .stopper import JobInterrupted, JobTerminated, JobTimedOut
 
 Guard = Callable[[capture.Buffer, float], AbstractContextManager[None]]  # the runner's: captured and stoppable
 
@@ -105,6 +105,7 @@ class Hooks:
         self._pending: deque[tuple[_Hook, HookEvent]] = deque()
         self._drain_asked = False
         self.log: Tail = Tail(LOG_LINES)  # what callbacks printed, and their tracebacks
+        self.on_sigterm: Callable[[], None] = lambda: None  # a SIGTERM cut a callback short: the kernel ends
 
     def on(self, name: str, callback: Callable[[HookEvent], Any], *, trusted: bool = False) -> Callable[[], None]:
         """Call ``callback(HookEvent)`` after each ``name`` event; returns the function that unsubscribes it.
@@ -192,6 +193,8 @@ class Hooks:
             why = f"timed out after {limit:g} s (Cron.hook_timeout) and was abandoned"
         elif isinstance(e, JobInterrupted):
             why = "was interrupted (Kernel → Interrupt)"
+        elif isinstance(e, JobTerminated):
+            why = "was ended by SIGTERM (the kernel was told to stop)"
         else:
             why = f"raised {type(e).__name__}: {str(e)[:200]}"
         hook.errors.append(why)
@@ -207,6 +210,8 @@ class Hooks:
         self.log.append(f"{given.at:%H:%M:%S} {said}\n{trace}")
         with contextlib.suppress(Exception):
             traceback.clear_frames(e.__traceback__)
+        if isinstance(e, JobTerminated):
+            self.on_sigterm()
 
 
 def _name(callback: Any) -> str:

@@ -20,7 +20,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import CodeType
 from typing import Any
@@ -31,7 +31,7 @@ from ..core.job import CronJob, Run
 from . import capture
 from .exits import Exits, JobExit, system_exit
 from .nested import Nested
-from .stopper import JobInterrupted, JobTimedOut, Stopper
+from .stopper import JobInterrupted, JobTerminated, JobTimedOut, Stopper
 
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _CO_COROUTINE = inspect.CO_COROUTINE
@@ -206,6 +206,9 @@ class Runner:
                 except JobTimedOut as e:
                     stopped, error = "timeout", f"timed out after {timeout:g} s"
                     _release(e)
+                except JobTerminated as e:
+                    stopped, error = "terminated", _terminated(t0)
+                    _release(e)
                 except BaseException as e:
                     error = _error_of(e)
                     _release(e)
@@ -244,6 +247,8 @@ class Runner:
             stopped, error = "interrupted", _interrupted(job, t0)
         except JobTimedOut:
             stopped, error = "timeout", f"timed out after {timeout:g} s"
+        except JobTerminated:
+            stopped, error = "terminated", _terminated(t0)
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError) and expired:
                 stopped, error = "timeout", f"timed out after {timeout:g} s"
@@ -316,6 +321,24 @@ def _interrupted(job: CronJob, t0: float) -> str:
         f"interrupted (Kernel → Interrupt) after {time.perf_counter() - t0:.1f} s; "
         f"the job is paused — %cron resume {job.name or job.id} restarts it"
     )
+
+
+def _terminated(t0: float) -> str:
+    return (
+        f"ended by SIGTERM after {time.perf_counter() - t0:.1f} s: the kernel was told to stop; "
+        "the job stays active and runs again in the next kernel"
+    )
+
+
+def ended_by_restart(run: Run) -> Run:
+    """An interrupted run whose interrupt was a restart's or shutdown's first step (docs/running.md): said so,
+    and no pause follows."""
+    said = (
+        f"ended by the kernel's restart or shutdown after {run.duration:.1f} s (it sends an interrupt "
+        "before its shutdown request); the job stays active"
+    )
+    output = run.output.removesuffix(run.error or "") + said
+    return replace(run, output=output, error=said, stopped="restart")
 
 
 def _show(buf: capture.Buffer, value: Any) -> None:

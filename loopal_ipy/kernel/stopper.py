@@ -1,9 +1,13 @@
-"""Stopping job code that will not stop (SPEC §4): *Kernel → Interrupt* and timeouts.
+"""Stopping job code that will not stop (docs/running.md): *Kernel → Interrupt*, timeouts, SIGTERM.
 
 ipykernel ignores SIGINT outside execute requests, so a job that spins would
 take the kernel for good. While job code runs (a sync run, or one step of an
 async run), a SIGINT handler of ours raises ``JobInterrupted`` — or
 ``JobTimedOut`` once the run's time is up — into that code, on the main thread.
+Whether an interrupt was a person's or the first step of a restart is the
+bridge's call (a shutdown request follows a restart's). A SIGTERM (the kernel
+told to end) raises ``JobTerminated`` instead, so the run can be recorded as
+ended by it before the process ends as SIGTERM would have ended it.
 
 Timeouts use no timer signal of their own (a job's ``signal.alarm`` would cancel
 it): a watchdog thread sends SIGINT to the main thread when a deadline passes.
@@ -40,6 +44,10 @@ class JobTimedOut(BaseException):
     """Raised into a job's code when its timeout passes."""
 
 
+class JobTerminated(BaseException):
+    """Raised into a job's code by a SIGTERM: the kernel is being ended."""
+
+
 class _Guard:
     __slots__ = ("deadline", "expired")
 
@@ -64,6 +72,8 @@ class Stopper:
         self._interrupted_at: float | None = None
         self._hits = 0  # exceptions raised into the current outermost guard
         self._saved: Any = None
+        self._saved_term: Any = None  # SIGTERM's handler outside the guard, when ours replaced SIG_DFL
+        self.terminating = False  # a SIGTERM came while job code ran: whoever ran it ends the process
         self._trace: Any = None
         self._main = threading.main_thread()
 
@@ -77,9 +87,11 @@ class Stopper:
         g = _Guard(time.monotonic() + timeout if timeout > 0 else None)
         outermost = not self._guards
         if outermost:
-            self._hits, self._kicked, self._interrupted_at = 0, False, None
+            self._hits, self._kicked, self._interrupted_at, self.terminating = 0, False, None, False
             saved = signal.signal(signal.SIGINT, self._on_sigint)
             self._saved = signal.SIG_IGN if saved is None else saved  # None: set outside Python; kernels ignore it
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # an ignored or handled SIGTERM stays so
+                self._saved_term = signal.signal(signal.SIGTERM, self._on_sigterm)
         if g.deadline is None:
             self._guards.append(g)  # the watchdog copies the list: no lock needed for a guard it ignores
         else:
@@ -101,7 +113,7 @@ class Stopper:
                     if outermost:
                         self._leave()
                     break
-                except (JobInterrupted, JobTimedOut):
+                except (JobInterrupted, JobTimedOut, JobTerminated):
                     continue
 
     def _leave(self) -> None:
@@ -118,24 +130,36 @@ class Stopper:
             self._untrace()
             signal.signal(signal.SIGINT, self._saved)
             self._saved = None
+            if self._saved_term is not None:
+                signal.signal(signal.SIGTERM, self._saved_term)
+                self._saved_term = None
         if self._kicked:
             self._kicked = False
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     # ------------------------------------------------------------ raising
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.terminating = True
+        self._on_sigint(signum, frame)
+
+    def _stop_with(self) -> type[BaseException]:
+        if self.terminating:
+            return JobTerminated
+        return JobTimedOut if any(g.expired for g in self._guards) else JobInterrupted
+
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        expired = any(g.expired for g in self._guards)
-        if not expired and self._interrupted_at is None and self._guards:
+        exc = self._stop_with()
+        if exc is not JobTimedOut and self._interrupted_at is None and self._guards:
             self._interrupted_at = time.monotonic()
             self._kick_later(self._guards[0])  # again, harder, if the code ignores this one
         self._hits += 1
         if self._hits >= 2 and self._guards:
             self._trace_hard(frame)
-        raise JobTimedOut if expired else JobInterrupted
+        raise exc
 
     def _trace_hard(self, frame: FrameType | None) -> None:
         """Raise at every line of the job's frames: a handler that swallows cannot keep the loop going."""
-        exc = JobTimedOut if any(g.expired for g in self._guards) else JobInterrupted
+        exc = self._stop_with()
 
         def tracer(f: FrameType, event: str, arg: Any) -> Any:
             if f.f_code.co_filename.startswith(_SKIP):

@@ -211,6 +211,8 @@ class CronMagics(Magics):
             raise UsageError(f"%cron run takes one job, got {len(ids)}: {' '.join(ids)}; run them one by one")
         [key] = ids
         job = bridge.run_now(key)
+        if bridge.stopping(job.id):
+            return Text(f"interrupted {job.label}: paused unless the kernel is restarting; see %cron log {job.id}")
         if job.running:
             return Text(f"started {job.label} (async); its output goes to %cron log {job.id}")
         last = job.history[-1]

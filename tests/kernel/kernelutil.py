@@ -343,6 +343,11 @@ def history(k: Kernel, jid: str) -> list[dict[str, Any]]:
     )
 
 
+def last_error(k: Kernel, jid: str) -> dict[str, Any]:
+    """The job's latest failed run (skips recorded meanwhile come after it)."""
+    return [h for h in history(k, jid) if h["status"] == "error"][-1]
+
+
 def leaks(messages: list[dict[str, Any]], markers: tuple[str, ...]) -> list[str]:
     """Every iopub message that carries a marker: output kinds by kind, and any kind at all."""
     found = []
