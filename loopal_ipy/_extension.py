@@ -20,9 +20,10 @@ from .core.limits import Settings, compile_check
 from .core.scheduler import Scheduler
 from .kernel import shown
 from .kernel.bridge import KernelScheduler
-from .kernel.busy import cell_marker
+from .kernel.busy import cell_marker, request_cell
 from .kernel.config import Cron
 from .kernel.durable import DurableSession, connection_file_of
+from .kernel.notice import FirstCellNotice
 from .kernel.runner import Runner
 from .ui.alerts import Alerts
 from .ui.magicargs import wait_transformer
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 _ATTR = "_loopal_ipy"
 _STASH = "_loopal_ipy_stash"  # non-durable jobs handed from unload to the next load
+# Said with every load that restored jobs: a restored job that now fails with NameError is this.
+ONLY_CODE = "only their code was saved: run the cells that define what they use (imports, functions, data)"
 
 
 def _in_kernel(shell: Any) -> bool:
@@ -63,7 +66,7 @@ def load(shell: Any) -> KernelScheduler | None:
     config = Cron(parent=shell)
     if config not in shell.configurables:
         shell.configurables.append(config)
-    bridge, alerts = _start_in_kernel(shell, config) if _in_kernel(shell) else (None, None)
+    bridge, alerts, notice = _start_in_kernel(shell, config) if _in_kernel(shell) else (None, None, None)
     magics = CronMagics(
         shell, lambda: getattr(shell, _ATTR, {}).get("bridge"), lambda: getattr(shell, _ATTR, {}).get("table")
     )
@@ -72,13 +75,13 @@ def load(shell: Any) -> KernelScheduler | None:
         shell.input_transformers_post.append(wait_transformer)
     table = _make_table if bridge is not None else None  # the live widget needs a kernel's comms
     state = {"bridge": bridge, "config": config, "magics": magics, "table": table}
-    state["alerts"] = alerts
+    state["alerts"], state["notice"] = alerts, notice
     setattr(shell, _ATTR, state)
     _quiet_second_load(shell)
     return bridge
 
 
-def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]:
+def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts, FirstCellNotice | None]:
     """The core, runner, durable session and bridge of a kernel, started; jobs stashed by a reload come back."""
     clock = SystemClock()
     core = Scheduler(clock, Settings(**config.settings()), check_code=_check_code(shell))
@@ -111,8 +114,14 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]
     summary = durable.open()
     durable.on_takeover = bridge.rearm
     loaded = durable.last_load
+    notice = None
     if summary and (loaded is None or loaded.notable):
-        print(summary)
+        if loaded is not None and loaded.jobs:
+            summary += f" — {ONLY_CODE}"
+        if request_cell(shell)[1] is not None:
+            print(summary)  # %load_ext in a cell: that cell says it
+        else:
+            notice = FirstCellNotice(shell, summary)  # loaded at kernel start: the first cell the user runs says it
     atexit.register(bridge.at_exit)
 
     def apply(change: dict[str, Any]) -> None:
@@ -125,7 +134,7 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts]
     config.observe(lambda change: setattr(bridge.shown, "mode", shown.resolve(change["new"], os.environ)), "keep_alive")
     bridge.start(cells=cells)
     alerts = Alerts(bridge, lambda: (config.notify, config.notify_every), _open_log)
-    return bridge, alerts
+    return bridge, alerts, notice
 
 
 def _quiet_second_load(shell: Any) -> None:
@@ -173,6 +182,8 @@ def unload(shell: Any) -> None:
     bridge = state["bridge"]
     if state.get("alerts") is not None:
         state["alerts"].close()
+    if state.get("notice") is not None:
+        state["notice"].close()
     if bridge is not None:
         bridge.stop()
         atexit.unregister(bridge.at_exit)

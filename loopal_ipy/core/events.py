@@ -24,6 +24,7 @@ class Kind(StrEnum):
     """What an event says happened (a str: ``event.kind == "fired"`` holds)."""
 
     CREATED = "created"
+    UPDATED = "updated"  # a create declared it again with another definition (or %cron edit)
     DELETED = "deleted"
     PAUSED = "paused"
     RESUMED = "resumed"
@@ -47,6 +48,7 @@ class Kind(StrEnum):
 PERSISTED = frozenset(
     {
         Kind.CREATED,
+        Kind.UPDATED,
         Kind.DELETED,
         Kind.PAUSED,
         Kind.RESUMED,
@@ -59,7 +61,7 @@ PERSISTED = frozenset(
     }
 )
 SAVE_SOON = frozenset({Kind.FINISHED, Kind.SKIPPED})  # a run's end ("not running") reaches the disk soon
-REARM = frozenset({Kind.CREATED, Kind.DELETED, Kind.PAUSED, Kind.RESUMED, Kind.REMOVED})
+REARM = frozenset({Kind.CREATED, Kind.UPDATED, Kind.DELETED, Kind.PAUSED, Kind.RESUMED, Kind.REMOVED})
 GONE = frozenset({Kind.DELETED, Kind.REMOVED, Kind.EXPIRED})  # the job left the live set
 WAKE_WAITERS = frozenset({Kind.FINISHED, Kind.PAUSED, Kind.DELETED, Kind.REMOVED})
 # A routine restore is no warning (the load summary says it); a renamed one is said as STORE.

@@ -179,17 +179,23 @@ class CronJob:
     retries: int = 0  # a failed run is tried again up to this many times (--retries)
     retry_delay: float = 30.0  # seconds before the first retry; each next one waits twice as long
     catch_up: float | None = None  # --catch-up: None off; 0 one period; else seconds of grace after downtime
+    cell: str | None = None  # the notebook cell that declared it (its cellId): re-running that cell finds it
     compiled: Schedule | None = field(default=None, repr=False)
     # Not saved: a retry waiting (which one, when, for which occurrence), and a catch-up fire planned at load.
     attempt: int = field(default=0, repr=False)
     retry_at: datetime | None = field(default=None, repr=False)
     retry_for: datetime | None = field(default=None, repr=False)
     catch_up_for: datetime | None = field(default=None, repr=False)
+    declared_in: str | None = field(default=None, repr=False)  # the request that last declared it (declare.py)
     _gen: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         if self.compiled is None:
             self.compiled = parse_schedule(self.schedule, self.tz, anchor=self.created_at)
+
+    def definition(self) -> tuple[Any, ...]:
+        """What a create declares (DEFINITION, in order): equal definitions are the same job re-run."""
+        return tuple(getattr(self, name) for name in DEFINITION)
 
     @property
     def label(self) -> str:
@@ -296,6 +302,8 @@ class CronJob:
             d["retries"], d["retry_delay"] = self.retries, self.retry_delay
         if self.catch_up is not None:
             d["catch_up"] = self.catch_up
+        if self.cell is not None:
+            d["cell"] = self.cell
         if self.running:  # saved before the code starts: a kernel that dies now leaves this behind
             d["running"] = True
         return d
@@ -339,7 +347,20 @@ class CronJob:
             retries=_count(d, "retries"),
             retry_delay=_seconds(d, "retry_delay") or 30.0,
             catch_up=_seconds(d, "catch_up"),
+            cell=_cell(d.get("cell")),
         )
+
+
+# What a create declares beyond the name: a re-run create compares these (docs/running.md, "Create cells
+# are declarations"), the table redraws a row's fixed cells when they change, and cron.json is rewritten.
+DEFINITION = ("schedule", "code", "tz", "recurring", "durable", "timeout", "retries", "retry_delay", "catch_up")
+MAX_CELL_ID = 200
+
+
+def _cell(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and 0 < len(value) <= MAX_CELL_ID):
+        return value
+    raise TypeError(f"cell must be a cell id of at most {MAX_CELL_ID} characters or null")
 
 
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")

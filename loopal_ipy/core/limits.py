@@ -29,6 +29,11 @@ class CreateOptions(TypedDict, total=False):
     retries: int  # a failed run is tried again up to this many times (0: never)
     retry_delay: float  # seconds before the first retry; each next one waits twice as long (default 30)
     catch_up: float | None  # after downtime, run once for a missed occurrence within this grace (0: one period)
+    if_exists: str  # a job of this name (or cell) exists: "update" it in place, "keep" it as it is, or "error"
+    cell: str | None  # the notebook cell declaring it (the kernel fills it in from the execute request)
+
+
+IF_EXISTS = ("update", "keep", "error")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +103,12 @@ def check_options(options: CreateOptions, *, recurring: bool) -> dict[str, objec
         "retry_delay": float(delay),
         "catch_up": None if grace is None else float(grace),
     }
+
+
+def check_if_exists(value: object) -> str:
+    if value not in IF_EXISTS:
+        raise LimitError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {value!r}; e.g. --if-exists keep")
+    return str(value)
 
 
 def check_timeout(timeout: float) -> None:

@@ -11,16 +11,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Unpack
+from typing import Any, Unpack
 
 from . import retries
 from .clock import Clock
 from .deadlines import Deadlines
+from .declare import Declared, Declaring, Unnamed, changes
 from .errors import CodeError, JobNotFound, LimitError, NameTaken
 from .events import Event, Fire, Kind, Listener
-from .job import CronJob, Run, RunLog, clean_text, new_id, tail_text
-from .limits import CreateOptions, Settings, check_name, check_options, compile_check
-from .schedule import local_zone_name, parse_schedule
+from .job import DEFINITION, CronJob, Run, RunLog, clean_text, new_id, tail_text
+from .limits import CreateOptions, Settings, check_if_exists, check_name, check_options, compile_check
+from .schedule import Schedule, local_zone_name, parse_schedule
 
 
 class Scheduler:
@@ -37,6 +38,7 @@ class Scheduler:
         self.check_code = check_code
         self._jobs: dict[str, CronJob] = {}
         self._deadlines = Deadlines(self._jobs, self._deadline)
+        self._unnamed = Unnamed()  # what a re-run create of an unnamed job finds (declare.py)
         self._listeners: list[Listener] = []
         self.events: deque[Event] = deque(maxlen=200)
         self.listener_errors: deque[str] = deque(maxlen=20)
@@ -86,37 +88,118 @@ class Scheduler:
         return None
 
     def create(self, schedule: str, code: str, **options: Unpack[CreateOptions]) -> CronJob:
-        """Validate everything first, then add: a failed create changes nothing."""
-        s = self.settings
-        self._check_room(code)
-        name, once = options.get("name"), bool(options.get("once", False))
+        """``declare`` with no request behind it, and return the job."""
+        return self.declare(schedule, code, **options).job
+
+    def declare(
+        self, schedule: str, code: str, declaring: Declaring | None = None, **options: Unpack[CreateOptions]
+    ) -> Declared:
+        """A create is a declaration (declare.py): the job it declares again is kept if its definition is the
+        same and updated in place if not (``if_exists="keep"`` leaves it as it is, ``"error"`` refuses);
+        else a new job. Everything is checked first: a failed declare changes nothing."""
+        if_exists = check_if_exists(options.get("if_exists", "update"))
+        name = options.get("name")
+        if name is not None:
+            check_name(name)
+        self._check_code_text(code)
+        now = self.clock.now()
+        wanted, compiled = self._wanted(schedule, code, options, now)
+        definition = tuple(wanted.values())
+        if name is not None:
+            existing = next((j for j in self._jobs.values() if j.name == name), None)
+        else:
+            existing = None if declaring is None else self._unnamed.find(declaring, definition)
+        if existing is not None and if_exists == "error" and name is None:
+            raise NameTaken(f"this cell already declared job {existing.id}; delete it, or leave out --if-exists error")
+        if existing is None or if_exists == "error":  # a new job; a name taken is refused there
+            outcome = Declared(self._new(wanted, compiled, name, declaring and declaring.cell, now), "created")
+        else:
+            said = changes(existing.definition(), definition)
+            if not said:
+                outcome = Declared(existing, "unchanged")
+            elif if_exists == "keep":
+                outcome = Declared(existing, "kept", said)
+            else:
+                self._redefine(existing, wanted, said)
+                outcome = Declared(existing, "updated", said)
+        if declaring is not None:
+            outcome.job.declared_in = declaring.run
+        return outcome
+
+    def edit(
+        self, key: str, schedule: str | None = None, code: str | None = None, **options: Unpack[CreateOptions]
+    ) -> Declared:
+        """Change parts of a job's definition in place (``%cron edit``): what a re-run create with those
+        parts changed would do, checked the same way."""
+        job = self.get(key)
+        current = dict(zip(DEFINITION, job.definition(), strict=True))
+        merged = CreateOptions(
+            once=not current["recurring"],
+            durable=current["durable"],
+            tz=current["tz"],
+            timeout=current["timeout"],
+            retries=current["retries"],
+            retry_delay=current["retry_delay"],
+            catch_up=current["catch_up"],
+        )
+        merged.update(options)
+        code = job.code if code is None else code
+        self._check_code_text(code)
+        wanted, _ = self._wanted(job.schedule if schedule is None else schedule, code, merged, self.clock.now())
+        said = changes(job.definition(), tuple(wanted.values()))
+        if said:
+            self._redefine(job, wanted, said)
+        return Declared(job, "updated" if said else "unchanged", said)
+
+    def _wanted(
+        self, schedule: str, code: str, options: CreateOptions, now: datetime
+    ) -> tuple[dict[str, Any], Schedule]:
+        """The definition a create asks for, checked (DEFINITION's fields, in order), and its schedule."""
+        once = bool(options.get("once", False))
+        policy = check_options(options, recurring=not once)
+        tz = options.get("tz") or self.settings.timezone or local_zone_name()
+        compiled = parse_schedule(schedule, tz, anchor=now)  # raises on a bad schedule or zone
+        self.check_code(code)
+        wanted = {
+            "schedule": schedule.strip(),
+            "code": code,
+            "tz": tz,
+            "recurring": not once,
+            "durable": bool(options.get("durable", False)),
+            **policy,
+        }
+        return {field: wanted[field] for field in DEFINITION}, compiled
+
+    def _new(
+        self, wanted: dict[str, Any], compiled: Schedule, name: str | None, cell: str | None, now: datetime
+    ) -> CronJob:
+        self._check_room()
         if name is not None:
             self._check_name(name)
-        policy = check_options(options, recurring=not once)
-        tz = options.get("tz") or s.timezone or local_zone_name()
-        now = self.clock.now()
-        compiled = parse_schedule(schedule, tz, anchor=now)
-        self.check_code(code)
-        job = CronJob(
-            id=new_id(self._jobs),
-            name=name,
-            schedule=schedule.strip(),
-            code=code,
-            tz=tz,
-            created_at=now,
-            recurring=not once,
-            durable=bool(options.get("durable", False)),
-            compiled=compiled,
-            **policy,
-        )
-        job.history = RunLog(maxlen=s.history_size)
-        job.next_fire = compiled.next_after(now)
+        job = CronJob(id=new_id(self._jobs), name=name, created_at=now, cell=cell, compiled=compiled, **wanted)
+        job.history = RunLog(maxlen=self.settings.history_size)
+        job.next_fire = job.compiled.next_after(now)
         self._add(job)
         self.emit(Kind.CREATED, job, f"next fire {job.next_fire.isoformat()}")
         return job
 
-    def _check_room(self, code: str) -> None:
-        """Code given, not too long, and room for one more job."""
+    def _redefine(self, job: CronJob, wanted: dict[str, Any], said: tuple[str, ...]) -> None:
+        """Update a job in place: same id, history and counts; a new schedule starts from now."""
+        timing = (job.schedule, job.tz, job.recurring) != (wanted["schedule"], wanted["tz"], wanted["recurring"])
+        compiled = parse_schedule(wanted["schedule"], wanted["tz"], anchor=job.created_at) if timing else None
+        self._unnamed.discard(job)
+        for field, value in wanted.items():
+            setattr(job, field, value)
+        self._unnamed.add(job)
+        if compiled is not None:
+            job.compiled, job.catch_up_for = compiled, None
+            job.next_fire = compiled.next_after(self.clock.now())
+        retries.clear(job)
+        self._push(job)
+        self.emit(Kind.UPDATED, job, "; ".join(said))
+
+    def _check_code_text(self, code: str) -> None:
+        """Code given and not too long."""
         s = self.settings
         if not isinstance(code, str) or not code.strip():
             raise CodeError(
@@ -127,6 +210,10 @@ class Scheduler:
                 f"code is {len(code):,} characters; the limit is {s.max_code_chars:,} "
                 "(Cron.max_code_chars) — put the work in a function and schedule a call to it"
             )
+
+    def _check_room(self) -> None:
+        """Room for one more job."""
+        s = self.settings
         if len(self._jobs) >= s.max_jobs:
             n = len(self._jobs)
             raise LimitError(
@@ -174,6 +261,7 @@ class Scheduler:
         self._deadline(job)  # anything that can fail fails here, before the job is in
         job.running = job.id in self.active
         self._jobs[job.id] = job
+        self._unnamed.add(job)
         self._push(job)
 
     def delete(self, key: str) -> CronJob:
@@ -188,7 +276,8 @@ class Scheduler:
         self.emit(Kind.REMOVED, job, reason)
 
     def _remove(self, job: CronJob) -> None:
-        self._jobs.pop(job.id, None)
+        if self._jobs.pop(job.id, None) is job:
+            self._unnamed.discard(job)
         job._gen += 1  # invalidates its heap entries
         self.removed.append(job)
 

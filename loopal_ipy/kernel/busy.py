@@ -33,17 +33,36 @@ def cell_marker(shell: Any) -> object:
     return msg_id or ("count", getattr(shell, "execution_count", None))
 
 
-def displaying_cell(shell: Any) -> tuple[str | None, str | None]:
-    """(which cell, which run of it) is executing: the frontend's cellId, else the cell's code."""
+def _request(shell: Any) -> dict[str, Any] | None:
+    """The execute request this thread runs now (ipykernel's parent), or None."""
     get_parent = getattr(shell, "get_parent", None)  # ZMQInteractiveShell only
     parent = get_parent() if get_parent is not None else None
     if not isinstance(parent, dict) or (parent.get("header") or {}).get("msg_type") != "execute_request":
+        return None
+    return parent
+
+
+def request_cell(shell: Any) -> tuple[str | None, str | None]:
+    """(the frontend's cellId or None, the request's msg id) of the execute request running now; (None,
+    None) outside one. JupyterLab and Notebook 7 send the cellId; nbclient and papermill do not."""
+    parent = _request(shell)
+    if parent is None:
         return None, None
     cell = (parent.get("metadata") or {}).get("cellId")
-    if not isinstance(cell, str):
+    msg_id = parent["header"].get("msg_id")
+    return (cell if isinstance(cell, str) and cell else None), (msg_id if isinstance(msg_id, str) else None)
+
+
+def displaying_cell(shell: Any) -> tuple[str | None, str | None]:
+    """(which cell, which run of it) is executing: the frontend's cellId, else the cell's code."""
+    parent = _request(shell)
+    if parent is None:
+        return None, None
+    cell, msg_id = request_cell(shell)
+    if cell is None:
         code = (parent.get("content") or {}).get("code")
         cell = f"code:{hash(code)}" if isinstance(code, str) else None
-    return cell, parent["header"].get("msg_id")
+    return cell, msg_id
 
 
 class Cells:

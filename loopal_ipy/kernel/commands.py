@@ -15,12 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from ..core.declare import Declared, Declaring
 from ..core.errors import CronError, StoreError
 from ..core.events import Event, Kind
 from ..core.job import CronJob
 from ..core.limits import CreateOptions, Settings
 from ..core.scheduler import Scheduler
 from . import waiting
+from .busy import request_cell
 from .hooks import HookEvent, Hooks
 from .runner import Runner
 
@@ -103,21 +105,50 @@ class Commands:
         return job
 
     def create(self, schedule: str, code: str, **options: Unpack[CreateOptions]) -> CronJob:
-        """Schedule ``code``; raises a CronError subclass (and creates nothing) on bad input.
+        """Declare the job that runs ``code`` on ``schedule`` and return it: new, or — re-run from the same
+        cell, or under the same name — the existing one, updated in place if its definition changed
+        (docs/running.md, "Create cells are declarations"). Raises a CronError subclass, changing
+        nothing, on bad input.
 
-        Options: ``once``, ``durable``, ``name``, ``tz`` and ``timeout`` (seconds a run may last
-        before it is stopped; 0: no limit; None: Cron.job_timeout).
+        Options: ``once``, ``durable``, ``name``, ``tz``, ``timeout`` (seconds a run may last; 0: no
+        limit; None: Cron.job_timeout), ``retries`` and ``retry_delay`` (a failed run tried again after
+        S, 2S, 4S … s), ``catch_up`` (seconds of grace after downtime; 0: one period) and ``if_exists``
+        ("update", "keep" or "error").
         """
+        return self.declare(schedule, code, **options).job
+
+    def declare(self, schedule: str, code: str, **options: Unpack[CreateOptions]) -> Declared:
+        """``create``, saying what it did: created, unchanged, updated (and what changed) or kept."""
         if options.get("durable"):
             if self.store is None:
                 raise StoreError("durable jobs need a session store, and this kernel has none")
             self.store.check_can_create()
         with self._lock:
-            job = self.core.create(schedule, code, **options)
+            got = self.core.declare(schedule, code, self._declaring(), **options)
         self._request_save()
-        if job.durable and self.unsaved() is not None:  # said at every create, not once per failure streak
+        job = got.job
+        if job.durable and got.outcome != "unchanged" and self.unsaved() is not None:  # said at every change
             self.core.emit(Kind.STORE, job, f"{job.label} is in memory only for now: {self.unsaved()}")
-        return job
+        return got
+
+    def edit(
+        self, key: str, schedule: str | None = None, code: str | None = None, **options: Unpack[CreateOptions]
+    ) -> Declared:
+        """Change parts of a job's definition in place (schedule, code, tz, timeout, retries, retry_delay,
+        catch_up), as a re-run create with them changed would: same id, history and counts."""
+        if options.get("durable") and self.store is not None:
+            self.store.check_can_create()
+        with self._lock:
+            got = self.core.edit(key, schedule, code, **options)
+        self._request_save()
+        return got
+
+    def _declaring(self) -> Declaring | None:
+        """The request a create comes from: none for a job's own code (its parent is some earlier cell's)."""
+        if self.runner.in_job():
+            return None
+        cell, run = request_cell(self.shell)
+        return None if run is None else Declaring(run=run, cell=cell)
 
     def unsaved(self) -> str | None:
         """Why durable jobs are not on disk now (the store's last save failed), or None."""

@@ -269,8 +269,7 @@ class Track:
 
 def definition(job: CronJob) -> tuple[Any, ...]:
     """What cron.json holds beyond state: a change to any of it rewrites the file."""
-    policy = (job.timeout, job.retries, job.retry_delay, job.catch_up)
-    return (job.name, job.schedule, job.code, job.tz, job.recurring, job.paused, job.created_at, *policy)
+    return (job.name, *job.definition(), job.paused, job.created_at, job.cell)
 
 
 _NONE_READ = Track(RunLog(maxlen=0), -1, None, {}, [], 0)

@@ -91,6 +91,11 @@ class LoadResult:
                 f"paused {', '.join(self.stuck)}: {'it was' if len(self.stuck) == 1 else 'they were'} running "
                 "when its kernel stopped (%cron resume ID restarts it)"
             )
+        said_paused = {*self.stuck, *self.held}
+        kept = [j.label for j in self.jobs if j.paused and j.label not in said_paused]
+        if kept:
+            shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+            parts.append(f"{shown} paused as saved (%cron resume ID restarts it)")
         if self.held:
             shown = ", ".join(self.held[:5]) + (f" and {len(self.held) - 5} more" if len(self.held) > 5 else "")
             parts.append(
@@ -157,6 +162,7 @@ def from_sealed(d: dict[str, Any], history_size: int = 20, schedules: dict[Any, 
         retries=get("retries", 0),
         retry_delay=get("retry_delay") or 30.0,
         catch_up=get("catch_up"),
+        cell=get("cell"),
         compiled=None if schedules is None else shared_schedule(d["schedule"], d["tz"], created_at, schedules),
     )
 

@@ -100,16 +100,65 @@ def parse_wait(args: str) -> tuple[str | None, int, float | None]:
     return key, runs, timeout
 
 
-_CREATE_OPTIONS = "--once, --durable, --name N, --tz TZ, --timeout S, --retries N, --retry-delay S, --catch-up [GRACE]"
-_EXAMPLES = {"--name": "report", "--tz": "UTC", "--timeout": "60", "--retries": "3", "--retry-delay": "30"}
+_CREATE_OPTIONS = (
+    "--once, --durable, --name N, --tz TZ, --timeout S, --retries N, --retry-delay S, --catch-up [GRACE], "
+    "--if-exists update|keep|error"
+)
+_EXAMPLES = {
+    "--name": "report", "--tz": "UTC", "--timeout": "60", "--retries": "3", "--retry-delay": "30",
+    "--if-exists": "keep",
+}  # fmt: skip
 _GRACE = re.compile(r"^(?:\d+(?:\.\d+)?|(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?)$")
 
 
 def create_options(rest: str) -> tuple[CreateOptions, str]:
-    """``--once --durable --name N --tz TZ --timeout S --retries N --retry-delay S --catch-up [GRACE]`` off
-    the front of ``rest`` (also ``--name=N``)."""
-    opts = CreateOptions(once=False, durable=False, name=None, tz=None, timeout=None)
-    while rest.startswith("-"):
+    """``--once --durable --name N --tz TZ --timeout S --retries N --retry-delay S --catch-up [GRACE]
+    --if-exists update|keep|error`` off the front of ``rest`` (also ``--name=N``)."""
+    opts, rest = _options(rest, CreateOptions(once=False, durable=False, name=None, tz=None, timeout=None))
+    return opts, rest
+
+
+_EDIT_ONLY = ("--schedule", "--code")
+_NOT_EDITED = ("--once", "--durable", "--name", "--if-exists")
+
+
+def edit_options(rest: str) -> tuple[str | None, str | None, CreateOptions]:
+    """``%cron edit ID``'s rest: ``--schedule S``, create's policy options, and ``--code CODE...`` (last,
+    the rest of the line) -> (schedule, code, options given)."""
+    schedule, code, opts = None, None, CreateOptions()
+    while rest:
+        word, quoted, after = split_word(rest)
+        flag = word.partition("=")[0]
+        if quoted or not word.startswith("-"):
+            raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {EDIT_USAGE}")
+        if flag in _NOT_EDITED:
+            raise UsageError(
+                f"%cron edit changes the schedule, code and run policy; for {flag} run %cron create again with it "
+                "(the same name updates the job in place)"
+            )
+        if word == "--code":
+            code, rest = after, ""
+        elif word == "--schedule":
+            schedule, quoted, rest = split_word(after)
+            if not quoted and schedule.lower() == "@every":
+                duration, _, rest = split_word(rest)
+                schedule = f"@every {duration}"
+            if not schedule:
+                raise UsageError('%cron edit: --schedule needs a value, e.g. --schedule "*/5 * * * *"')
+        else:
+            opts, rest = _options(rest, opts, stop=_EDIT_ONLY + _NOT_EDITED, prog="edit")
+    return schedule, code, opts
+
+
+EDIT_USAGE = (
+    "ID [--schedule S] [--tz TZ] [--timeout S] [--retries N] [--retry-delay S] [--catch-up [GRACE]] [--code CODE...]"
+)
+
+
+def _options(
+    rest: str, opts: CreateOptions, stop: tuple[str, ...] = (), prog: str = "create"
+) -> tuple[CreateOptions, str]:
+    while rest.startswith("-") and split_word(rest)[0].partition("=")[0] not in stop:
         word, _, rest = split_word(rest)
         flag, eq, value = word.partition("=")
         if flag in ("--once", "--durable") and not eq:
@@ -123,8 +172,10 @@ def create_options(rest: str) -> tuple[CreateOptions, str]:
             if not eq:
                 value, _, rest = split_word(rest)
             if not value:
-                raise UsageError(f"%cron create: {flag} needs a value, e.g. {flag} {_EXAMPLES[flag]}")
+                raise UsageError(f"%cron {prog}: {flag} needs a value, e.g. {flag} {_EXAMPLES[flag]}")
             _set_option(opts, flag, value)
+        elif prog == "edit":
+            raise UsageError(f"%cron edit: unknown option {word!r}; usage: %cron edit {EDIT_USAGE}")
         else:
             raise UsageError(f"%cron create: unknown option {word!r}; options are {_CREATE_OPTIONS}")
     return opts, rest
@@ -133,6 +184,9 @@ def create_options(rest: str) -> tuple[CreateOptions, str]:
 def _set_option(opts: CreateOptions, flag: str, value: str) -> None:
     if flag in ("--name", "--tz"):
         opts[flag[2:]] = value  # type: ignore[literal-required]
+        return
+    if flag == "--if-exists":
+        opts["if_exists"] = value  # the core says which values work
         return
     try:
         if flag == "--retries":

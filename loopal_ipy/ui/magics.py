@@ -14,16 +14,19 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
+from ..core.declare import Declared
 from ..core.errors import CronError
 from ..core.job import CronJob
-from ..core.schedule import get_zone, next_fires, parse_schedule
+from ..core.schedule import next_fires, parse_schedule
 from . import render
 from .magicargs import (
     CRON_FIELD,
+    EDIT_USAGE,
     InputError,
     Parser,
     Text,
     create_options,
+    edit_options,
     parse_wait,
     shell_words,
     short,
@@ -34,6 +37,28 @@ if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
 
     TableMaker = Callable[[SchedulerFace], object]  # the live table for a scheduler (widget.CronTable)
+
+
+def _said(got: Declared, kind: str, now: datetime, unsaved: str | None) -> str:
+    """The one line a create (or edit) answers: created, unchanged, updated (and how) or kept."""
+    job = got.job
+    if job.paused:
+        when = f"paused — %cron resume {job.name or job.id} restarts it"
+    elif job.next_fire is None:
+        when = "no next fire"
+    else:
+        when = f"next fire {render.local(job.next_fire, job.tz)} ({render.in_words(job.next_fire, now)})"
+    if got.outcome == "created":
+        said = f"created {kind} {job.label} — {job.description}; {when}"
+    elif got.outcome == "unchanged":
+        said = f"job {job.label} unchanged; {when}"
+    elif got.outcome == "updated":
+        said = f"job {job.label} updated: {'; '.join(got.changes)}; {when}"
+    else:
+        said = f"job {job.label} kept as it is (--if-exists keep); this create differs: {'; '.join(got.changes)}"
+    if unsaved and got.outcome != "unchanged":
+        said += f"\n⚠ not saved yet — {unsaved}; it runs from memory and saving is retried"
+    return said
 
 
 @dataclass(frozen=True)
@@ -60,8 +85,14 @@ class CronMagics(Magics):
             "create": Command(
                 self._create,
                 "create [--once] [--durable] [--name N] [--tz TZ] [--timeout S] [--retries N [--retry-delay S]] "
-                "[--catch-up [GRACE]] SCHEDULE CODE...",
-                "schedule CODE (the rest of the line, or the cell body with %%cron)",
+                "[--catch-up [GRACE]] [--if-exists update|keep|error] SCHEDULE CODE...",
+                "schedule CODE (the rest of the line, or the cell body with %%cron); run again, the same "
+                "job (updated if changed)",
+            ),
+            "edit": Command(
+                self._edit,
+                "edit " + EDIT_USAGE,
+                "change a job in place (same id, history and counts); %%cron edit ID takes the cell as code",
             ),
             "list": Command(self._list, "list", "the job table"),
             "delete": Command(self._delete, "delete ID... | --all", "remove jobs"),
@@ -101,10 +132,10 @@ class CronMagics(Magics):
         command = self.commands.get(sub)
         if command is None:
             raise UsageError(f"%cron has no subcommand {sub!r}; valid subcommands are: {', '.join(self.commands)}")
-        if cell is not None and sub != "create":
-            raise UsageError(f"%%cron only takes 'create' (the cell body is the code); got {sub!r}")
+        if cell is not None and sub not in ("create", "edit"):
+            raise UsageError(f"%%cron only takes 'create' or 'edit' (the cell body is the code); got {sub!r}")
         try:
-            return command.handler(rest.strip(), cell) if sub == "create" else command.handler(rest.strip())
+            return command.handler(rest.strip(), cell) if sub in ("create", "edit") else command.handler(rest.strip())
         except UsageError as e:  # one line, even when it quotes input that held newlines
             raise UsageError(" ".join(str(e).split())) from None
         except InputError as e:
@@ -152,15 +183,24 @@ class CronMagics(Magics):
                 f"%cron create: no code given after the schedule {schedule!r}; "
                 f'e.g. %cron create "{schedule}" refresh(), or use %%cron create "{schedule}" with the code below'
             )
-        job = bridge.create(schedule, code, **opts)
-        when = job.next_fire.astimezone(get_zone(job.tz))
+        got = bridge.declare(schedule, code, **opts)
         kind = "one-shot" if opts["once"] else ("durable" if opts["durable"] else "job")
-        unsaved = bridge.unsaved() if job.durable else None
-        return Text(
-            f"created {kind} {job.label} — {job.description}; next fire {when:%Y-%m-%d %H:%M:%S %Z} "
-            f"({render.in_words(job.next_fire, bridge.now())})"
-            + (f"\n⚠ not saved yet — {unsaved}; it runs from memory and saving is retried" if unsaved else "")
-        )
+        return Text(_said(got, kind, bridge.now(), bridge.unsaved() if got.job.durable else None))
+
+    def _edit(self, rest: str, cell: str | None) -> Text:
+        bridge = self._bridge("edit")
+        key, _, rest = split_word(rest)
+        if not key or key.startswith("-"):
+            raise UsageError(f"%cron edit: no job given; usage: %cron edit {EDIT_USAGE}")
+        schedule, code, opts = edit_options(rest)
+        if cell is not None:
+            if code is not None:
+                raise UsageError("%%cron edit: the code is the cell body; leave out --code")
+            code = cell
+        if schedule is None and code is None and not opts:
+            raise UsageError(f"%cron edit: nothing to change; usage: %cron edit {EDIT_USAGE}")
+        got = bridge.edit(key, schedule, code, **opts)
+        return Text(_said(got, "job", bridge.now(), bridge.unsaved() if got.job.durable else None))
 
     def _list(self, rest: str) -> object:
         bridge = self._bridge("list")

@@ -125,6 +125,7 @@ class Row:
         self.job = job
         classes = (f"loopal-job-{job.id}",)
         self.texts = {**cells.static_texts(job), **cells.dynamic_texts(job, now)}
+        self.definition = (job.name, *job.definition())  # the fixed cells are redrawn when it changes
         self.cells = {
             col: widgets.HTML(
                 value=self.texts[col],
@@ -158,7 +159,12 @@ class Row:
     def update(self, now: datetime) -> int:
         """Send the cells whose text changed; returns how many."""
         sent = 0
-        for col, text in cells.dynamic_texts(self.job, now).items():
+        texts = cells.dynamic_texts(self.job, now)
+        definition = (self.job.name, *self.job.definition())
+        if definition != self.definition:  # a create declared it again, changed (or %cron edit)
+            self.definition = definition
+            texts.update(cells.static_texts(self.job))
+        for col, text in texts.items():
             if self.texts[col] != text:
                 self.texts[col] = text
                 self.cells[col].value = text

@@ -165,6 +165,17 @@ def test_rows_come_from_scheduler_state(core, bridge, tables) -> None:
     assert "loopal-cell-runs" in ca["runs"].get_state()["_dom_classes"]
 
 
+def test_a_job_declared_again_with_a_new_schedule_redraws_its_fixed_cells(core, bridge, tables) -> None:
+    job = core.create("@every 10s", "x = 1", name="tick")
+    t = CronTable(bridge)
+    tables.append(t)
+    core.declare("@every 1h", "y = 2", name="tick", retries=2)  # the same create cell, edited and re-run
+    row = t.cells(job.id)
+    assert "<code>@every 1h</code>" in value(row["schedule"]) and "retries 2 from 30 s" in value(row["schedule"])
+    assert ">y = 2</code>" in value(row["code"])
+    assert t.row_ids == [job.id]
+
+
 def test_empty_table_says_how_to_start(bridge, tables) -> None:
     t = CronTable(bridge)
     tables.append(t)

@@ -222,7 +222,7 @@ def test_max_jobs_is_a_clear_error(clock: FakeClock) -> None:
 def test_duplicate_names_and_unknown_ids(sched: Scheduler) -> None:
     sched.create("@daily", "pass", name="report")
     with pytest.raises(NameTaken, match=r"^name 'report' is already used"):
-        sched.create("@daily", "pass", name="report")
+        sched.create("@daily", "pass", name="report", if_exists="error")
     with pytest.raises(JobNotFound, match=r"^no job 'zzz'; known jobs: .* \(report\)$"):
         sched.get("zzz")
 
