@@ -30,6 +30,7 @@ from .ui.magicargs import wait_transformer
 from .ui.magics import CronMagics
 
 if TYPE_CHECKING:
+    from .storage.loadrules import LoadResult
     from .ui.widget import CronTable
 
 _ATTR = "_loopal_ipy"
@@ -113,15 +114,7 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts,
     setattr(shell, _STASH, None)
     summary = durable.open()
     durable.on_takeover = bridge.rearm
-    loaded = durable.last_load
-    notice = None
-    if summary and (loaded is None or loaded.notable):
-        if loaded is not None and loaded.jobs:
-            summary += f" — {ONLY_CODE}"
-        if request_cell(shell)[1] is not None:
-            print(summary)  # %load_ext in a cell: that cell says it
-        else:
-            notice = FirstCellNotice(shell, summary)  # loaded at kernel start: the first cell the user runs says it
+    notice = _say_load(shell, summary, durable.last_load)
     atexit.register(bridge.at_exit)
 
     def apply(change: dict[str, Any]) -> None:
@@ -135,6 +128,18 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts,
     bridge.start(cells=cells)
     alerts = Alerts(bridge, lambda: (config.notify, config.notify_every), _open_log)
     return bridge, alerts, notice
+
+
+def _say_load(shell: Any, summary: str, loaded: LoadResult | None) -> FirstCellNotice | None:
+    """What a load brought back, said in the cell that loads, or (at kernel start) in the first one run."""
+    if not summary or (loaded is not None and not loaded.notable):
+        return None
+    if loaded is not None and loaded.jobs:
+        summary += f" — {ONLY_CODE}"
+    if request_cell(shell)[1] is not None:
+        print(summary)  # %load_ext in a cell: that cell says it
+        return None
+    return FirstCellNotice(shell, summary)
 
 
 def _quiet_second_load(shell: Any) -> None:
