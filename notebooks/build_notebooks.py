@@ -233,14 +233,24 @@ import loopal_ipy
 %cron session
 """),
     md("""
-Start clean: if an earlier run of this notebook stopped halfway, its durable
-jobs came back when the extension loaded. `%cron delete --all` removes every
-job of this kernel and session.
+## Create a durable job
+
+A create cell is a **declaration**: "this job exists, defined so". Run it
+again — or *Restart & Run All*, after which the job is already back — and it
+finds the same job and says `unchanged`; edit the cell and run it, and the
+job is updated in place (same id, its history and counts kept) and the line
+says what changed. So this notebook needs no `%cron delete --all` at the top.
+(`--if-exists keep` never changes an existing job; `--if-exists error` refuses
+a name that is taken, as a plain create once did.)
 """),
-    code("%cron delete --all"),
-    md("## Create a durable job"),
     code("beats = 0  # the job counts its runs here"),
     code("""%cron create --durable --name heartbeat "@every 1s" beats = globals().get("beats", 0) + 1"""),
+    code("""
+again = %cron create --durable --name heartbeat "@every 1s" beats = globals().get("beats", 0) + 1
+print(again)
+assert "unchanged" in again, again
+assert [j.name for j in loopal_ipy.get_scheduler().jobs()] == ["heartbeat"]
+"""),
     code("""
 %cron wait heartbeat --runs 2 --timeout 30
 assert beats >= 2, beats

@@ -332,7 +332,7 @@ BAD_INPUTS = [
         "unknown subcommand",
         None,
         "%cron frobnicate x",
-        r"%cron has no subcommand 'frobnicate'; valid subcommands are: create, list, delete, .+",
+        r"%cron has no subcommand 'frobnicate'; valid subcommands are: create, edit, list, delete, .+",
     ),
     ("unknown id (delete)", None, "%cron delete nosuchid", r"no job 'nosuchid'; known jobs: [a-z0-9]{8} \(keeper\)"),
     ("unknown id (run)", None, "%cron run nosuchid", r"no job 'nosuchid'; known jobs: [a-z0-9]{8} \(keeper\)"),
@@ -403,12 +403,12 @@ BAD_INPUTS = [
         None,
         '%cron create --every "@every 10s" x = 1',
         r"%cron create: unknown option '--every'; options are --once, --durable, --name N, --tz TZ, --timeout S, "
-        r"--retries N, --retry-delay S, --catch-up \[GRACE\]",
+        r"--retries N, --retry-delay S, --catch-up \[GRACE\], --if-exists update\|keep\|error",
     ),
     (
         "name taken",
         None,
-        '%cron create --name keeper "@every 10s" x = 1',
+        '%cron create --if-exists error --name keeper "@every 10s" x = 1',
         r"name 'keeper' is already used by job [a-z0-9]{8}; pick another or delete that job",
     ),
     ("bad name", None, '%cron create --name "a b" "@every 10s" x = 1', r"bad job name 'a b': use a letter then .+"),
