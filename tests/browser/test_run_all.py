@@ -58,3 +58,63 @@ def test_run_all_leaves_a_table_whose_runs_go_on(lab: Lab, name: str) -> None:
             assert after is not None and sum(after) > sum(before), json.dumps({"before": before, "after": after})
         finally:
             browser.close()
+
+
+_RESTART = """async () => {
+    const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
+    await ctx.session.kernel.restart();  // Kernel → Restart without its dialog: the server's restart_kernel
+}"""
+_IDLE = """() => {
+    const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    return !!k && k.status === 'idle';
+}"""
+_ERRORS = (
+    "() => window.jupyterapp.shell.currentWidget.content.widgets.filter(w => w.model.type === 'code')"
+    ".flatMap(w => w.model.outputs.toJSON()).filter(o => o.output_type === 'error')"
+    ".map(o => o.ename + ': ' + o.evalue)"
+)
+_NAMES = """() => {
+    const tables = [...document.querySelectorAll('.loopal-cron')];
+    const last = tables[tables.length - 1];
+    return last ? [...last.querySelectorAll('.loopal-cell-job i')].map(e => e.innerText) : null;
+}"""
+
+
+@pytest.mark.parametrize("lab", ["lab"], indirect=True)
+@pytest.mark.parametrize("name", ["durable", "quickstart"])
+@pytest.mark.timeout(480)
+def test_restart_and_run_all_twice_finds_the_same_jobs(lab: Lab, name: str) -> None:
+    """docs/running.md: create cells are declarations, and a restart's interrupt pauses nothing: Restart &
+    Run All, twice, with the same notebook path (so the same durable session) ends with no error output,
+    one job per name, and the last table ticking."""
+    from playwright.sync_api import sync_playwright
+
+    shutil.copy(NOTEBOOKS / f"{name}.ipynb", lab.root / f"{name}.ipynb")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            _open_and_run_all(page, lab, f"{name}.ipynb")
+            _wait(page, _DONE, timeout=180)
+            assert page.evaluate(_ERRORS) == [], "the first Run All failed"
+            for attempt in (1, 2):
+                page.evaluate(_RESTART)
+                _wait(page, _IDLE, timeout=90)
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+                _wait(page, "() => window.jupyterapp.shell.currentWidget.content.widgets"
+                            ".every(w => w.model.type !== 'code' || w.model.executionCount === null)")  # fmt: skip
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                _wait(page, _DONE, timeout=180)
+                errors = page.evaluate(_ERRORS)
+                assert errors == [], f"Restart & Run All #{attempt}: {errors}"
+                page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                              " nb.activeCellIndex = nb.widgets.length - 1; nb.mode = 'command'; }")  # fmt: skip
+                page.keyboard.press("End")
+                names = _wait(page, _NAMES, timeout=30)
+                assert names and len(names) == len(set(names)), f"Restart & Run All #{attempt}: rows {names}"
+                before = _wait(page, _LAST_RUNS, timeout=30)
+                page.wait_for_timeout(4000)
+                after = page.evaluate(_LAST_RUNS)
+                assert after is not None and sum(after) > sum(before), (attempt, before, after)
+        finally:
+            browser.close()
