@@ -178,13 +178,9 @@ class DurableSession:
             said = self._own()
             if said and (self.last_load is None or self.last_load.notable):  # "restored 0" is no news
                 self.core.emit(Kind.STORE, "-", said.removeprefix("loopal_ipy: "))
-        if self.info.source == THIS_KERNEL and not self._announced:
+        if self.info.source in (THIS_KERNEL, "kernel") and not self._announced:
             self._announced = True
-            self.warn(
-                f"loopal_ipy: this kernel has no notebook path (an executed notebook: papermill, nbconvert), "
-                f"so its durable jobs go to session {self.info.id} of this kernel only: they run and survive "
-                "%reload_ext, but will not come back in a new kernel (set LOOPAL_SESSION_ID to keep them)"
-            )
+            self.warn(_no_notebook(self.info.source, self.info.id))
         if self.store is not None and self.store.read_only:  # the cause first: a store we cannot even lock
             raise StoreError(
                 f"the durable store {self.store.path} is read-only for this session "
@@ -374,6 +370,22 @@ class DurableSession:
         if self.last_load is not None:
             lines.append(f"loaded:  {self.last_load.summary().removeprefix('loopal_ipy: ')}")
         return "\n".join(lines)
+
+
+def _no_notebook(source: str, session_id: str) -> str:
+    """Said once, at the first durable create, where no notebook names the session: its jobs will not come
+    back where the user expects (docs/durable.md)."""
+    if source == THIS_KERNEL:
+        return (
+            f"loopal_ipy: this kernel has no notebook path (an executed notebook: papermill, nbconvert), "
+            f"so its durable jobs go to session {session_id} of this kernel only: they run and survive "
+            "%reload_ext, but will not come back in a new kernel (set LOOPAL_SESSION_ID to keep them)"
+        )
+    return (
+        f"loopal_ipy: this kernel has no notebook path (jupyter console, a kernel started by hand), so its "
+        f"durable jobs go to session {session_id}, named after this kernel: they come back when this kernel "
+        "restarts, but not in a new console or kernel (set LOOPAL_SESSION_ID, or %cron session NAME, to keep them)"
+    )
 
 
 def _kernel_id(connection_file: str | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from datetime import datetime
 
 from ..core.job import CronJob, Run
@@ -20,6 +21,13 @@ RED = "#c62828"
 _MUTED = "color:var(--jp-ui-font-color2, #666);font-size:90%"
 # The widget's line height is a whole input row; a long word (a name, a path) wraps rather than hides.
 _LINES = "<div style='line-height:1.35;overflow-wrap:anywhere'>{}</div>"
+_BREAKS = re.compile(r"([./_:,=(])(?=\w)")
+
+
+def soft(escaped: str) -> str:
+    """Escaped text with a line-break opportunity after each . / _ : , = ( inside a word: a narrow column
+    wraps ``pandas.errors.ParserError`` after a dot, not as ``ParserEr|ror``."""
+    return _BREAKS.sub(r"\1<wbr>", escaped)
 
 
 # ------------------------------------------------------------------ countdowns
@@ -68,7 +76,7 @@ def static_texts(job: CronJob) -> dict[str, str]:
     badges = (" " + badge("durable", "#1565c0") if job.durable else "") + (
         "" if job.recurring else " " + badge("once", "#6a1b9a")
     )
-    code = f"<code title='{html.escape(job.code)}'>{html.escape(render.preview(job.code, 24))}</code>"
+    code = f"<code title='{html.escape(job.code)}'>{soft(html.escape(render.preview(job.code, 24)))}</code>"
     return {
         "job": _LINES.format(f"<b>{job.id}</b>{name}{badges}"),
         "schedule": _LINES.format(
@@ -99,7 +107,7 @@ def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:
         if last.status == "error":
             last_text += (
                 f"<br><span style='color:{RED};display:inline-block;max-width:14em;white-space:normal'>"
-                f"{html.escape(error_line(last))}</span>"
+                f"{soft(html.escape(error_line(last)))}</span>"
             )
         last_text = _LINES.format(last_text)
     fails = f"<span style='color:{RED}'>{job.failures}</span>" if job.failures else "0"

@@ -1,4 +1,4 @@
-"""The table's log view: one job's bounded history, one small output widget per run.
+"""The table's log view: one job's bounded history, newest first, one small output widget per run.
 
 One ``Output`` for the whole log re-sent every output on each append (quadratic
 traffic, a view that fell behind); here a new run sends only itself, and runs
@@ -72,7 +72,7 @@ class LogView(widgets.VBox):
         text = (
             f"<b>log of {html.escape(job.label)}</b>{gone} — <code>{html.escape(job.schedule)}</code> "
             f"({html.escape(job.description)}); runs {job.runs}, failures {job.failures}, "
-            f"skipped {job.skips}, coalesced {job.coalesced}"
+            f"skipped {job.skips}, coalesced {job.coalesced}; newest first"
         )
         if self.title.value != text:
             self.title.value = text
@@ -83,7 +83,8 @@ class LogView(widgets.VBox):
                 got = (run, widgets.Output(outputs=cells.log_outputs(job, run), layout=self._run_layout))
             shown[id(run)] = got
         self._runs = shown
-        children = tuple(w for _run, w in shown.values()) or (self._empty,)
+        # Newest first: a notification's "Show log" opens on the run that raised it, not the oldest kept.
+        children = tuple(w for _run, w in reversed(shown.values())) or (self._empty,)
         if self.box.children != children:
             self.box.children = children
         for key, (_run, w) in old.items():

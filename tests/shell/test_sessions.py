@@ -108,3 +108,37 @@ def test_a_takeover_never_leaves_two_jobs_with_one_name(make, tmp_path: Path) ->
     names = sorted(j.name for j in second.jobs())
     assert names == ["poll", "poll-2"], names
     assert next(j for j in second.jobs() if j.name == "poll-2").code == "durable_one()"
+
+
+@pytest.mark.parametrize(
+    ("connection_file", "said"),
+    [
+        ("/run/jupyter/kernel-1f2e3d4c.json", "jupyter console, a kernel started by hand"),
+        ("/tmp/tmpab12cd.json", "an executed notebook: papermill, nbconvert"),
+    ],
+)
+def test_a_session_no_notebook_names_warns_once_at_the_first_durable_create(
+    tmp_path: Path, connection_file: str, said: str
+) -> None:
+    """docs/durable.md: a console's durable jobs go to a session named after its kernel, which a new
+    console never opens again: said once, as for an executed notebook."""
+    from loopal_ipy.core.clock import SystemClock
+    from loopal_ipy.core.scheduler import Scheduler
+    from loopal_ipy.kernel.durable import DurableSession
+
+    warned: list[str] = []
+    durable = DurableSession(
+        Scheduler(SystemClock()),
+        home=str(tmp_path / "home"),
+        env={},
+        user_ns={},
+        connection_file=connection_file,
+        warn=warned.append,
+        call_later=lambda delay, call: None,  # type: ignore[arg-type,return-value]
+    )
+    durable.open()
+    durable.check_can_create()
+    durable.check_can_create()
+    assert len(warned) == 1 and said in warned[0], warned
+    assert "set LOOPAL_SESSION_ID" in warned[0]
+    durable.close()

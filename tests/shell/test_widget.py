@@ -165,6 +165,15 @@ def test_rows_come_from_scheduler_state(core, bridge, tables) -> None:
     assert "loopal-cell-runs" in ca["runs"].get_state()["_dom_classes"]
 
 
+def test_long_words_wrap_after_dots_not_mid_word(core, clock, bridge, tables) -> None:
+    job = core.create("@every 1s", "df = pandas.read_csv(path)", name="csv")
+    t = CronTable(bridge)
+    tables.append(t)
+    fire(core, clock, 1, status="error", error="pandas.errors.ParserError: Error tokenizing data")
+    assert "pandas.<wbr>errors.<wbr>ParserError:" in value(t.cells(job.id)["last"])
+    assert "pandas.<wbr>read_<wbr>csv(<wbr>pa…" in value(t.cells(job.id)["code"])
+
+
 def test_a_job_declared_again_with_a_new_schedule_redraws_its_fixed_cells(core, bridge, tables) -> None:
     job = core.create("@every 10s", "x = 1", name="tick")
     t = CronTable(bridge)
@@ -295,6 +304,7 @@ def test_log_view_shows_history_and_appends_new_runs(core, clock, bridge, tables
     first = t.log_runs
     fire(core, clock, 1)
     assert t.log_runs[:2] == first and t.log_runs[-1].outputs[-1]["text"] == "ran\n"  # appended, not redrawn
+    assert t._log.box.children[0] is t.log_runs[-1]  # shown newest first: "Show log" opens on the latest run
     assert "runs 3" in t._log.title.value
     t.buttons(job.id)["log"].click()  # again: closes it, and frees its run widgets
     assert t._log.layout.display == "none" and t.log_runs == []
