@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..core.events import FOOTER, Event
@@ -118,8 +118,13 @@ def table_text(jobs: list[CronJob], now: datetime, events: Iterable[Event] = (),
         if more := _more(jobs, limit):
             lines.append(more)
         body = "\n".join(line.rstrip() for line in lines)
-    foot = footer_lines(events)
-    return body + ("\n" + "\n".join(foot) if foot else "")
+    foot = [*footer_lines(events), taken(now)]
+    return body + "\n" + "\n".join(foot)
+
+
+def taken(now: datetime) -> str:
+    """The date a snapshot carries: a saved notebook (nbviewer, GitHub) shows the jobs as of then."""
+    return f"snapshot of {now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (a live table shows the jobs as they are now)"
 
 
 def table_html(jobs: list[CronJob], now: datetime, events: Iterable[Event] = (), limit: int = SNAPSHOT_ROWS) -> str:
@@ -136,6 +141,7 @@ def table_html(jobs: list[CronJob], now: datetime, events: Iterable[Event] = (),
     if more := _more(jobs, limit):
         body += f"<tr><td colspan='{len(COLUMNS)}'>{html.escape(more)}</td></tr>"
     foot = "".join(f"<div>{html.escape(line)}</div>" for line in footer_lines(events))
+    foot += f"<div style='color:#666;font-size:90%'>{html.escape(taken(now))}</div>"
     return f"<table class='loopal-cron'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
 
 

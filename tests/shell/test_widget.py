@@ -350,6 +350,8 @@ def test_mime_bundle_carries_html_and_text_snapshots(core, bridge, tables) -> No
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == t.model_id
     assert job.id in data["text/plain"] and "snap" in data["text/plain"] and "runs/fail" in data["text/plain"]
     assert data["text/html"].startswith("<table class='loopal-cron'>") and job.id in data["text/html"]
+    dated = "snapshot of 2026-01-05 12:00:00 UTC (a live table shows the jobs as they are now)"
+    assert data["text/plain"].endswith(dated) and dated in data["text/html"]  # a saved notebook says when
     assert t.ticking  # displayed: countdowns move
 
 
