@@ -46,7 +46,7 @@ log6=$(mktemp); logb=$(mktemp); logdocs=$(mktemp)
 .venv6/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m "not subshells and not clients" tests/kernel tests/shell \
   tests/unit tests/server/test_export.py > "$log6" 2>&1 &
 pid6=$!
-{ rcx=0; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 tests/browser tests/server/test_culling.py tests/store \
+{ rcx=0; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 tests/browser tests/server/test_culling.py tests/server/test_restart.py tests/store \
   || rcx=1; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m clients tests/kernel || rcx=1; exit "$rcx"; } \
   > "$logb" 2>&1 &
 pidb=$!
