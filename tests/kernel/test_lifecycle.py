@@ -155,8 +155,10 @@ def test_a_rerun_create_after_a_restart_keeps_the_job_and_a_change_is_saved(tmp_
         assert r.status == "ok" and r.ename is None, (r.ename, r.evalue)
         assert "unchanged" in text(r) and jobs_of(k)[0][0] == jid
         assert k.evaluate(job(jid, "runs")) >= runs >= 2  # history and counts kept
+        ok(k, "table = loopal_ipy.table()")  # a live table, as %cron list shows
         changed = ok(k, create.replace("@every 1s", "@every 1h"), cell_id="c1")
         assert 'schedule "@every 1s" → "@every 1h"' in text(changed), text(changed)
+        assert "<code>@every 1h</code>" in k.evaluate(f"table.cells({jid!r})['schedule'].value")
         ok(k, "pass")  # the save runs once the cell has yielded
         k.restart()
         load(k)
