@@ -27,7 +27,7 @@ from .kernel.notice import FirstCellNotice
 from .kernel.runner import Runner
 from .ui.alerts import Alerts
 from .ui.magicargs import wait_transformer
-from .ui.magics import CronMagics
+from .ui.magics import MARK, CronMagics
 
 if TYPE_CHECKING:
     from .storage.loadrules import LoadResult
@@ -77,6 +77,8 @@ def load(shell: Any) -> KernelScheduler | None:
     table = _make_table if bridge is not None else None  # the live widget needs a kernel's comms
     state = {"bridge": bridge, "config": config, "magics": magics, "table": table}
     state["alerts"], state["notice"] = alerts, notice
+    if bridge is not None:
+        _show_refusals_as_errors(shell)
     setattr(shell, _ATTR, state)
     _quiet_second_load(shell)
     return bridge
@@ -142,6 +144,24 @@ def _say_load(shell: Any, summary: str, loaded: LoadResult | None) -> FirstCellN
     return FirstCellNotice(shell, summary)
 
 
+def _show_refusals_as_errors(shell: Any) -> None:
+    """In a kernel, a %cron refusal is also an error output (its one line, no traceback), which headless
+    tools print (papermill, nbmake, nbclient); IPython's own way is a stderr line they never show.
+    Other magics' UsageErrors are left as IPython shows them."""
+    original = shell.show_usage_error
+    if getattr(original, MARK, False) or not hasattr(shell, "_showtraceback"):
+        return
+
+    def show_usage_error(exc: BaseException) -> None:
+        if getattr(exc, MARK, False):
+            shell._showtraceback(type(exc), exc, [f"UsageError: {exc}"])
+        else:
+            original(exc)
+
+    setattr(show_usage_error, MARK, original)
+    shell.show_usage_error = show_usage_error
+
+
 def _quiet_second_load(shell: Any) -> None:
     """A notebook's ``%load_ext loopal_ipy`` after the profile loaded it (loopal-ipy enable) says nothing.
 
@@ -203,6 +223,9 @@ def unload(shell: Any) -> None:
             },
         )
         bridge.successor = lambda: bridge_of(shell)
+    original = getattr(shell.show_usage_error, MARK, None)
+    if original is not None:
+        del shell.show_usage_error  # the instance attribute goes; the class's method shows again
     while wait_transformer in shell.input_transformers_post:
         shell.input_transformers_post.remove(wait_transformer)
     for kind in ("line", "cell"):

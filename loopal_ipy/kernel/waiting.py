@@ -15,6 +15,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ..core.events import Kind
@@ -42,6 +43,10 @@ class Commands(Protocol):
     def _fire_due(self) -> None: ...
 
 _STEP = 0.25  # seconds: the longest a blocking wait sleeps between looks (Interrupt lands within it)
+# A wait without --timeout waits for the N-th run plus SLACK, if that comes within WAIT_LIMIT; else it fails
+# at once, saying when the run comes (docs/executed.md): an executed notebook must not sit for a week.
+WAIT_LIMIT = 600.0
+SLACK = 30.0
 
 
 class _Plan:
@@ -141,23 +146,50 @@ def _check_still_waitable(sched: Commands, job: CronJob) -> None:
 
 
 def _default_timeout(sched: Commands, job: CronJob | None, runs: int) -> float:
-    """Long enough for ``runs`` occurrences plus slack; a run-all must never hang forever.
+    """The N-th run's time from now plus SLACK; a LookupError saying when it comes if that is past WAIT_LIMIT.
 
     Bounded work whatever ``runs`` is: past 100 steps the rest is extrapolated.
     """
     jobs = [job] if job is not None else [j for j in sched.core.jobs() if not j.paused][:50]
+    if not jobs:
+        return 60.0
     now = sched.core.clock.now()
-    spans = []
-    for j in jobs:
-        first = t = max(now, j.next_fire or now)
-        steps = min(runs - 1, 100)
-        try:
-            for _ in range(steps):
-                t = j.compiled.next_after(t)
-            span = (t - now).total_seconds()
-            if steps < runs - 1:
-                span += (t - first).total_seconds() / steps * (runs - 1 - steps)
-        except (OverflowError, ValueError):  # no occurrence before the year 9999
-            span = 7 * 86400.0
-        spans.append(min(span, 7 * 86400.0))
-    return min(spans) + 30.0 if spans else 60.0
+    spans = {j.id: _until_run(j, runs, now) for j in jobs}
+    first = min(jobs, key=lambda j: spans[j.id])
+    span = spans[first.id]
+    if span <= WAIT_LIMIT:
+        return span + SLACK
+    what = f"job {first.label}" if job is not None else f"no job runs soon: the first, {first.label},"
+    if math.isinf(span):
+        when, hint = "never fires again", ""
+    else:
+        when = f"next fires in {_words(span)}" if runs == 1 else f"runs {runs} more times only in {_words(span)}"
+        hint = f"; pass --timeout {math.ceil(span + SLACK)} to wait that long"
+    raise LookupError(f"{what} {when}, and a wait without --timeout waits at most {_words(WAIT_LIMIT)}{hint}")
+
+
+def _until_run(job: CronJob, runs: int, now: datetime) -> float:
+    """Seconds from ``now`` to the job's ``runs``-th next run (inf: none before the year 9999)."""
+    if job.next_fire is None or job.paused:
+        return math.inf
+    first = t = max(now, job.next_fire)
+    steps = min(runs - 1, 100)
+    try:
+        for _ in range(steps):
+            t = job.compiled.next_after(t)
+    except (OverflowError, ValueError):  # no occurrence before the year 9999
+        return math.inf
+    span = (t - now).total_seconds()
+    if steps < runs - 1:
+        span += (t - first).total_seconds() / steps * (runs - 1 - steps)
+    return span
+
+
+def _words(seconds: float) -> str:
+    """'25 days', '3 h 20 min', '10 min', '45 s'."""
+    s = round(seconds)
+    if s >= 2 * 86400:
+        return f"{s // 86400} days"
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60} min" if s % 3600 >= 60 else f"{s // 3600} h"
+    return f"{s // 60} min" if s >= 60 and s % 60 == 0 else f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"

@@ -6,7 +6,8 @@ This and its argument reader (magicargs.py) are the only places errors become
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -59,6 +60,31 @@ def _said(got: Declared, kind: str, now: datetime, unsaved: str | None) -> str:
     if unsaved and got.outcome != "unchanged":
         said += f"\n⚠ not saved yet — {unsaved}; it runs from memory and saving is retried"
     return said
+
+
+MARK = "loopal_ipy"  # set on the UsageErrors of %cron: a kernel shows them as an error output too
+
+
+def refusal(message: str) -> UsageError:
+    """The one-line UsageError a user reads (the exact class: IPython shows only it as one line), marked
+    so that a kernel also sends it as an error output, which papermill, nbmake and nbclient print."""
+    error = UsageError(" ".join(message.split()))
+    setattr(error, MARK, True)
+    return error
+
+
+@contextlib.contextmanager
+def refusals(sub: str, waits: bool = False) -> Iterator[None]:
+    """Whatever refuses a %cron command leaves as one marked line (a wait's give-up too)."""
+    caught: tuple[type[BaseException], ...] = (CronError, TimeoutError, LookupError, ValueError) if waits else CronError
+    try:
+        yield
+    except UsageError as e:  # one line, even when it quotes input that held newlines
+        raise refusal(str(e)) from None
+    except InputError as e:
+        raise refusal(f"%cron {sub}: {e}") from None
+    except caught as e:
+        raise refusal(str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -129,19 +155,13 @@ class CronMagics(Magics):
         sub, _, rest = line.strip().partition(" ")
         if not sub:
             return self._help("")
-        command = self.commands.get(sub)
-        if command is None:
-            raise UsageError(f"%cron has no subcommand {sub!r}; valid subcommands are: {', '.join(self.commands)}")
-        if cell is not None and sub not in ("create", "edit"):
-            raise UsageError(f"%%cron only takes 'create' or 'edit' (the cell body is the code); got {sub!r}")
-        try:
+        with refusals(sub):
+            command = self.commands.get(sub)
+            if command is None:
+                raise UsageError(f"%cron has no subcommand {sub!r}; valid subcommands are: {', '.join(self.commands)}")
+            if cell is not None and sub not in ("create", "edit"):
+                raise UsageError(f"%%cron only takes 'create' or 'edit' (the cell body is the code); got {sub!r}")
             return command.handler(rest.strip(), cell) if sub in ("create", "edit") else command.handler(rest.strip())
-        except UsageError as e:  # one line, even when it quotes input that held newlines
-            raise UsageError(" ".join(str(e).split())) from None
-        except InputError as e:
-            raise UsageError(f"%cron {sub}: {e}") from None
-        except CronError as e:
-            raise UsageError(" ".join(str(e).split())) from None
 
     def _bridge(self, what: str) -> SchedulerFace:
         bridge = self._get_bridge()
@@ -341,24 +361,20 @@ class CronMagics(Magics):
 
     async def wait_line(self, args: str) -> Text:
         """What a top-level ``%cron wait ARGS`` line becomes (see wait_transformer)."""
-        key, runs, timeout = parse_wait(args)
-        bridge = self._bridge("wait")
-        try:
+        with refusals("wait", waits=True):
+            key, runs, timeout = parse_wait(args)
+            bridge = self._bridge("wait")
             who = bridge.get(key).label if key else "jobs"
             await bridge.wait(key, runs, timeout)
-        except (CronError, TimeoutError, LookupError, ValueError) as e:
-            raise UsageError(str(e)) from None
         return Text(f"{who} ran {runs} more time(s)")
 
     def wait_line_blocking(self, args: str) -> Text:
         """What ``%cron wait ARGS`` becomes where the cell cannot await (see wait_transformer)."""
-        key, runs, timeout = parse_wait(args)
-        bridge = self._bridge("wait")
-        try:
+        with refusals("wait", waits=True):
+            key, runs, timeout = parse_wait(args)
+            bridge = self._bridge("wait")
             who = bridge.get(key).label if key else "jobs"
             bridge.wait_blocking(key, runs, timeout)
-        except (CronError, TimeoutError, LookupError, ValueError) as e:
-            raise UsageError(str(e)) from None
         return Text(f"{who} ran {runs} more time(s)")
 
     def can_await(self) -> bool:

@@ -135,10 +135,28 @@ def test_default_wait_timeout_is_bounded_work(kshell) -> None:
     sched = loopal_ipy.get_scheduler()
     job = sched.create("*/5 * * * *", "pass", name="five")
     t0 = time.perf_counter()
-    timeout = waiting._default_timeout(sched, job, 100_000)
+    with pytest.raises(LookupError, match=r"^job [a-z0-9]{8} \(five\) runs 100000 more times only in 347 days, and a "):
+        waiting._default_timeout(sched, job, 100_000)
     took = time.perf_counter() - t0
     assert took < 0.5, f"{took:.2f} s to compute a default timeout"
-    assert timeout == pytest.approx(7 * 86400 + 30)  # capped at a week, plus the slack
+
+
+@pytest.mark.parametrize(
+    ("schedule", "runs", "pattern"),
+    [
+        ("0 0 1 1 *", 1, r"job \w+ \(far\) next fires in \d+ days, and a wait without --timeout waits at most 10 min; "
+         r"pass --timeout \d+ to wait that long"),
+        ("*/5 * * * *", 3, r"job \w+ \(far\) runs 3 more times only in 1\d min( \d+ s)?, and a wait .+"),
+    ],
+)
+def test_a_wait_that_could_only_time_out_fails_at_once_saying_when(kshell, schedule, runs, pattern) -> None:
+    """docs/executed.md: without --timeout a wait waits at most 10 minutes; a run further away fails at once."""
+    loopal_ipy.get_scheduler().create(schedule, "pass", name="far")
+    t0 = time.perf_counter()
+    with pytest.raises(UsageError) as info:
+        kshell.find_magic("cron").__self__.wait_line_blocking(f"far --runs {runs}")  # what the line becomes
+    assert time.perf_counter() - t0 < 5
+    assert re.fullmatch(pattern, str(info.value)), str(info.value)
 
 
 def test_lone_surrogates_in_output_never_break_list_log_or_the_store(kshell) -> None:
