@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import os
 import sys
+import tempfile
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +28,13 @@ from ..core.scheduler import Scheduler
 from ..storage.loadrules import Dropped, LoadResult
 from ..storage.lock import SessionLock
 from ..storage.session import (
+    PRIVATE_PREFIX,
     THIS_KERNEL,
     SessionInfo,
+    ensure_dir,
     is_safe_session_id,
     loopal_home,
+    os_trouble,
     random_session_id,
     resolve_session,
     sanitize_session_id,
@@ -37,6 +42,7 @@ from ..storage.session import (
 )
 from ..storage.store import Store
 
+SWEEP_AGE = 60.0  # seconds: a kernel-run folder younger than this is never swept (its kernel may be locking it)
 DROPPED_KEPT = 1_000  # the reasons %cron log gives for jobs that did not come back
 TAKEOVER_POLL = 2.0  # seconds between lock attempts by a kernel that does not own its session
 LOCK_CHECK = 5.0  # seconds between looks at its lock by a kernel that owns durable jobs
@@ -87,11 +93,36 @@ class DurableSession:
             self.env, self.user_ns, self.connection_file, override, fallback=random_session_id()
         )
         assert self.info is not None
-        kernel_id = _kernel_id(self.connection_file)
-        self.store = self._store(self.info.id)
-        self.lock = SessionLock(self.store.directory, kernel_id=kernel_id, label=self.info.detail or None)
+        self._sweep_private_sessions()
+        self._use_home(self.home)
         self.pending = not os.path.lexists(self.store.directory)
         return "" if self.pending else self._own()
+
+    def _use_home(self, home: Path) -> None:
+        assert self.info is not None
+        self.home = home
+        self.store = self._store(self.info.id)
+        kernel_id = _kernel_id(self.connection_file)
+        self.lock = SessionLock(self.store.directory, kernel_id=kernel_id, label=self.info.detail or None)
+
+    def _sweep_private_sessions(self) -> None:
+        """Folders of sessions of one kernel run (``kernel-run-*``) whose kernel died without its exit (a
+        kill: nbval, a crash) are never opened again: each one whose lock is free is removed."""
+        now = time.time()
+        try:
+            found = [d for d in (self.home / "sessions").glob(f"{PRIVATE_PREFIX}*") if d.is_dir()]
+        except OSError:
+            return
+        for directory in found:
+            with contextlib.suppress(OSError):
+                if now - directory.stat().st_mtime < SWEEP_AGE:
+                    continue  # made just now: its kernel may be taking its lock this moment
+                lock = SessionLock(directory)
+                if lock.try_acquire():
+                    try:
+                        remove_private_session(directory)
+                    finally:
+                        lock.release()
 
     def _own(self) -> str:
         """Take the session's lock if it is free and rehydrate; or wait for its owner to go."""
@@ -142,6 +173,21 @@ class DurableSession:
             )
         return result.summary()
 
+    def _writable_or_temp(self) -> None:
+        """This kernel's own session needs no home that lasts: where the home cannot be written (a read-only
+        HOME in a CI container), it goes to a folder in the system's temp folder instead, said once."""
+        try:
+            ensure_dir(self.home / "sessions")
+            return
+        except OSError as e:
+            why = os_trouble(e, self.home)
+        fallback = Path(tempfile.gettempdir()) / f"loopal-{os.getuid()}"
+        self.warn(
+            f"loopal_ipy: {self.home} cannot be written ({why}); this kernel's own session goes to "
+            f"{fallback} instead, removed when the kernel exits"
+        )
+        self._use_home(fallback)
+
     def _validate(self, job: CronJob, names: set[str], sealed: bool) -> None:
         check_stored(job, names, self.core.settings, None if sealed else self.core.check_code)
 
@@ -149,12 +195,7 @@ class DurableSession:
         """At exit: a session of this kernel only can never be opened again, so leave nothing behind."""
         if self.info is None or self.info.source != THIS_KERNEL or self.store is None or not self.owner:
             return
-        directory = self.store.directory
-        for name in ("cron.json", "cron.journal", "owner.json", "cron.lock"):
-            with contextlib.suppress(OSError):
-                os.unlink(directory / name)
-        with contextlib.suppress(OSError):
-            os.rmdir(directory)  # only if empty: a quarantined .bad- file stays for the user
+        remove_private_session(self.store.directory)
 
     def close(self) -> None:
         """Release the lock and stop waiting for it (the caller saves first)."""
@@ -174,6 +215,8 @@ class DurableSession:
         """Refuse a durable create that could not be kept, saying why (and make the folder if it is the first)."""
         if self.info is None:
             raise StoreError("no session for durable jobs; create the job without --durable")
+        if self.pending and self.info.source == THIS_KERNEL:
+            self._writable_or_temp()
         if self.pending:
             said = self._own()
             if said and (self.last_load is None or self.last_load.notable):  # "restored 0" is no news
@@ -370,6 +413,21 @@ class DurableSession:
         if self.last_load is not None:
             lines.append(f"loaded:  {self.last_load.summary().removeprefix('loopal_ipy: ')}")
         return "\n".join(lines)
+
+
+def remove_private_session(directory: Path) -> None:
+    """The files of a session of one kernel run, and its folder if that leaves it empty (a quarantined
+    ``.bad-`` file stays for the user); then ``sessions/`` and the home, if empty and in the temp folder."""
+    for name in ("cron.json", "cron.journal", "owner.json", "cron.lock"):
+        with contextlib.suppress(OSError):
+            os.unlink(directory / name)
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)
+    home = directory.parent.parent
+    if home.parent == Path(tempfile.gettempdir()) and home.name.startswith("loopal-"):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory.parent)
+            os.rmdir(home)
 
 
 def _no_notebook(source: str, session_id: str) -> str:

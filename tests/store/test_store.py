@@ -31,7 +31,7 @@ def test_round_trip_keeps_every_field(sched, clock, make_store):
     tick = sched.create("@every 10s", "n = n + 1", durable=True, name="tick", tz="Europe/Paris")
     sched.create("*/5 * * * *", "print('hi')", durable=True)
     sched.create("@daily", "later()", durable=True, once=True)
-    sched.pause(sched.create("@hourly", "x = 1", durable=True).id)
+    held = sched.pause(sched.create("@hourly", "x = 1", durable=True).id)
     clock.advance(10)
     for fire in sched.due():
         sched.finish(fire.job, Run(started_at=clock.now(), duration=0.25, output="out\n", occurrence=fire.occurrence))
@@ -40,7 +40,10 @@ def test_round_trip_keeps_every_field(sched, clock, make_store):
     result = make_store().load(clock.now())
     assert dicts(result.jobs) == dicts(sched.jobs())
     assert result.changed is False and result.dropped == [] and result.missed == {}
-    assert result.summary() == f"loopal_ipy: restored 4 durable jobs for session {SID}"
+    assert result.summary() == (
+        f"loopal_ipy: restored 4 durable jobs for session {SID}; "
+        f"{held.id} paused as saved (%cron resume ID restarts it)"
+    )
 
 
 def test_only_durable_jobs_are_written(sched, clock, make_store):
@@ -284,6 +287,7 @@ def test_recurring_jobs_are_not_caught_up_and_misses_are_counted(sched, clock, m
     assert by_id[paused.id].paused and paused.id not in result.missed
     assert result.summary().endswith(
         f"; 1217+ missed occurrences not caught up (job {every.id} (tick): 210, job {cron.id}: 7, job {fast.id}: 1000+)"
+        f"; {paused.id} paused as saved (%cron resume ID restarts it)"
     )
     assert result.changed
     assert make_store().load(now).changed is False  # the rewrite already holds the new next fires
