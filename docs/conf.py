@@ -22,3 +22,6 @@ nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Offline, a page cannot load the widget JavaScript: a table shows its text/html snapshot instead of an
+# empty widget view (None: this builder never renders the widget view).
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]

@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-.venv7/bin/python}
+if [ ! -x "$PY" ]; then  # a fresh clone: the README's install, in the venv scripts/test.sh uses too
+  [ "$PY" = .venv7/bin/python ] || { echo "docs.sh: $PY does not exist" >&2; exit 2; }
+  "${PYTHON:-python3}" -m venv .venv7
+  .venv7/bin/python -m pip install -q -e ".[lab,test]" 2>&1 | grep -v "^WARNING: Location" || true
+fi
 "$PY" -m pip install -q "sphinx>=8,<10" "myst-nb>=1.1,<2" 2>&1 | grep -v "^WARNING: Location" || true
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -41,7 +41,8 @@ setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9" "jupyter-scheduler>=2.12,<3
 #    %cron export against a real jupyter-scheduler (installed in that venv only);
 #  - browser and clients: JupyterLab, Notebook 7 and Voila in chromium, the server's culler, the
 #    file store's tests (pure Python), and the notebooks under papermill and nbconvert ("clients");
-#  - the user guide (Sphinx + MyST-NB, warnings as errors, notebooks executed, links checked).
+#  - the user guide (Sphinx + MyST-NB, warnings as errors, notebooks executed, links checked), then
+#    every shipped notebook under the README's `pip install -e ".[lab]"` alone (scripts/readme_install.sh).
 log6=$(mktemp); logb=$(mktemp); logdocs=$(mktemp)
 .venv6/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m "not subshells and not clients" tests/kernel tests/shell \
   tests/unit tests/server/test_export.py > "$log6" 2>&1 &
@@ -50,7 +51,7 @@ pid6=$!
   || rcx=1; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m clients tests/kernel || rcx=1; exit "$rcx"; } \
   > "$logb" 2>&1 &
 pidb=$!
-bash scripts/docs.sh .venv7/bin/python > "$logdocs" 2>&1 &
+{ bash scripts/docs.sh .venv7/bin/python && bash scripts/readme_install.sh; } > "$logdocs" 2>&1 &
 piddocs=$!
 rc7=0; .venv7/bin/python -m pytest -q -p no:cacheprovider --durations=12 -m "not clients" tests/kernel tests/shell tests/unit || rc7=$?
 rc6=0; wait "$pid6" || rc6=$?
@@ -58,7 +59,7 @@ rcb=0; wait "$pidb" || rcb=$?
 rcdocs=0; wait "$piddocs" || rcdocs=$?
 echo "--- ipykernel 6 (IPython 8):"; cat "$log6"
 echo "--- browser, server culling, store and clients:"; cat "$logb"
-echo "--- the user guide:"; grep -v "without encryption" "$logdocs" | tail -20
+echo "--- the user guide, and the README's install alone:"; grep -v "without encryption" "$logdocs" | tail -24
 rm -f "$log6" "$logb" "$logdocs"
 [ "$rc7" = 0 ] && [ "$rc6" = 0 ] && [ "$rcb" = 0 ] && [ "$rcdocs" = 0 ] || {
   echo "failed: kernel rc=$rc7, ipykernel 6 rc=$rc6, browser/clients rc=$rcb, docs rc=$rcdocs"; exit 1; }

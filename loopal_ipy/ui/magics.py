@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.utils.text import DollarFormatter
 
 from ..core.declare import Declared
 from ..core.errors import CronError
@@ -362,7 +363,7 @@ class CronMagics(Magics):
     async def wait_line(self, args: str) -> Text:
         """What a top-level ``%cron wait ARGS`` line becomes (see wait_transformer)."""
         with refusals("wait", waits=True):
-            key, runs, timeout = parse_wait(args)
+            key, runs, timeout = parse_wait(self._expand(args))
             bridge = self._bridge("wait")
             who = bridge.get(key).label if key else "jobs"
             await bridge.wait(key, runs, timeout)
@@ -371,11 +372,19 @@ class CronMagics(Magics):
     def wait_line_blocking(self, args: str) -> Text:
         """What ``%cron wait ARGS`` becomes where the cell cannot await (see wait_transformer)."""
         with refusals("wait", waits=True):
-            key, runs, timeout = parse_wait(args)
+            key, runs, timeout = parse_wait(self._expand(args))
             bridge = self._bridge("wait")
             who = bridge.get(key).label if key else "jobs"
             bridge.wait_blocking(key, runs, timeout)
         return Text(f"{who} ran {runs} more time(s)")
+
+    def _expand(self, args: str) -> str:
+        """``{name}`` and ``$name`` in a wait line, from the notebook's variables (papermill's parameters), as
+        IPython expands other magics' lines; ``%cron create``'s CODE is never expanded (it is code)."""
+        try:
+            return str(DollarFormatter().vformat(args, args=[], kwargs=self.shell.user_ns))
+        except Exception:  # an unknown name or a stray brace: the line as written, which parse_wait judges
+            return args
 
     def can_await(self) -> bool:
         """A ``%cron wait`` transformed now may await: autoawait is on and no cell runs (a cell that

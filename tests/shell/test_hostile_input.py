@@ -184,3 +184,15 @@ def test_code_is_kept_verbatim_not_expanded_by_ipython(kshell) -> None:
     kshell.run_line_magic("cron", 'create --name verbatim "@daily" print(f"{x}", "$x", "$$")')
     assert loopal_ipy.get_scheduler().get("verbatim").code == 'print(f"{x}", "$x", "$$")'
     kshell.run_line_magic("cron", "delete verbatim")
+
+
+def test_a_wait_line_takes_the_notebooks_variables_as_papermill_parameters(kshell) -> None:
+    """docs/executed.md: `%cron wait tick --runs {runs}` reads `runs` from the notebook, as other magics do."""
+    loopal_ipy.get_scheduler().create("0 0 1 1 *", "pass", name="far")
+    kshell.user_ns.update(runs=2, which="far")
+    magics = kshell.find_magic("cron").__self__
+    for line in ("{which} --runs {runs}", "$which --runs $runs"):
+        with pytest.raises(UsageError, match=r"^job \w+ \(far\) runs 2 more times only in "):
+            magics.wait_line_blocking(line)
+    with pytest.raises(UsageError, match=r"^%cron wait: --runs takes a whole number"):
+        magics.wait_line_blocking("far --runs {nowhere}")  # an unknown name stays as written, and is refused
