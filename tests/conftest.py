@@ -8,6 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from loopal_ipy.core.clock import FakeClock
+from loopal_ipy.core.limits import Settings
+from loopal_ipy.core.scheduler import Scheduler
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at a fixed instant: the core is given the time, never reads it."""
+    return FakeClock("2026-01-05T12:00:00+00:00")
+
+
+@pytest.fixture
+def sched(clock: FakeClock) -> Scheduler:
+    return Scheduler(clock, Settings(timezone="UTC"))
+
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:

@@ -343,6 +343,17 @@ def history(k: Kernel, jid: str) -> list[dict[str, Any]]:
     )
 
 
+def write_notebook(path: Any, cells: list[str]) -> Any:
+    """A notebook of these code cells on a python3 kernel, written to ``path`` (folders made); returns path."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
 def last_error(k: Kernel, jid: str) -> dict[str, Any]:
     """The job's latest failed run (skips recorded meanwhile come after it)."""
     return [h for h in history(k, jid) if h["status"] == "error"][-1]

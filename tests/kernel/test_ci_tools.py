@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import nbformat
 import pytest
+from kernelutil import write_notebook
 
 pytestmark = [pytest.mark.clients, pytest.mark.timeout(300)]
 
@@ -23,11 +23,7 @@ BIN = Path(sys.executable).parent
 
 
 def write(path: Path) -> Path:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, CELLS)  # type: ignore[no-any-return]
 
 
 def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from kernelutil import Kernel, kernel_env, ok, wait_for
+from kernelutil import Kernel, kernel_env, ok, wait_for, write_notebook
 
 pytestmark = [pytest.mark.clients, pytest.mark.timeout(240)]
 
@@ -30,13 +30,6 @@ CELLS = [
 REASON = "UsageError: %cron wait gave up after 1 s: job "
 
 
-def notebook(path: Path) -> Path:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
-
-
 def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if k not in ("LOOPAL_SESSION_ID", "JPY_SESSION_NAME")}
     e.pop("PYTEST_CURRENT_TEST", None)
@@ -46,7 +39,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_papermill_prints_the_reason_a_wait_gave_up(tmp_path: Path) -> None:
-    source = notebook(tmp_path / "waits.ipynb")
+    source = write_notebook(tmp_path / "waits.ipynb", CELLS)
     cmd = [sys.executable, "-m", "papermill", str(source), str(tmp_path / "out.ipynb"), "-k", "python3"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=200, env=env(tmp_path), cwd=tmp_path)
     assert done.returncode != 0
@@ -54,7 +47,7 @@ def test_papermill_prints_the_reason_a_wait_gave_up(tmp_path: Path) -> None:
 
 
 def test_nbmake_prints_the_reason_a_wait_gave_up(tmp_path: Path) -> None:
-    source = notebook(tmp_path / "waits.ipynb")
+    source = write_notebook(tmp_path / "waits.ipynb", CELLS)
     cmd = [sys.executable, "-m", "pytest", "--nbmake", "-p", "no:cacheprovider", str(source)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=200, env=env(tmp_path), cwd=tmp_path)
     assert done.returncode == 1, done.stdout[-2000:]
@@ -84,10 +77,7 @@ def test_a_durable_create_works_in_an_executed_notebook_whose_home_cannot_be_wri
     tmp_path: Path, home: str
 ) -> None:
     """docs/durable.md: an executed notebook's session lasts one kernel run, so it needs no HOME that lasts."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in DURABLE])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    source = tmp_path / "durable.ipynb"
-    nbformat.write(nb, source)
+    source = write_notebook(tmp_path / "durable.ipynb", DURABLE)
     e = env(tmp_path)
     e.pop("LOOPAL_HOME")
     for name in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR"):  # jupyter's own files: not what is tested

@@ -8,20 +8,7 @@ from typing import Any
 import pytest
 from storeutil import SID, Warnings
 
-from loopal_ipy.core.clock import FakeClock
-from loopal_ipy.core.limits import Settings
-from loopal_ipy.core.scheduler import Scheduler
 from loopal_ipy.storage.store import Store
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock("2026-01-05T12:00:00+00:00")
-
-
-@pytest.fixture
-def sched(clock: FakeClock) -> Scheduler:
-    return Scheduler(clock, Settings(timezone="UTC"))
 
 
 @pytest.fixture

@@ -13,18 +13,7 @@ from loopal_ipy.core.declare import Declaring
 from loopal_ipy.core.errors import LimitError, NameTaken
 from loopal_ipy.core.events import Kind
 from loopal_ipy.core.job import Run
-from loopal_ipy.core.limits import Settings
 from loopal_ipy.core.scheduler import Scheduler
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock("2026-01-05T12:00:00+00:00")
-
-
-@pytest.fixture
-def sched(clock: FakeClock) -> Scheduler:
-    return Scheduler(clock, Settings(timezone="UTC"))
 
 
 def ran(sched: Scheduler, clock: FakeClock, seconds: float) -> None:

@@ -13,16 +13,6 @@ from loopal_ipy.core.limits import CACHED_CODE_CHARS, Settings, _compile_problem
 from loopal_ipy.core.scheduler import Scheduler
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock("2026-01-05T12:00:00+00:00")
-
-
-@pytest.fixture
-def sched(clock: FakeClock) -> Scheduler:
-    return Scheduler(clock, Settings(timezone="UTC"))
-
-
 def run_due(s: Scheduler, status: str = "ok") -> list[tuple[str, datetime, int]]:
     """Act like the bridge: fire what is due and finish each run at once."""
     out = []
