@@ -224,8 +224,11 @@ def unload(shell: Any) -> None:
         )
         bridge.successor = lambda: bridge_of(shell)
     original = getattr(shell.show_usage_error, MARK, None)
-    if original is not None:
-        del shell.show_usage_error  # the instance attribute goes; the class's method shows again
+    if original is not None:  # ours: put back what was there (the class's method, or another tool's)
+        if getattr(original, "__func__", None) is getattr(type(shell), "show_usage_error", None):
+            del shell.show_usage_error
+        else:
+            shell.show_usage_error = original
     while wait_transformer in shell.input_transformers_post:
         shell.input_transformers_post.remove(wait_transformer)
     for kind in ("line", "cell"):

@@ -48,6 +48,20 @@ class Unnamed:
                 self._by_cell[job.cell].append(job)
             self._by_definition[job.definition()].append(job)
 
+    def redefined(self, job: CronJob, old: tuple[Any, ...]) -> None:
+        """``job``'s definition changed from ``old``: it keeps its place among its cell's jobs (their order is
+        what a re-run cell walks), and is found under its new definition."""
+        if job.name is None:
+            _drop(self._by_definition, old, job)
+            self._by_definition[job.definition()].append(job)
+
+    def found_by_cell(self, job: CronJob, cell: str) -> None:
+        """An unnamed job made where no cell id came (papermill, an older store) is now declared by ``cell``:
+        it is that cell's job from now on, so editing the cell updates it rather than adding a twin."""
+        if job.name is None and job.cell is None:
+            job.cell = cell
+            self._by_cell[cell].append(job)
+
     def discard(self, job: CronJob, definition: tuple[Any, ...] | None = None) -> None:
         """Forget ``job`` (indexed under ``definition``: its definition before a change)."""
         if job.name is not None:

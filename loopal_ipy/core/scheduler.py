@@ -124,6 +124,9 @@ class Scheduler:
                 outcome = Declared(existing, "updated", said)
         if declaring is not None:
             outcome.job.declared_in = declaring.run
+            if declaring.cell is not None and outcome.job.cell is None and outcome.job.name is None:
+                self._unnamed.found_by_cell(outcome.job, declaring.cell)
+                self.emit(Kind.UPDATED, outcome.job, "now found by the cell that declares it")
         return outcome
 
     def edit(
@@ -187,10 +190,10 @@ class Scheduler:
         """Update a job in place: same id, history and counts; a new schedule starts from now."""
         timing = (job.schedule, job.tz, job.recurring) != (wanted["schedule"], wanted["tz"], wanted["recurring"])
         compiled = parse_schedule(wanted["schedule"], wanted["tz"], anchor=job.created_at) if timing else None
-        self._unnamed.discard(job)
+        old = job.definition()
         for field, value in wanted.items():
             setattr(job, field, value)
-        self._unnamed.add(job)
+        self._unnamed.redefined(job, old)
         if compiled is not None:
             job.compiled, job.catch_up_for = compiled, None
             job.next_fire = compiled.next_after(self.clock.now())

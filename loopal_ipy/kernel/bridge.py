@@ -106,6 +106,7 @@ class KernelScheduler(Saving, Commands):
         self._retry: asyncio.TimerHandle | None = None
         self._activity = Activity(shell)
         self.hooks.on_sigterm = self._end_by_sigterm
+        self.hooks.terminating = lambda: runner.stopper.terminating
         self.ending = False  # the kernel was asked to shut down (or restart): nothing more starts
         self._stopping: dict[str, tuple[CronJob, Run, asyncio.TimerHandle]] = {}  # interrupted, verdict pending
         self.shown = Shown()  # Cron.keep_alive: whether a page shows this kernel (shown.py)
@@ -131,6 +132,7 @@ class KernelScheduler(Saving, Commands):
         """Cancel the timer, drop hooks, flush the store; symmetric with start()."""
         if not self.started:
             return
+        self._settle_stopping()  # a run held for its verdict is closed here, while this scheduler owns it
         self.started = False
         self._cancel_timer()
         for name in EVENTS:
@@ -139,7 +141,6 @@ class KernelScheduler(Saving, Commands):
         if hasattr(self.shell, "unobserve"):
             with contextlib.suppress(ValueError):
                 self.shell.unobserve(self._on_exit_now, names="exit_now")
-        self._settle_stopping()  # a run held for its verdict still counts: as the interrupt it was
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.runner.uninstall()
@@ -280,13 +281,14 @@ class KernelScheduler(Saving, Commands):
         self.hooks.drain()  # `fired` callbacks run as the run starts, not after it
         job = fire.job
         if not self.started:
-            why: str | None = "the extension was reloaded"
+            why: str | None = "the extension was reloaded by an earlier job of the same batch"
         elif self.ending:
             why = "the kernel is restarting or shutting down"
         else:
-            why = self.core.blocked(job)
+            blocked = self.core.blocked(job)
+            why = None if blocked is None else f"{blocked} by an earlier job of the same batch"
         if why is not None:
-            self._close(job, occurrence=fire.occurrence, reason=f"not run: {why} by an earlier job of the same batch")
+            self._close(job, occurrence=fire.occurrence, reason=f"not run: {why}")
         elif self.runner.is_async(job):
             self._spawn(job, fire.occurrence, fire.trigger)
         else:
@@ -390,11 +392,20 @@ class KernelScheduler(Saving, Commands):
             handle.cancel()
             self._decide(job, run)
 
+    def decide_due_verdicts(self) -> None:
+        """Decide the held runs whose grace has passed (a blocking %cron wait holds the loop, so their timers
+        cannot fire: it calls this between its looks)."""
+        now = self.loop.time()
+        for job_id, (_job, _run, handle) in list(self._stopping.items()):
+            if handle.when() <= now:
+                self._verdict(job_id)
+
     def _verdict(self, job_id: str) -> None:
         """The grace after an interrupt passed: no shutdown request came (a person's Interrupt), unless it
         came just now."""
         held = self._stopping.pop(job_id, None)
         if held is not None:
+            held[2].cancel()
             self._decide(held[0], held[1])
 
     def _decide(self, job: CronJob, run: Run) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -26,7 +27,7 @@ from ..core.job import CronJob
 from ..core.limits import check_stored
 from ..core.scheduler import Scheduler
 from ..storage.loadrules import Dropped, LoadResult
-from ..storage.lock import SessionLock
+from ..storage.lock import SessionLock, pid_alive
 from ..storage.session import (
     PRIVATE_PREFIX,
     THIS_KERNEL,
@@ -95,6 +96,10 @@ class DurableSession:
         assert self.info is not None
         self._sweep_private_sessions()
         self._use_home(self.home)
+        if self.info.source == THIS_KERNEL and not os.path.lexists(self.store.directory):
+            fallback = session_dir(_temp_home(), self.info.id)
+            if os.path.lexists(fallback):  # a reload of a kernel whose home could not be written
+                self._use_home(_temp_home())
         self.pending = not os.path.lexists(self.store.directory)
         return "" if self.pending else self._own()
 
@@ -106,14 +111,18 @@ class DurableSession:
         self.lock = SessionLock(self.store.directory, kernel_id=kernel_id, label=self.info.detail or None)
 
     def _sweep_private_sessions(self) -> None:
-        """Folders of sessions of one kernel run (``kernel-run-*``) whose kernel died without its exit (a
-        kill: nbval, a crash) are never opened again: each one whose lock is free is removed."""
+        """Folders of sessions of one kernel run (``kernel-run-<pid>-*``) whose kernel died without its exit (a
+        kill: nbval, a crash) are never opened again: each one whose process is gone and whose lock is free is
+        removed, in the home and in the temp fallback. Never this process's own (it may be unloaded for now)."""
         now = time.time()
-        try:
-            found = [d for d in (self.home / "sessions").glob(f"{PRIVATE_PREFIX}*") if d.is_dir()]
-        except OSError:
-            return
+        found = []
+        for home in dict.fromkeys((self.home, _temp_home())):
+            with contextlib.suppress(OSError):
+                found += [d for d in (home / "sessions").glob(f"{PRIVATE_PREFIX}*") if d.is_dir()]
         for directory in found:
+            pid = _PRIVATE_PID.match(directory.name)
+            if pid is not None and (int(pid.group(1)) == os.getpid() or pid_alive(int(pid.group(1)))):
+                continue
             with contextlib.suppress(OSError):
                 if now - directory.stat().st_mtime < SWEEP_AGE:
                     continue  # made just now: its kernel may be taking its lock this moment
@@ -181,7 +190,7 @@ class DurableSession:
             return
         except OSError as e:
             why = os_trouble(e, self.home)
-        fallback = Path(tempfile.gettempdir()) / f"loopal-{os.getuid()}"
+        fallback = _temp_home()
         self.warn(
             f"loopal_ipy: {self.home} cannot be written ({why}); this kernel's own session goes to "
             f"{fallback} instead, removed when the kernel exits"
@@ -415,6 +424,14 @@ class DurableSession:
         return "\n".join(lines)
 
 
+_PRIVATE_PID = re.compile(rf"^{PRIVATE_PREFIX}(\d+)-[0-9a-f]{{8}}$")
+
+
+def _temp_home() -> Path:
+    """Where a session of one kernel run goes when the home cannot be written."""
+    return Path(tempfile.gettempdir()) / f"loopal-{os.getuid()}"
+
+
 def remove_private_session(directory: Path) -> None:
     """The files of a session of one kernel run, and its folder if that leaves it empty (a quarantined
     ``.bad-`` file stays for the user); then ``sessions/`` and the home, if empty and in the temp folder."""
@@ -424,7 +441,7 @@ def remove_private_session(directory: Path) -> None:
     with contextlib.suppress(OSError):
         os.rmdir(directory)
     home = directory.parent.parent
-    if home.parent == Path(tempfile.gettempdir()) and home.name.startswith("loopal-"):
+    if home == _temp_home():
         with contextlib.suppress(OSError):
             os.rmdir(directory.parent)
             os.rmdir(home)

@@ -106,6 +106,7 @@ class Hooks:
         self._drain_asked = False
         self.log: Tail = Tail(LOG_LINES)  # what callbacks printed, and their tracebacks
         self.on_sigterm: Callable[[], None] = lambda: None  # a SIGTERM cut a callback short: the kernel ends
+        self.terminating: Callable[[], bool] = lambda: False  # a SIGTERM came while a callback ran
 
     def on(self, name: str, callback: Callable[[HookEvent], Any], *, trusted: bool = False) -> Callable[[], None]:
         """Call ``callback(HookEvent)`` after each ``name`` event; returns the function that unsubscribes it.
@@ -184,6 +185,8 @@ class Hooks:
                     self._failed(hook, given, e, limit)
         finally:
             buf.closed = True
+        if self.terminating():  # even when the callback swallowed it
+            self.on_sigterm()
         text = buf.text()
         if text:
             self.log.append(f"{given.at:%H:%M:%S} hook {hook.name} ({_name(hook.callback)}) printed: {text.rstrip()}")
@@ -210,8 +213,6 @@ class Hooks:
         self.log.append(f"{given.at:%H:%M:%S} {said}\n{trace}")
         with contextlib.suppress(Exception):
             traceback.clear_frames(e.__traceback__)
-        if isinstance(e, JobTerminated):
-            self.on_sigterm()
 
 
 def _name(callback: Any) -> str:

@@ -292,6 +292,8 @@ class Runner:
         trigger: str,
         stopped: str | None,
     ) -> Run:
+        if stopped is None and self.stopper.terminating:  # the code swallowed the SIGTERM: it still ends the kernel
+            stopped, error = "terminated", error or _terminated(t0)
         images = [*buf.images, *figs.pngs()]
         for note in figs.notes:
             buf.write(note + "\n")

@@ -41,6 +41,7 @@ class Commands(Protocol):
     def _cancel_timer(self) -> None: ...
     def _may_fire(self) -> bool: ...
     def _fire_due(self) -> None: ...
+    def decide_due_verdicts(self) -> None: ...
 
 _STEP = 0.25  # seconds: the longest a blocking wait sleeps between looks (Interrupt lands within it)
 # A wait without --timeout waits for the N-th run plus SLACK, if that comes within WAIT_LIMIT; else it fails
@@ -108,6 +109,7 @@ def wait_blocking(sched: Commands, key: str | None, runs: int, timeout: float | 
         )
     with _opened(sched, True):
         while plan.count() < plan.goal:
+            sched.decide_due_verdicts()  # an interrupted run's pause, which the held loop cannot decide
             left = plan.left(time.monotonic())
             deadline = sched.core.next_deadline()
             due_in = math.inf if deadline is None else (deadline - sched.core.clock.now()).total_seconds()
@@ -169,7 +171,16 @@ def _default_timeout(sched: Commands, job: CronJob | None, runs: int) -> float:
 
 
 def _until_run(job: CronJob, runs: int, now: datetime) -> float:
-    """Seconds from ``now`` to the job's ``runs``-th next run (inf: none before the year 9999)."""
+    """Seconds from ``now`` to the job's ``runs``-th next run (inf: none before the year 9999); a run going
+    on now, or a retry waiting, is the first."""
+    if job.running:
+        runs, soon = runs - 1, now
+    elif job.retry_at is not None and not job.paused:
+        runs, soon = runs - 1, max(now, job.retry_at)
+    else:
+        soon = None
+    if runs == 0 and soon is not None:
+        return (soon - now).total_seconds()
     if job.next_fire is None or job.paused:
         return math.inf
     first = t = max(now, job.next_fire)

@@ -27,7 +27,7 @@ LOCK_NAME = "cron.lock"
 OWNER_NAME = "owner.json"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,7 +146,7 @@ class SessionLock:
             return None
         pid = record.get("pid")
         same_host = record.get("hostname") == socket.gethostname()
-        if same_host and (not isinstance(pid, int) or isinstance(pid, bool) or not _pid_alive(pid)):
+        if same_host and (not isinstance(pid, int) or isinstance(pid, bool) or not pid_alive(pid)):
             return None
         return record
 

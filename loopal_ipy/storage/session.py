@@ -31,7 +31,7 @@ MAX_ID_LEN = 96
 _KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 _PROCESS_SESSION: str | None = None
 THIS_KERNEL = "this kernel only"  # SessionInfo.source of the fallback session
-PRIVATE_PREFIX = "kernel-run-"  # the fallback session's id: <prefix><8 hex>, one kernel run's only
+PRIVATE_PREFIX = "kernel-run-"  # the fallback session's id: <prefix><pid>-<8 hex>, one kernel run's only
 _SLUG_LEN = 40
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _KERNEL_FILE = re.compile(r"^kernel-(.+)\.json$")
@@ -89,7 +89,7 @@ def random_session_id() -> str:
     """This process's own session, for kernels nothing else names (papermill, nbconvert --execute)."""
     global _PROCESS_SESSION
     if _PROCESS_SESSION is None:
-        _PROCESS_SESSION = f"{PRIVATE_PREFIX}{secrets.token_hex(4)}"
+        _PROCESS_SESSION = f"{PRIVATE_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
     return _PROCESS_SESSION
 
 

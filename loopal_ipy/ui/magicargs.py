@@ -128,7 +128,7 @@ def edit_options(rest: str) -> tuple[str | None, str | None, CreateOptions]:
     schedule, code, opts = None, None, CreateOptions()
     while rest:
         word, quoted, after = split_word(rest)
-        flag = word.partition("=")[0]
+        flag, eq, _ = word.partition("=")
         if quoted or not word.startswith("-"):
             raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {EDIT_USAGE}")
         if flag in _NOT_EDITED:
@@ -136,17 +136,23 @@ def edit_options(rest: str) -> tuple[str | None, str | None, CreateOptions]:
                 f"%cron edit changes the schedule, code and run policy; for {flag} run %cron create again with it "
                 "(the same name updates the job in place)"
             )
-        if word == "--code":
+        if flag == "--code":
+            if eq:
+                raise UsageError("%cron edit: put the code after --code and a space: --code x = 1 (the line's rest)")
             code, rest = after, ""
-        elif word == "--schedule":
-            schedule, quoted, rest = split_word(after)
+        elif flag == "--schedule":
+            tail = rest.lstrip()[len("--schedule=") :] if eq else after  # --schedule="@every 5s" too
+            schedule, quoted, rest = split_word(tail)
             if not quoted and schedule.lower() == "@every":
                 duration, _, rest = split_word(rest)
                 schedule = f"@every {duration}"
             if not schedule:
                 raise UsageError('%cron edit: --schedule needs a value, e.g. --schedule "*/5 * * * *"')
         else:
-            opts, rest = _options(rest, opts, stop=_EDIT_ONLY + _NOT_EDITED, prog="edit")
+            opts, left = _options(rest, opts, stop=_EDIT_ONLY + _NOT_EDITED, prog="edit")
+            if left == rest:  # nothing taken: never loop on it
+                raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {EDIT_USAGE}")
+            rest = left
     return schedule, code, opts
 
 

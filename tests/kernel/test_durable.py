@@ -152,7 +152,7 @@ def test_a_kernel_nothing_names_gets_a_session_of_its_own(tmp_path: Path) -> Non
         again = k.execute('%cron create --durable "@hourly" pass')
         assert "this kernel only" not in again.stderr  # announced once
         info = k.execute("%cron session").execute_result["text/plain"]
-        m = re.search(r"session: (kernel-run-[0-9a-f]{8}) \(from this kernel only\)", info)
+        m = re.search(r"session: (kernel-run-[0-9]+-[0-9a-f]{8}) \(from this kernel only\)", info)
         assert m, info
         folder = tmp_path / "home" / "sessions" / m.group(1)
         assert wait_for(lambda: (folder / "cron.json").exists(), 5)

@@ -98,7 +98,7 @@ def test_a_durable_create_works_in_an_executed_notebook_whose_home_cannot_be_wri
     said = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
     assert said.count("cannot be written") == 1 and "goes to" in said, said
     fallback = Path(tempfile.gettempdir()) / f"loopal-{os.getuid()}"
-    session = re.search(r"session (kernel-run-[0-9a-f]{8})", said)
+    session = re.search(r"session (kernel-run-[0-9]+-[0-9a-f]{8})", said)
     assert session is not None, said
     assert not (fallback / "sessions" / session.group(1)).exists(), "the kernel's own session stayed"
 

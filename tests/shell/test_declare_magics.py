@@ -47,6 +47,7 @@ def test_edit_changes_one_part_in_place(kshell) -> None:
     assert "updated: code" in cron(kshell, "edit keeper", "z = 3\n")
     assert job.code == "z = 3\n" and job.schedule == "@every 30s" and job.timeout == 5.0
     assert "unchanged" in cron(kshell, "edit keeper --timeout 5")
+    assert 'schedule "@every 30s" → "@every 5s"' in cron(kshell, 'edit keeper --schedule="@every 5s"')  # = form
 
 
 @pytest.mark.parametrize(
@@ -62,6 +63,8 @@ def test_edit_changes_one_part_in_place(kshell) -> None:
         ("edit keeper --code x = (", r"code does not compile: .*"),
         ("edit nobody --timeout 5", r"no job 'nobody'; known jobs: .*"),
         ("edit keeper stray", r"%cron edit: unexpected 'stray'; usage: .*"),
+        ("edit keeper --code=x", r"%cron edit: put the code after --code and a space: .*"),
+        ("edit keeper --schedule=", r"%cron edit: --schedule needs a value, .*"),
     ],
 )
 def test_bad_edits_are_one_line_and_change_nothing(kshell, line: str, pattern: str) -> None:

@@ -112,3 +112,23 @@ def test_a_durable_flag_change_is_an_update(sched: Scheduler) -> None:
     assert got.outcome == "updated" and got.changes == ("--durable off → on",) and job.durable
     once = sched.declare("@every 1s", "x = 1", name="tick", durable=True, once=True)
     assert once.changes == ("--once off → on",) and not job.recurring
+
+
+def test_two_unnamed_jobs_of_one_cell_keep_their_identities_through_edits(sched: Scheduler) -> None:
+    """A redefined job keeps its place among its cell's jobs: edited lines never swap ids and histories."""
+    a = sched.declare("@every 10s", "a()", Declaring(run="r1", cell="C")).job
+    b = sched.declare("@every 20s", "b()", Declaring(run="r1", cell="C")).job
+    sched.declare("@every 11s", "a()", Declaring(run="r2", cell="C"))
+    sched.declare("@every 20s", "b()", Declaring(run="r2", cell="C"))
+    x = sched.declare("@every 12s", "a()", Declaring(run="r3", cell="C"))
+    y = sched.declare("@every 21s", "b()", Declaring(run="r3", cell="C"))
+    assert (x.job, y.job) == (a, b) and (a.code, b.code) == ("a()", "b()")
+
+
+def test_a_job_made_with_no_cell_id_becomes_the_cells_that_declares_it(sched: Scheduler) -> None:
+    """A job from papermill (or a store written before cells were kept), then its cell edited in JupyterLab:
+    updated in place, never a twin."""
+    old = sched.declare("@hourly", "report()", Declaring(run="old"), durable=True).job
+    assert sched.declare("@hourly", "report()", Declaring(run="r1", cell="A"), durable=True).outcome == "unchanged"
+    edited = sched.declare("@hourly", "report(v=2)", Declaring(run="r2", cell="A"), durable=True)
+    assert edited.outcome == "updated" and edited.job is old and old.cell == "A" and len(sched.jobs()) == 1
