@@ -101,7 +101,16 @@ CULL_IDLE_TIMEOUT, CULL_INTERVAL = 20, 5
 
 
 def _kernels(proc: subprocess.Popen) -> list[psutil.Process]:
-    return [c for c in psutil.Process(proc.pid).children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
+    """The server's live kernel processes: one that has exited (a zombie its server has not reaped yet, or
+    gone between the listing and the look) is not one."""
+    live = []
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(child.cmdline()):
+                live.append(child)
+        except psutil.Error:
+            continue
+    return live
 
 
 def test_a_dashboards_kernel_is_culled_once_its_page_closes(tmp_path: Path) -> None:
