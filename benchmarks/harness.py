@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "tests" / "kernel"))
 from kernelutil import Kernel  # noqa: E402
 
-SECTIONS = ("lateness", "idle", "core", "durable", "soak", "steps")
+SECTIONS = ("lateness", "idle", "core", "durable", "soak", "steps", "batch")
 
 
 # ------------------------------------------------------------------ helpers

@@ -4,7 +4,7 @@ One command, same machine, same run:
 
     python benchmarks/run.py [--quick] [--json PATH] [--soak-minutes M] [--only SECTIONS]
 
-Sections (``--only lateness,idle,core,durable,soak,steps``):
+Sections (``--only lateness,idle,core,durable,soak,steps,batch``):
 
 1. lateness  fire lateness p50/p99 of ``@every 1s`` jobs in real idle kernels:
              loopal_ipy vs APScheduler 3 ``AsyncIOScheduler`` (on the kernel's
@@ -21,6 +21,8 @@ Sections (``--only lateness,idle,core,durable,soak,steps``):
              growth after warm-up, bounded history, max lateness, missed runs.
 6. steps     one fire of an empty job, step by step (decision, save, guard,
              capture, exec, record, events, activity, re-arm), in a real kernel.
+7. batch     a trivial cell's round trip, sent every 20 ms while 10,000 jobs are
+             due at once (the first batch after a load), beside a bare kernel.
 
 Prints a table per section (targets beside the figures, MET / NOT MET), and
 writes everything as JSON (default benchmarks/results/latest.json; with
@@ -47,6 +49,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kernel"))
 from harness import HERE, SECTIONS, Targets, fmt, machine, say, table
 from kernelutil import Kernel
+from section_batch import run_batch
 from section_core import run_core
 from section_durable import run_durable
 from section_idle import run_idle
@@ -83,6 +86,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     cfg.trials = 1 if q else 7
     cfg.soak_jobs = 50
     cfg.sample_s = 2.0 if q else 5.0
+    cfg.batch_jobs = 500 if q else 10000
+    cfg.batch_probe_s = 2.0 if q else 5.0
     if cfg.json is None:
         cfg.json = HERE / "results" / ("quick.json" if q else "latest.json")
     return cfg
@@ -129,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             out["sections"]["soak"] = run_soak(cfg, root, targets)
         if "steps" in cfg.only:
             out["sections"]["steps"] = run_steps(cfg, root, targets)
+        if "batch" in cfg.only:
+            out["sections"]["batch"] = run_batch(cfg, root, targets)
     out["targets"] = targets.items
     out["elapsed_s"] = round(time.monotonic() - started, 1)
     say(f"\ntargets{' (QUICK run: sizes reduced, verdicts not meaningful)' if cfg.quick else ''}")

@@ -123,4 +123,3 @@ def _ok(k: Kernel, code: str, timeout: float = 120) -> Any:
     if r.status != "ok":
         raise RuntimeError(f"steps: {code[:60]!r} failed: {r.ename}: {r.evalue}")
     return r
-

@@ -204,8 +204,7 @@ def describe_cron(expr: str) -> str:
     try:
         from cron_descriptor import Options, get_description
 
-        options = Options()
-        options.use_24hour_time_format = True
+        options = Options(locale_code="en_US", use_24hour_time_format=True)  # English, as all our messages
         return get_description(_honest_steps(expr), options)
     except Exception:
         return expr

@@ -60,6 +60,8 @@ PERSISTED = frozenset(
         Kind.COALESCED,
     }
 )
+# Events that change only a job's state and runs, never its definition: a save of that job alone.
+STATE_ONLY = frozenset({Kind.FIRED, Kind.FINISHED, Kind.SKIPPED, Kind.COALESCED})
 SAVE_SOON = frozenset({Kind.FINISHED, Kind.SKIPPED})  # a run's end ("not running") reaches the disk soon
 REARM = frozenset({Kind.CREATED, Kind.UPDATED, Kind.DELETED, Kind.PAUSED, Kind.RESUMED, Kind.REMOVED})
 GONE = frozenset({Kind.DELETED, Kind.REMOVED, Kind.EXPIRED})  # the job left the live set

@@ -58,9 +58,7 @@ def check_name(name: str) -> None:
         )
 
 
-def check_stored(
-    job: CronJob, names: set[str], settings: Settings, check_code: Callable[[str], None] | None
-) -> None:
+def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: Callable[[str], None] | None) -> None:
     """A job read from a store passes exactly what a create checks (SPEC §6); ``names``: taken so far.
     ``check_code`` None: the code is known to have compiled (a sealed entry, storage/seal.py)."""
     if job.name is not None:
@@ -71,8 +69,10 @@ def check_stored(
         raise CodeError("no code")
     if len(job.code) > settings.max_code_chars:
         raise LimitError(f"code is {len(job.code):,} characters; the limit is {settings.max_code_chars:,}")
-    if job.timeout is not None:
-        check_timeout(job.timeout)
+    policy: CreateOptions = {"timeout": job.timeout, "retries": job.retries, "retry_delay": job.retry_delay}
+    if job.catch_up is not None:
+        policy["catch_up"] = job.catch_up
+    check_options(policy, recurring=job.recurring)  # all of a create's options: a hand-edit is refused here
     if check_code is not None:
         check_code(job.code)
 

@@ -75,18 +75,14 @@ def local_zone_name() -> str:
 @lru_cache(maxsize=64)
 def _local_zone_name(tz: str | None) -> str:
     if tz:
-        name = tz.removeprefix(":")
-        if "/zoneinfo/" in name:  # TZ=/usr/share/zoneinfo/Europe/Paris
-            name = name.split("/zoneinfo/", 1)[1]
-        try:
-            ZoneInfo(name)
-            return name
-        except (ValueError, OSError, ZoneInfoNotFoundError):
+        name = _tz_zone_name(tz)
+        if name is None:
             raise ScheduleError(
                 f"the kernel's time zone TZ={tz!r} is not an IANA zone name, so loopal_ipy cannot tell "
                 "what wall time it means; give --tz (e.g. --tz Europe/Paris) or set "
                 "%config Cron.timezone = 'Europe/Paris'"
-            ) from None
+            )
+        return name
     try:
         import tzlocal
 
@@ -94,6 +90,61 @@ def _local_zone_name(tz: str | None) -> str:
     except Exception:
         name = None
     return name or "UTC"
+
+
+def _tz_zone_name(tz: str) -> str | None:
+    """The IANA name a ``TZ`` value stands for: ``Europe/Paris``, ``:Europe/Paris``, or a zone file's path
+    (``:/etc/localtime``, common in containers; ``/usr/share/zoneinfo/Europe/Paris``); None for a POSIX
+    rule such as ``CET-1CEST,M3.5.0,M10.5.0/3``, which names no zone."""
+    name = tz.removeprefix(":")
+    if name.startswith("/"):
+        return _zone_file_name(name)
+    return name if _is_zone(name) else None
+
+
+def _zone_file_name(path: str) -> str | None:
+    """A zone file's IANA name: the name under ``zoneinfo/`` its links lead to, else the zone whose file
+    holds the same bytes (a copied ``/etc/localtime``)."""
+    real = os.path.realpath(path)
+    if "/zoneinfo/" in real:
+        name = real.rsplit("/zoneinfo/", 1)[1]
+        if _is_zone(name):
+            return name
+    try:
+        with open(real, "rb") as f:
+            data = f.read(1 << 20)
+    except OSError:
+        return None
+    if not data.startswith(b"TZif"):
+        return None
+    same = [name for name, blob in _zone_files().items() if blob == data]
+    return min(same, key=lambda n: (len(n), n)) if same else None  # UTC before Etc/UTC
+
+
+@lru_cache(maxsize=1)
+def _zone_files() -> dict[str, bytes]:
+    """Every zone file of the system's zone database, by name (read once, only for a copied zone file)."""
+    import zoneinfo
+
+    files: dict[str, bytes] = {}
+    for root in zoneinfo.TZPATH:
+        for name in zoneinfo.available_timezones():
+            if name in files:
+                continue
+            try:
+                with open(os.path.join(root, name), "rb") as f:
+                    files[name] = f.read(1 << 20)
+            except OSError:
+                continue
+    return files
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 def _aware(t: datetime) -> datetime:
@@ -206,6 +257,24 @@ class CronSchedule(Schedule):
     def count_between(self, after: datetime, upto: datetime, cap: int = 1000) -> int:
         return _cron_count(self, after, upto, cap)
 
+    def last_at_or_before(self, upto: datetime, after: datetime) -> datetime | None:
+        """The latest occurrence in (after, upto], by bisection over whole seconds: ``next_after`` never
+        goes back as its argument grows, and occurrences lie on whole seconds a minute or more apart, so
+        the latest second ``s`` with ``next_after(s) <= upto`` gives it, in ~26 steps for two years."""
+        first = self.next_after(after)
+        if first > upto:
+            return None
+        lo, hi = int(first.timestamp()) - 1, int(upto.timestamp())  # next_after(lo) = first <= upto
+        if self.next_after(_at(hi)) <= upto:
+            return self.next_after(_at(hi))
+        while hi - lo > 1:  # next_after(lo) <= upto < next_after(hi)
+            mid = (lo + hi) // 2
+            if self.next_after(_at(mid)) <= upto:
+                lo = mid
+            else:
+                hi = mid
+        return self.next_after(_at(lo))
+
     def _next_after(self, t: datetime) -> datetime:
         local = t.astimezone(self.tz)
         off = local.utcoffset()
@@ -261,6 +330,10 @@ def _cron_next(sched: CronSchedule, t: datetime) -> datetime:
 @lru_cache(maxsize=1024)
 def _cron_count(sched: CronSchedule, after: datetime, upto: datetime, cap: int) -> int:
     return Schedule.count_between(sched, after, upto, cap)
+
+
+def _at(second: int) -> datetime:
+    return datetime.fromtimestamp(second, UTC)
 
 
 def _transition(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:

@@ -17,7 +17,7 @@ from . import retries
 from .clock import Clock
 from .deadlines import Deadlines
 from .declare import Declared, Declaring, Unnamed, changes
-from .errors import CodeError, JobNotFound, LimitError, NameTaken
+from .errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
 from .events import Event, Fire, Kind, Listener
 from .job import DEFINITION, CronJob, Run, RunLog, clean_text, new_id, tail_text
 from .limits import CreateOptions, Settings, check_if_exists, check_name, check_options, compile_check
@@ -160,7 +160,7 @@ class Scheduler:
         """The definition a create asks for, checked (DEFINITION's fields, in order), and its schedule."""
         once = bool(options.get("once", False))
         policy = check_options(options, recurring=not once)
-        tz = options.get("tz") or self.settings.timezone or local_zone_name()
+        tz = options.get("tz") or self.settings.timezone or _local_zone_for(schedule)
         compiled = parse_schedule(schedule, tz, anchor=now)  # raises on a bad schedule or zone
         self.check_code(code)
         wanted = {
@@ -323,34 +323,41 @@ class Scheduler:
         """When the earliest job is due, retried or expires; None when nothing is scheduled."""
         return self._deadlines.first()
 
-    def due(self, now: datetime | None = None) -> list[Fire]:
-        """Decide what fires at ``now``: expire, skip overlaps, coalesce, advance."""
+    def due(self, now: datetime | None = None, limit: int | None = None) -> list[Fire]:
+        """Decide what fires at ``now``: expire, skip overlaps, coalesce, advance. ``limit``: decide at most
+        that many fires and leave the other due jobs due: the kernel decides each job just before it
+        starts, so its "running" mark and its occurrence are its own (docs/running.md, "Many jobs at once")."""
         now = now or self.clock.now()
         fires: list[Fire] = []
         for job in self._deadlines.pop_due(now):
-            expiry = self.expires_at(job)
-            if expiry is not None and expiry <= now:
-                self._remove(job)
-                self.emit(
-                    Kind.EXPIRED,
-                    job,
-                    f"non-durable job removed {self.settings.max_age / 86400:g} days after creation "
-                    "(Cron.max_age); use --durable for jobs that should live longer",
-                )
-                continue
-            if retries.due(job, now) and not job.running:
-                if job.next_fire is None or job.next_fire > now:
-                    fires.append(self._retry(job))
-                    continue
-                self._skip(job, now, job.retry_for, 1, "the next occurrence came due with it", "retry gave way")
-                retries.clear(job)
-            if job.paused or job.next_fire is None or job.next_fire > now:
-                self._push(job)
-                continue
-            fire = self._advance(job, now)
+            fire = self._decide(job, now)
             if fire is not None:
                 fires.append(fire)
+                if len(fires) == limit:
+                    break
         return fires
+
+    def _decide(self, job: CronJob, now: datetime) -> Fire | None:
+        """What a job whose deadline came does now: expire, retry, skip, fire, or wait (pushed back)."""
+        expiry = self.expires_at(job)
+        if expiry is not None and expiry <= now:
+            self._remove(job)
+            self.emit(
+                Kind.EXPIRED,
+                job,
+                f"non-durable job removed {self.settings.max_age / 86400:g} days after creation "
+                "(Cron.max_age); use --durable for jobs that should live longer",
+            )
+            return None
+        if retries.due(job, now) and not job.running:
+            if job.next_fire is None or job.next_fire > now:
+                return self._retry(job)
+            self._skip(job, now, job.retry_for, 1, "the next occurrence came due with it", "retry gave way")
+            retries.clear(job)
+        if job.paused or job.next_fire is None or job.next_fire > now:
+            self._push(job)
+            return None
+        return self._advance(job, now)
 
     def _advance(self, job: CronJob, now: datetime) -> Fire | None:
         sched = job.compiled
@@ -425,6 +432,16 @@ class Scheduler:
             self._remove(job)
             self.emit(Kind.REMOVED, job, "one-shot job ran and was removed")
 
+    def fault(self, job: CronJob, error: str) -> None:
+        """A fire whose start or end raised inside loopal_ipy: the job is not left running, and the error is
+        its run's (the other jobs of a batch go on)."""
+        job.running = False
+        self.active.discard(job.id)
+        job.failures += 1
+        self._record(job, Run(started_at=self.clock.now(), status="error", output=error, error=error))
+        self._push(job)
+        self.emit(Kind.FINISHED, job, "error")
+
     def skip_missed(self, reason: str, now: datetime | None = None) -> int:
         """Occurrences that passed while jobs were held (``reason``) are recorded as skipped, never run late;
         a one-shot whose time passed is removed. Returns how many fires were skipped."""
@@ -486,3 +503,14 @@ class Scheduler:
         self.settings = replace(self.settings, **changes)
         for job in self._jobs.values():
             self._push(job)  # max_age may have moved expiries
+
+
+def _local_zone_for(schedule: str) -> str:
+    """The kernel's zone; for ``@every``, which has no wall-time meaning, UTC when the kernel's TZ names no
+    zone (the zone only shows its times)."""
+    try:
+        return local_zone_name()
+    except ScheduleError:
+        if schedule.strip().lower().split(" ")[0] == "@every":
+            return "UTC"
+        raise

@@ -56,5 +56,3 @@ class Buffer:
         if self.fd_file is not None:
             self._take_fd()
         return tail_text("".join(self.parts), self.limit, dropped=self.size - self.kept)
-
-

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from ..core.declare import Declared, Declaring
-from ..core.errors import CronError, StoreError
+from ..core.errors import CronError, JobNotFound, StoreError
 from ..core.events import Event, Kind
 from ..core.job import CronJob
 from ..core.limits import CreateOptions, Settings
@@ -45,6 +45,7 @@ class Commands:
     _openers: int
     _waiters: list[asyncio.Future[None]]
     _dirty: bool
+    _touched: set[str]
     _lock: contextlib.AbstractContextManager[Any]
 
     # the machine (bridge.py)
@@ -138,7 +139,7 @@ class Commands:
         catch_up), as a re-run create with them changed would: same id, history and counts."""
         if options.get("durable") and self.store is not None:
             self.store.check_can_create()
-        with self._lock:
+        with self._lock, self._looking_up():
             got = self.core.edit(key, schedule, code, **options)
         self._request_save()
         return got
@@ -156,7 +157,7 @@ class Commands:
 
     def delete(self, key: str) -> CronJob:
         """Delete a job; a run of it still going (an async one) is cancelled and logged as such."""
-        with self._lock:
+        with self._lock, self._looking_up():
             job = self.core.delete(key)
         if job.id in self.core.active:  # an async run of it goes on: cancel it, on the loop
             self.call_soon(self._cancel_runs_of, job)
@@ -169,13 +170,13 @@ class Commands:
                 task.cancel("cancelled by %cron delete")
 
     def pause(self, key: str) -> CronJob:
-        with self._lock:
+        with self._lock, self._looking_up():
             job = self.core.pause(key)
         self._request_save()
         return job
 
     def resume(self, key: str) -> CronJob:
-        with self._lock:
+        with self._lock, self._looking_up():
             job = self.core.resume(key)
         self._request_save()
         return job
@@ -219,7 +220,7 @@ class Commands:
             raise StoreError("durable jobs are off in this kernel: it has no session store")
         self.flush()
         text = change(self.store)
-        self._dirty = False
+        self._dirty, self._touched = False, set()
         self._arm()
         return text + "\n" + self.store.describe()
 
@@ -258,7 +259,19 @@ class Commands:
         return self.runner.after_run(job.id if job is not None else key)
 
     def get(self, key: str) -> CronJob:
-        return self.core.get(key)
+        with self._looking_up():
+            return self.core.get(key)
+
+    @contextlib.contextmanager
+    def _looking_up(self) -> Any:
+        """A job not found here may be another kernel's: the owner of this session (say where)."""
+        try:
+            yield
+        except JobNotFound as e:
+            where = self.store.elsewhere() if self.store is not None else None
+            if where is not None:
+                e.args = (f"no job {e.key!r} here: {where}",)
+            raise
 
     def run_now(self, key: str) -> CronJob:
         """Run a job once now, outside its schedule; async code starts as a task.
@@ -266,7 +279,7 @@ class Commands:
         From another thread (a subshell, a widget click over one) the run starts on the kernel's
         loop, where all job code runs, as soon as it is free.
         """
-        with self._lock:
+        with self._lock, self._looking_up():
             job = self.core.start_manual(key)
         if self.off_loop():
             self.call_soon(self._run_now, job)

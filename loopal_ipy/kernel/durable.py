@@ -220,6 +220,18 @@ class DurableSession:
     def owner(self) -> bool:
         return self.lock is not None and self.lock.held
 
+    def elsewhere(self) -> str | None:
+        """Where this session's durable jobs are when another kernel owns it: a job not found here may be
+        there (None when this kernel owns its session, or has none)."""
+        if self.info is None or self.lock is None or self.owner or self.store is None or self.store.read_only:
+            return None
+        if self.lock.owner() is None:  # no live kernel holds it (a session not made yet, a dead owner)
+            return None
+        return (
+            f"session {self.info.id}'s durable jobs run in {self.lock.owner_text()}, not here: act on them "
+            "in that kernel (this one takes the session over when it exits)"
+        )
+
     def check_can_create(self) -> None:
         """Refuse a durable create that could not be kept, saying why (and make the folder if it is the first)."""
         if self.info is None:
@@ -246,10 +258,24 @@ class DurableSession:
 
     def save(self, jobs: list[CronJob], *, settled: bool = False) -> bool:
         """Write the durable set; True when nothing needs writing by this kernel (``settled``: see Store.encode)."""
-        if self.store is None or not self.owner or self.store.read_only or not self._still_owner():
+        if not self._writes():
             return True
-        self._watch_lock()
+        assert self.store is not None
         return self.store.save(jobs, self.core.clock.now(), settled=settled)
+
+    def save_some(self, changed: list[CronJob]) -> bool:
+        """Write the state and new runs of these jobs alone (a batch saves each job as it starts and ends)."""
+        if not self._writes():
+            return True
+        assert self.store is not None
+        return self.store.save_some(changed, self.core.jobs, self.core.clock.now())
+
+    def _writes(self) -> bool:
+        """Whether this kernel writes the store now (it owns the session, still)."""
+        if self.store is None or not self.owner or self.store.read_only or not self._still_owner():
+            return False
+        self._watch_lock()
+        return True
 
     def _still_owner(self) -> bool:
         """Checked before every save (and so before a durable job's code starts) and on a timer: a lock

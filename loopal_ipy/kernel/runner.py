@@ -97,7 +97,7 @@ class Runner:
         self.shell = shell
         self.clock = clock
         self.output_limit = output_limit
-        self._cache: dict[tuple[str, str], Prepared] = {}
+        self._cache: dict[str, tuple[str, Prepared]] = {}  # job id -> (its code, compiled): one entry a job
         self.routing = capture.Routing(shell)
         self.stopper = Stopper()
         self.exits = Exits(shell, self.in_job)
@@ -140,8 +140,7 @@ class Runner:
 
     def forget(self, job_id: str) -> None:
         """The job left: its compiled code and source lines go (a job that comes back compiles again)."""
-        for key in [k for k in self._cache if k[0] == job_id]:
-            del self._cache[key]
+        self._cache.pop(job_id, None)
         linecache.cache.pop(f"<cron {job_id}>", None)
 
     @staticmethod
@@ -151,10 +150,9 @@ class Runner:
 
     # ------------------------------------------------------------ compile
     def prepare(self, job: CronJob) -> Prepared:
-        key = (job.id, job.code)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        hit = self._cache.get(job.id)
+        if hit is not None and hit[0] == job.code:
+            return hit[1]
         filename = f"<cron {job.id}>"
         source = self.shell.transform_cell(job.code) if self.shell is not None else job.code
         lines = source.splitlines(keepends=True)
@@ -169,8 +167,7 @@ class Runner:
         body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
         is_async = bool(body.co_flags & _CO_COROUTINE) or bool(last and last.co_flags & _CO_COROUTINE)
         prepared = Prepared(body, last, is_async)
-        self._cache = {k: v for k, v in self._cache.items() if k[0] != job.id}
-        self._cache[key] = prepared
+        self._cache[job.id] = (job.code, prepared)
         return prepared
 
     def is_async(self, job: CronJob) -> bool:

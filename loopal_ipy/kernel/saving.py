@@ -20,7 +20,8 @@ class Saving:
     core: Scheduler
     loop: asyncio.AbstractEventLoop
     started: bool
-    _dirty: bool
+    _dirty: bool  # a definition, or the job set, may have changed: the next save writes the whole set
+    _touched: set[str]  # jobs whose state or runs changed since the last save
     _save_soon: asyncio.Handle | None
     _retry: asyncio.TimerHandle | None
 
@@ -28,13 +29,20 @@ class Saving:
         raise NotImplementedError
 
     def _save_if_dirty(self, settled: bool = False) -> None:
+        """Write what changed: the whole set when a definition may have, else only the jobs whose state or
+        runs did (``_touched``), in time of their own size."""
         self._save_soon = None
-        if not self._dirty:
+        if not self._dirty and not self._touched:
             return
         if self.store is None:
-            self._dirty = False
+            self._dirty, self._touched = False, set()
             return
-        self._dirty = not self.store.save(self.core.jobs(), settled=settled)
+        if self._dirty or settled:
+            saved = self.store.save(self.core.jobs(), settled=settled)
+        else:
+            saved = self.store.save_some([job for i in self._touched if (job := self.core.live(i)) is not None])
+        self._dirty = not saved
+        self._touched = set()
         if self._dirty and self._retry is None and self.started:
             # The store warned once; keep everything in memory and try again with backoff.
             self._retry = self.loop.call_later(max(1.0, self.store.retry_delay), self._retry_save)
@@ -48,7 +56,7 @@ class Saving:
         if self.off_loop():
             self.loop.call_soon_threadsafe(self._request_save)
             return
-        if self._dirty and self._save_soon is None and self.started:
+        if (self._dirty or self._touched) and self._save_soon is None and self.started:
             self._save_soon = self.loop.call_soon(self._save_if_dirty)
         elif not self.started:
             self._save_if_dirty()
@@ -58,5 +66,3 @@ class Saving:
         if self._save_soon is not None:
             self._save_soon.cancel()
         self._save_if_dirty(settled)
-
-

@@ -49,8 +49,4 @@ class Shown:
         return was
 
     def gone(self) -> bool:
-        return (
-            self.mode == "while-shown"
-            and self.last_beat is not None
-            and time.monotonic() - self.last_beat > GRACE
-        )
+        return self.mode == "while-shown" and self.last_beat is not None and time.monotonic() - self.last_beat > GRACE

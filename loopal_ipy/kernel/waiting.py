@@ -43,6 +43,7 @@ class Commands(Protocol):
     def _fire_due(self) -> None: ...
     def decide_due_verdicts(self) -> None: ...
 
+
 _STEP = 0.25  # seconds: the longest a blocking wait sleeps between looks (Interrupt lands within it)
 # A wait without --timeout waits for the N-th run plus SLACK, if that comes within WAIT_LIMIT; else it fails
 # at once, saying when the run comes (docs/executed.md): an executed notebook must not sit for a week.

@@ -101,6 +101,7 @@ class Store(Reading):
         self._running_from: int | None = None  # journal offset of the oldest "running" still the last word
         self._defs: dict[str, tuple[Any, ...]] = {}
         self._states: dict[str, tuple[Any, ...]] = {}
+        self._running: set[str] = set()  # the ids whose last saved state says "running"
         self._tracks: dict[str, Track] = {}
         self._live = 0  # bytes of the run lines still in some job's history
         self._base = 0  # bytes of the journal's header and its jobs' state lines as of the last compaction
@@ -133,6 +134,48 @@ class Store(Reading):
             return False
         durable = [job for job in jobs if job.durable]
         return self._guarded(lambda: self._save(durable, now or datetime.now(UTC), settled), settled)
+
+    def save_some(
+        self, changed: Iterable[CronJob], every: Callable[[], Iterable[CronJob]], now: datetime | None = None
+    ) -> bool:
+        """Write the state and new runs of the ``changed`` jobs alone, in time of their own size: a batch of
+        10,000 due jobs saves each one as it starts and ends (docs/running.md, "Many jobs at once"). A whole
+        save of ``every()`` job when anything else may differ: the first save, a definition, a compaction."""
+        if self.read_only:
+            return False
+        jobs = [job for job in changed if job.durable]
+        at = now or datetime.now(UTC)
+        if self._full or any(definition(job) != self._defs.get(job.id) for job in jobs):
+            return self.save(every(), at)
+        return self._guarded(lambda: self._save_some(jobs, every, at))
+
+    def _save_some(self, jobs: list[CronJob], every: Callable[[], Iterable[CronJob]], now: datetime) -> None:
+        old = self._tracks
+        tracks = {job.id: Track.follow(job, old.get(job.id)) for job in jobs}
+        live = self._live + sum(track.live - (old[i].live if i in old else 0) for i, track in tracks.items())
+        lines = [line for track in tracks.values() for line in track.new]
+        if self._journal_size + sum(map(len, lines)) > 2 * live + self._base + COMPACT_SLACK:
+            self._save([job for job in every() if job.durable], now, False)  # compacts
+            return
+        states, urgent = {}, False
+        for job in jobs:
+            state, was = state_of(job), self._states.get(job.id)
+            if state != was:
+                lines.append(state_line(job.id, state))
+                states[job.id] = state
+                urgent = urgent or was is None or state[0] != was[0] or (state[-1] and not was[-1])
+        running = (self._running - states.keys()) | _running(states)
+        if lines:
+            self._append_states(lines, running, urgent)
+        # Written: remember it.
+        self._states.update(states)
+        self._running = running
+        if not running:
+            self._running_from = None
+        for job_id, track in tracks.items():
+            track.new = []
+            self._tracks[job_id] = track
+        self._live = live
 
     def _guarded(self, write: Callable[[], None], settled: bool = False) -> bool:
         """Run one save's writes; a failure keeps the jobs in memory, says so once, and is retried."""
@@ -170,17 +213,22 @@ class Store(Reading):
             return
         lines, states, urgent = adopted
         if lines:  # from what was read to the jobs the load left (a catch-up planned, too)
-            self._guarded(lambda: self._append_states(lines, states, urgent))
-        self._states = states  # written, or (a failed append) both files are rewritten next
+            self._guarded(lambda: self._append_states(lines, _running(states), urgent))
+        self._set_states(states)  # written, or (a failed append) both files are rewritten next
 
-    def _append_states(self, lines: list[bytes], states: dict[str, tuple[Any, ...]], urgent: bool) -> None:
-        """Append ``lines``, which bring the jobs from ``self._states`` to ``states``, and note where the first
-        "running" since the disk last said none went (a settled save that fails cuts the journal back there)."""
-        running_before = any(state[-1] for state in self._states.values())
+    def _set_states(self, states: dict[str, tuple[Any, ...]]) -> None:
+        self._states = dict(states)  # its own: a save of some jobs updates it in place
+        self._running = _running(states)
+
+    def _append_states(self, lines: list[bytes], running_after: set[str], urgent: bool) -> None:
+        """Append ``lines``, after which the jobs ``running_after`` are "running" on disk, and note where the
+        first "running" since the disk last said none went (a settled save that fails cuts the journal back
+        there)."""
+        running_before = bool(self._running)
         at = self._journal_size
         self._append(b"".join(lines), fsync=urgent)
         self.saves["appends"] += 1
-        if not running_before and any(state[-1] for state in states.values()):
+        if not running_before and running_after:
             self._running_from = at
 
     def _adopt(
@@ -205,7 +253,8 @@ class Store(Reading):
             or any(state[-1] for state in self._disk_states.values())
         ):
             return None
-        disk = self._states = self._disk_states
+        self._set_states(self._disk_states)
+        disk = self._states
         self._defs = self._disk_defs
         self._tracks = {
             job_id: Track.loaded(runs, journal.sizes) for job_id, runs in journal.runs.items() if job_id in disk
@@ -313,11 +362,11 @@ class Store(Reading):
                     lines.append(state_line(job.id, state))
                     urgent = urgent or old is None or state[0] != old[0] or (state[-1] and not old[-1])
             if lines:
-                self._append_states(lines, states, urgent)
+                self._append_states(lines, _running(states), urgent)
         # Written: remember it.
         self._defs = defs
-        self._states = states
-        if not any(state[-1] for state in states.values()):
+        self._set_states(states)
+        if not self._running:
             self._running_from = None
         for track in tracks.values():
             track.new = []
@@ -394,3 +443,7 @@ class Store(Reading):
                 f"{MAX_FILE_BYTES >> 20} MiB a load accepts (shorter code, or fewer durable jobs)",
             )
         write_atomic(self.path, data, write_bytes=self._write_bytes)
+
+
+def _running(states: dict[str, tuple[Any, ...]]) -> set[str]:
+    return {job_id for job_id, state in states.items() if state[-1]}

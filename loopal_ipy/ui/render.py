@@ -163,9 +163,7 @@ class JobTable:
         return table_html(self.jobs, self.now, self.events)
 
 
-def log_text(
-    job: CronJob, n: int | None = None, running: tuple[datetime, str] | None = None, after: str = ""
-) -> str:
+def log_text(job: CronJob, n: int | None = None, running: tuple[datetime, str] | None = None, after: str = "") -> str:
     """``running``: the start and output so far of a run still going (a long async job's); ``after``:
     what its child processes wrote after their runs had ended."""
     runs = list(job.history)[-n:] if n else list(job.history)

@@ -73,9 +73,7 @@ DURABLE = [
 
 
 @pytest.mark.parametrize("home", ["read-only mount", "a file"])
-def test_a_durable_create_works_in_an_executed_notebook_whose_home_cannot_be_written(
-    tmp_path: Path, home: str
-) -> None:
+def test_a_durable_create_works_in_an_executed_notebook_whose_home_cannot_be_written(tmp_path: Path, home: str) -> None:
     """docs/durable.md: an executed notebook's session lasts one kernel run, so it needs no HOME that lasts."""
     source = write_notebook(tmp_path / "durable.ipynb", DURABLE)
     e = env(tmp_path)

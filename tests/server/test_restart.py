@@ -18,7 +18,7 @@ pytestmark = pytest.mark.kernel
 
 NOTEBOOK = "lifecycle.ipynb"
 GATED = (
-    "%%cron create --durable --name slow \"@every 1s\"\n"
+    '%%cron create --durable --name slow "@every 1s"\n'
     "import os, time\n"
     "if os.path.exists({gate!r}):\n"
     "    open({marks!r}, 'a').write('slow\\n'); time.sleep(60)"

@@ -144,8 +144,12 @@ def test_default_wait_timeout_is_bounded_work(kshell) -> None:
 @pytest.mark.parametrize(
     ("schedule", "runs", "pattern"),
     [
-        ("0 0 1 1 *", 1, r"job \w+ \(far\) next fires in \d+ days, and a wait without --timeout waits at most 10 min; "
-         r"pass --timeout \d+ to wait that long"),
+        (
+            "0 0 1 1 *",
+            1,
+            r"job \w+ \(far\) next fires in \d+ days, and a wait without --timeout waits at most 10 min; "
+            r"pass --timeout \d+ to wait that long",
+        ),
         ("*/5 * * * *", 3, r"job \w+ \(far\) runs 3 more times only in 1\d min( \d+ s)?, and a wait .+"),
     ],
 )
