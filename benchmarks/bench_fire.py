@@ -1,4 +1,4 @@
-"""Fire lateness and idle wake-ups of loopal_ipy in a real, idle kernel (issue 2, §4).
+"""Fire lateness and idle wake-ups of loopal_ipy in a real, idle kernel (docs/running.md).
 
 Prints, for an ``@every 1s`` job, each fire's lateness against its occurrence
 beside a bare ``loop.call_later`` chain on the same loop in the same kernel

@@ -1,4 +1,4 @@
-"""What the durable store costs per fire (issue 15 acceptance 1).
+"""What the durable store costs per fire (docs/durable.md).
 
     python benchmarks/bench_store.py [--seconds 60] [--jobs 20] [--chars 5000]
 

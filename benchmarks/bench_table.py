@@ -1,4 +1,4 @@
-"""Traffic and build time of the live job table in a real, idle kernel (issue 4, SPEC §7 widget).
+"""Traffic and build time of the live job table in a real, idle kernel (docs/table.md).
 
 Prints the comm messages per second that one displayed table sends with 50
 jobs when nothing fires (every ``comm_msg`` on iopub, read by the client, so

@@ -1,4 +1,4 @@
-"""loopal_ipy beside its peers, and a soak (issue 6; issue 3 acceptance 5).
+"""loopal_ipy beside its peers, and a soak (docs/benchmarks.md).
 
 One command, same machine, same run:
 

@@ -163,7 +163,7 @@ def run_idle(cfg: argparse.Namespace, root: Path, targets: Targets, kernels: dic
     say("  parent-poller threads), read from outside with psutil; the bare kernel is their floor. 'wake-ups' counts")
     say("  only each scheduler's own callback, wrapped in that kernel; a parked Timer thread costs no callback, but")
     say("  holds an OS thread per job.")
-    # The one timer sleeps at most 60 s (a wall-clock jump forward is noticed within a minute; SPEC §4).
+    # The one timer sleeps at most 60 s (a wall-clock jump forward is noticed within a minute; docs/running.md).
     most = int(cfg.idle // 60) + 1
     woke = lo.get("wakeups")
     v = targets.check(

@@ -65,7 +65,7 @@ def get_scheduler() -> KernelScheduler:
 
 
 def table(page_size: int = 50) -> CronTable:
-    """The live job table of this kernel (an ipywidget; SPEC §7 widget)."""
+    """The live job table of this kernel (an ipywidget; docs/table.md)."""
     from .ui.widget import CronTable
 
     return CronTable(get_scheduler(), page_size=page_size)

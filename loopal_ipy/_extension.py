@@ -1,4 +1,4 @@
-"""Wiring: clock → scheduler → runner → bridge → magics, with a symmetric load/unload (SPEC §7).
+"""Wiring: clock → scheduler → runner → bridge → magics, with a symmetric load/unload (docs/development.md).
 
 All state lives on one object owned by the shell (``shell._loopal_ipy``), never in
 module globals, so ``%reload_ext`` cannot leave a second scheduler behind.

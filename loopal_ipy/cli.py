@@ -1,4 +1,4 @@
-"""``loopal-ipy enable|disable|status``: load the extension in every kernel of a profile (SPEC §8).
+"""``loopal-ipy enable|disable|status``: load the extension in every kernel of a profile (docs/configuration.md).
 
 Durable jobs come back after a restart only if something loads the extension
 when the kernel starts, before any cell runs. This writes a marked block into

@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
-KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+KERNEL_INFO = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 LANGUAGE_INFO = {"name": "python", "file_extension": ".py", "mimetype": "text/x-python"}
 
 
@@ -32,7 +32,7 @@ def code(text: str) -> nbformat.NotebookNode:
 
 
 def write(name: str, cells: list[nbformat.NotebookNode], out: Path = HERE) -> Path:
-    nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
+    nb = new_notebook(cells=cells, metadata={"kernelspec": KERNEL_INFO, "language_info": LANGUAGE_INFO})
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{Path(name).stem}-{i:02d}"  # stable ids: regenerating gives the same file
     nbformat.validate(nb)

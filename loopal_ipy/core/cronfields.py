@@ -1,4 +1,4 @@
-"""Five-field cron on wall-clock time, by the man page (SPEC §2): fields, values, the next match.
+"""Five-field cron on wall-clock time, by the man page (docs/schedules.md): fields, values, the next match.
 
 Ours, not croniter's: its releases disagree with cron and with each other (7.0 reads
 ``5-5`` as ``*``; 1.4 ANDs ``* * 2 * 0,*/1`` and skips March 1st for ``* * */5 * *``),

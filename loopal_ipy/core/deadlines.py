@@ -1,4 +1,4 @@
-"""One timer for the earliest deadline (SPEC §4): the jobs by their next deadline, in one heap.
+"""One timer for the earliest deadline (docs/running.md): the jobs by their next deadline, in one heap.
 
 A job's deadline is the earliest of its next fire, a retry it waits for and its expiry.
 trio's ``Deadlines`` idea: lazy deletion (an entry holds the job's generation; a job

@@ -8,7 +8,7 @@ class CronError(Exception):
 
 
 class ScheduleError(CronError, ValueError):
-    """A schedule string that is not one of the accepted forms (SPEC §2)."""
+    """A schedule string that is not one of the accepted forms (docs/schedules.md)."""
 
 
 class CodeError(CronError, ValueError):
@@ -40,4 +40,4 @@ class StoreError(CronError, OSError):
 
 
 class ExportError(CronError, ValueError):
-    """A job cannot graduate as asked (SPEC §10); nothing was written."""
+    """A job cannot graduate as asked (docs/export.md); nothing was written."""

@@ -1,4 +1,4 @@
-"""What the scheduler says happened (SPEC §4, §7): fires, event kinds, and which kinds matter where."""
+"""What the scheduler says happened (docs/table.md): fires, event kinds, and which kinds matter where."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A job's pyplot figures are its own (issue 15 item 5).
+"""A job's pyplot figures are its own (docs/running.md, "Output").
 
 pyplot keeps one registry of open figures (``Gcf``) and an implicit current
 figure, shared by everything in the process. With the inline backend a job's

@@ -1,4 +1,4 @@
-"""The job model (SPEC §3, §5): plain data that round-trips through JSON.
+"""The job model: plain data that round-trips through JSON.
 
 A job's schedule state is ``last_fired`` and ``next_fire`` — plain instants,
 never iterator state — so a saved job rebuilds exactly.
@@ -224,7 +224,7 @@ class CronJob:
     def description(self) -> str:
         return self.compiled.describe()
 
-    # The load-time changes (SPEC §4). The store calls these: a job's state changes only here
+    # The load-time changes (docs/durable.md). The store calls these: a job's state changes only here
     # and in the scheduler, never field by field in another layer.
 
     def merge_runs(self, runs: Iterable[Run]) -> None:

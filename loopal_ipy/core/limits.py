@@ -1,4 +1,4 @@
-"""The limits every job keeps (SPEC §3, §8): settings, create's options, and the checks a job
+"""The limits every job keeps (docs/configuration.md): settings, create's options, and the checks a job
 passes whether it is created or read back from a store."""
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ IF_EXISTS = ("update", "keep", "error")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Limits and defaults (SPEC §8): declared here once; the ``Cron`` traits take their defaults from it."""
+    """Limits and defaults (docs/configuration.md): declared here once; the ``Cron`` traits take their
+    defaults from it."""
 
     max_jobs: int = 50
     max_age: float = 3 * 86400.0
@@ -59,7 +60,7 @@ def check_name(name: str) -> None:
 
 
 def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: Callable[[str], None] | None) -> None:
-    """A job read from a store passes exactly what a create checks (SPEC §6); ``names``: taken so far.
+    """A job read from a store passes exactly what a create checks (docs/durable.md); ``names``: taken so far.
     ``check_code`` None: the code is known to have compiled (a sealed entry, storage/seal.py)."""
     if job.name is not None:
         check_name(job.name)

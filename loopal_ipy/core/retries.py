@@ -1,4 +1,4 @@
-"""Retries (SPEC §12): a failed run is tried again after S, 2S, 4S … seconds, up to N times.
+"""Retries (docs/running.md): a failed run is tried again after S, 2S, 4S … seconds, up to N times.
 
 Never past the next regular occurrence: a retry that would come at or after it is not
 made (that occurrence runs instead, and the failure stands), and one that comes due

@@ -1,4 +1,4 @@
-"""Schedules are functions of time: ``next_after(instant) -> instant`` (SPEC §2).
+"""Schedules are functions of time: ``next_after(instant) -> instant`` (docs/schedules.md).
 
 Cron's fields are read and walked in *wall-clock* time by ``cronfields`` (by the
 man page, not croniter). Turning a wall time into an instant is done here, with

@@ -1,4 +1,4 @@
-"""The scheduler's decisions (SPEC §3, §4): pure code driven by an injected clock.
+"""The scheduler's decisions (docs/running.md): pure code driven by an injected clock.
 
 The scheduler answers ``next_deadline()`` and ``due(now)`` — which jobs fire,
 which occurrences coalesce, which jobs expire — and records what happened. It

@@ -1,4 +1,4 @@
-"""Jobs are activity (SPEC §4): iopub ``status`` busy, then idle, while jobs run outside cells.
+"""Jobs are activity (docs/running.md): iopub ``status`` busy, then idle, while jobs run outside cells.
 
 Without it a Jupyter server's idle culler kills a kernel whose only life is its
 jobs, and the kernel indicator never shows them. One busy/idle pair covers

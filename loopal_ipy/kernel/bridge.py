@@ -1,4 +1,4 @@
-"""The kernel bridge (SPEC §4): one timer on the kernel's loop, busy depth, acting on decisions.
+"""The kernel bridge (docs/running.md): one timer on the kernel's loop, busy depth, acting on decisions.
 
 The core decides what is due; this module owns the only timer, knows whether a
 cell is running, runs what is due through the Runner, saves the durable set,
@@ -268,6 +268,7 @@ class KernelScheduler(Saving, Commands):
         if not self._may_fire():
             return  # a cell runs: its post_run_cell arms again
         if self.shown.gone():
+            self._end_batch()  # held: the kernel says idle, so that its culler may end it
             self._hold_for_page()
             return  # silent until a page shows the kernel again (a beat arms)
         if armed_for is not None:

@@ -1,4 +1,4 @@
-"""One run's output (SPEC §5): what capture.py routes to, fdcapture.py feeds, and the log keeps."""
+"""One run's output (docs/running.md, "Output"): what capture.py routes to, fdcapture.py feeds, and the log keeps."""
 
 from __future__ import annotations
 

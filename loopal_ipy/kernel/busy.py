@@ -1,4 +1,4 @@
-"""Busy is a depth (SPEC §4, §12): which cells run now, in the main shell and in subshells.
+"""Busy is a depth (docs/running.md, docs/kernel.md): which cells run now, in the main shell and in subshells.
 
 - **Main shell.** ``pre_execute`` pushes a cell (silent ones too: they fire
   no ``*_run_cell`` events), ``pre_run_cell`` names it, and ``post_run_cell``

@@ -1,4 +1,4 @@
-"""Where a job's output goes (SPEC §5): into its own log, by every way a job can write.
+"""Where a job's output goes (docs/running.md, "Output"): into its own log, by every way a job can write.
 
 Jobs fire outside any cell, so the kernel's ambient output parent is useless
 (it is whichever cell scheduled the timer, or nothing after a restart). We

@@ -1,4 +1,4 @@
-"""What ``loopal_ipy.get_scheduler()`` offers (SPEC §7): the commands on top of the kernel bridge.
+"""What ``loopal_ipy.get_scheduler()`` offers: the commands on top of the kernel bridge.
 
 ``KernelScheduler`` (bridge.py) is the machine: one timer, busy depth, runs, saves. This is
 its public face: create, delete, pause, resume, run now, wait, sessions, export, hooks,
@@ -199,7 +199,7 @@ class Commands:
         return self._session_change(lambda store: store.adopt(other, self.core.jobs()))
 
     def export(self, key: str, **options: Unpack[ExportOptions]) -> Exported:
-        """Hand a job to jupyter-scheduler or a papermill bundle (SPEC §10); the live job is unchanged.
+        """Hand a job to jupyter-scheduler or a papermill bundle (docs/export.md); the live job is unchanged.
 
         The setup is what the job's code needs of the notebook (slicing.py); a papermill bundle is
         run once before this returns (``check``), and a failing run is an ExportError naming the cell."""

@@ -1,4 +1,4 @@
-"""The ``Cron`` configurable (SPEC §8): ``%config Cron.max_jobs = 100`` and ipython_config.py."""
+"""The ``Cron`` configurable (docs/configuration.md): ``%config Cron.max_jobs = 100`` and ipython_config.py."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ class Cron(Configurable):
 
     @validate(*RANGES)
     def _in_range(self, proposal: Any) -> Any:
-        """Finite and in range, or one clear line (SPEC §8): no setting may silently stop jobs."""
+        """Finite and in range, or one clear line (docs/configuration.md): no setting may silently stop jobs."""
         name, value = proposal["trait"].name, proposal["value"]
         low, high, unit = RANGES[name]
         if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):

@@ -1,4 +1,4 @@
-"""Durable jobs in a kernel (SPEC §6): which session, who owns it, load, save, take over, adopt.
+"""Durable jobs in a kernel (docs/durable.md): which session, who owns it, load, save, take over, adopt.
 
 The store and the lock are pure file code; this is where they meet the live
 scheduler. Only the kernel that holds a session's lock fires its durable jobs

@@ -1,4 +1,4 @@
-"""A job cannot end its kernel (SPEC §12).
+"""A job cannot end its kernel (docs/kernel.md).
 
 ``exit()`` and ``quit()`` (IPython's exiter) and ``get_ipython().ask_exit()``
 do not raise: they set ``shell.exit_now`` and queue an ``ask_exit`` payload, and

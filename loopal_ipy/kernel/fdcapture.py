@@ -1,4 +1,4 @@
-"""File descriptors 1 and 2 during a sync job (SPEC §5, §12): ``os.system``, subprocesses and C
+"""File descriptors 1 and 2 during a sync job (docs/running.md, "Output"): ``os.system``, subprocesses and C
 extensions write there, not to ``sys.stdout``. capture.py routes everything else.
 
 A child process the run started may outlive it, holding the file: what it

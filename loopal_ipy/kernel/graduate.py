@@ -1,4 +1,4 @@
-"""``%cron export``: hand a job to jupyter-scheduler or to a papermill bundle (SPEC §10).
+"""``%cron export``: hand a job to jupyter-scheduler or to a papermill bundle (docs/export.md).
 
 Everything that can fail is checked before anything is written; a failure is one
 ``ExportError`` line that names what would work.
@@ -38,7 +38,7 @@ from ..storage.session import notebook_of
 
 TARGETS = ("jupyter-scheduler", "papermill")
 SETUPS = ("notebook", "history", "none")
-_DEFAULT_SPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+_DEFAULT_KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ def export_job(job: CronJob, side: KernelSide, **options: Unpack[ExportOptions])
             server, why_not = None, str(e).split(";")[0]
     schedule = engine_schedule(job) if server is not None else cron_fields(job)  # before reading any file
     cells, spec, info, origin = gather_setup(job, setup, side)
-    spec = spec or _DEFAULT_SPEC
+    spec = spec or _DEFAULT_KERNEL
     notebook = job_notebook(cells, job, origin=origin, kernelspec=spec, language_info=info)
     if server is not None:
         return _to_scheduler(job, server, environments, notebook, directory, len(cells), schedule)

@@ -1,4 +1,4 @@
-"""Hooks (SPEC §11, §12): ``get_scheduler().on("failed", callback)`` and friends.
+"""Hooks (docs/alerts.md, "Hooks"): ``get_scheduler().on("failed", callback)`` and friends.
 
 A callback runs soon after the event, on the kernel's loop, outside any job's
 run and outside the scheduler's own bookkeeping, so a slow webhook cannot hold

@@ -1,4 +1,4 @@
-"""Nested execution belongs to the run (SPEC §12): ``run_cell``, ``%run`` and ``%time`` in a job.
+"""Nested execution belongs to the run (docs/kernel.md): ``run_cell``, ``%run`` and ``%time`` in a job.
 
 ipykernel sends a nested cell's result (the display hook) and its traceback
 (``_showtraceback``) straight to iopub under the last cell's parent, past

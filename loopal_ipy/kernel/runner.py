@@ -1,4 +1,4 @@
-"""Run one job's code in the user namespace, capture what it writes, stop it when told (SPEC §4, §5).
+"""Run one job's code in the user namespace, capture what it writes, stop it when told (docs/running.md).
 
 The runner never raises into its caller: whatever the code does (raise,
 ``sys.exit()``, spin forever until *Interrupt* or its timeout) ends as a

@@ -1,4 +1,4 @@
-"""Saving the durable set from the kernel (SPEC §6): once a cell yields, with backoff when it fails.
+"""Saving the durable set from the kernel (docs/durable.md): once a cell yields, with backoff when it fails.
 
 A mixin of the bridge: the store decides what to write; this decides when.
 """

@@ -1,4 +1,4 @@
-"""``%cron wait`` (SPEC §4): a busy cell lets jobs fire until a job ran N more times.
+"""``%cron wait`` (docs/executed.md): a busy cell lets jobs fire until a job ran N more times.
 
 A cell that awaits lets the kernel's loop run, and the loop's timer fires the
 jobs (``wait``). A cell that cannot await — the body of ``%%time`` or

@@ -1,4 +1,4 @@
-"""Graduating a job (SPEC §10): what the standalone notebook, the papermill bundle and the engine's
+"""Graduating a job (docs/export.md): what the standalone notebook, the papermill bundle and the engine's
 schedule are. Pure: no IPython, no network; ``graduate`` finds the server and writes the files.
 """
 

@@ -1,4 +1,4 @@
-"""The durable store's companion file (SPEC §6): per-fire state and run history, appended.
+"""The durable store's companion file (docs/durable.md): per-fire state and run history, appended.
 
 ``cron.json`` holds job definitions, which change when the user acts; this
 journal takes what changes on every fire. Each line is one JSON object:

@@ -1,4 +1,4 @@
-"""The load rules of the durable store (SPEC §6), as pure functions of an entry and the time.
+"""The load rules of the durable store (docs/durable.md), as pure functions of an entry and the time.
 
 What a load found is a ``LoadResult``; whether an entry may come back, how many
 occurrences it missed, and what a job whose run was cut short becomes are
@@ -197,7 +197,7 @@ def apply_markers(job: CronJob, journal: Any) -> None:
 
 
 def pause_stuck(result: LoadResult, job: CronJob, now: datetime) -> None:
-    """A job whose run was going when its kernel died may be what killed it: back paused (SPEC §4)."""
+    """A job whose run was going when its kernel died may be what killed it: back paused (docs/running.md)."""
     why = (
         f"{job.label} was running when its kernel stopped (a crash, a kill, or the restart of a stuck "
         f"kernel); it is paused so that it cannot hang the kernel again — %cron resume {job.name or job.id} "

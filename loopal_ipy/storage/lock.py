@@ -1,4 +1,4 @@
-"""One live process owns a session's store (SPEC §6).
+"""One live process owns a session's store (docs/durable.md).
 
 The ownership is an OS lock (``flock`` through ``filelock``) on
 ``<session dir>/cron.lock``: the kernel releases it when the process dies, so

@@ -1,4 +1,4 @@
-"""The store's seal: a digest that lets a load trust what this package itself wrote (SPEC §6).
+"""The store's seal: a digest that lets a load trust what this package itself wrote (docs/durable.md).
 
 A save ends ``cron.json`` with ``"seal": "<hex>"``: a BLAKE2b digest of the file's bytes
 before it and of the journal's first ``offset`` bytes (the part the file already

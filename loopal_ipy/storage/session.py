@@ -1,4 +1,4 @@
-"""Session ids and store paths (SPEC §6): pure functions, no IPython.
+"""Session ids and store paths (docs/durable.md): pure functions, no IPython.
 
 A session id names a directory, so it only ever holds ``[A-Za-z0-9._-]`` and
 can never be ``.``, ``..`` or empty: whatever a user or a notebook name
@@ -132,7 +132,7 @@ def resolve_session(
     cwd: str | None = None,
     fallback: str | None = None,
 ) -> SessionInfo | None:
-    """Pick the session id by SPEC §6 order; ``fallback`` (or None) when nothing identifies one.
+    """Pick the session id in the order docs/durable.md gives; ``fallback`` (or None) when nothing identifies one.
 
     ``cwd`` only matters for a relative notebook path (default: the process's).
     """

@@ -1,4 +1,4 @@
-"""An export's setup is what the job's code needs (SPEC §10, §12): a backward slice of the notebook.
+"""An export's setup is what the job's code needs (docs/export.md): a backward slice of the notebook.
 
 A notebook holds far more than a job needs: checks (``assert ticks >= 3``),
 waits, plots, cells that drive loopal_ipy — and names bound from loopal_ipy

@@ -1,4 +1,4 @@
-"""The durable store (SPEC §6): the job definitions in one atomic JSON file per session,
+"""The durable store (docs/durable.md): the job definitions in one atomic JSON file per session,
 per-fire state and run history in an append-only journal beside it, and the load rules.
 
 ``cron.json`` is replaced by write-temp → fsync → rename → fsync-dir, so a crash at

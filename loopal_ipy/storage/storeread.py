@@ -1,4 +1,4 @@
-"""Reading a session's store back (SPEC §6): trust checks, the files set aside, the load rules.
+"""Reading a session's store back (docs/durable.md): trust checks, the files set aside, the load rules.
 
 Loading never raises and never destroys bytes: a file it cannot use is renamed aside
 (``cron.json.bad-<ms>``, ``cron.journal.bad-<ms>``) or, when even that is impossible or
@@ -93,7 +93,7 @@ class Reading:
         return None
 
     def _untrusted_folders(self) -> str | None:
-        """Why $LOOPAL_HOME, sessions/ or the session folder cannot be trusted (SPEC §6), or None."""
+        """Why $LOOPAL_HOME, sessions/ or the session folder cannot be trusted (docs/durable.md), or None."""
         for folder in (self.home, self.home / "sessions", self.directory):
             try:
                 st = os.lstat(folder)
@@ -212,7 +212,7 @@ class Reading:
         )
 
     def load(self, now: datetime, live_runs: Iterable[str] = ()) -> LoadResult:
-        """Rehydrate by every rule of SPEC §6; rewrites the file only if loading changed it.
+        """Rehydrate by every load rule of docs/durable.md; rewrites the file only if loading changed it.
 
         ``live_runs``: ids whose run is still going in this very process (a reload or a
         session switch back): their saved "running" mark is not a crash.

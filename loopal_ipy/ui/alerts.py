@@ -1,4 +1,4 @@
-"""A failing job reaches the user (SPEC §11): a JupyterLab / Notebook 7 notification.
+"""A failing job reaches the user (docs/alerts.md): a JupyterLab / Notebook 7 notification.
 
 Job output goes to the job's log, so a job that starts failing at 3 a.m. would
 stay invisible until someone opens the table. When a job goes from ok to

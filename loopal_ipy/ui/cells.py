@@ -1,4 +1,4 @@
-"""The cells of the live table as HTML: pure functions of a job and the time (SPEC §7 widget).
+"""The cells of the live table as HTML: pure functions of a job and the time (docs/table.md).
 
 The table (widget.py) sends a cell only when its text here changed; the
 countdown's next change is predicted (``until_change``) so the table wakes only

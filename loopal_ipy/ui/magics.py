@@ -1,4 +1,4 @@
-"""``%cron``: one router over one table of subcommands (SPEC §7).
+"""``%cron``: one router over one table of subcommands.
 
 This and its argument reader (magicargs.py) are the only places errors become
 ``UsageError`` — the exact class, because IPython shows only that class as a one-line message.
@@ -143,13 +143,13 @@ class CronMagics(Magics):
             "export": Command(
                 self._export,
                 "export ID [--to jupyter-scheduler|papermill] [--dir DIR] [--setup notebook|history|none] [--no-check]",
-                "hand the job to an engine that runs without this kernel (SPEC §10)",
+                "hand the job to an engine that runs without this kernel (docs/export.md)",
             ),
             "help": Command(self._help, "help", "this list"),
         }
 
     # ------------------------------------------------------------ routing
-    @no_var_expand  # CODE is verbatim (SPEC §7): IPython would expand $x and {x} before we see it
+    @no_var_expand  # CODE is verbatim (docs/schedules.md): IPython would expand $x and {x} before we see it
     @line_cell_magic
     def cron(self, line: str, cell: str | None = None) -> Any:
         """Schedule code in this kernel: %cron create "*/5 * * * *" refresh() — see %cron help."""

@@ -102,7 +102,7 @@ def row(job: CronJob, now: datetime) -> dict[str, str]:
 
 
 def footer_lines(events: Iterable[Event], limit: int = 5) -> list[str]:
-    """Expired, dropped, missed, skipped and coalesced fires: nothing silent (SPEC §7)."""
+    """Expired, dropped, missed, skipped and coalesced fires: nothing silent (docs/table.md)."""
     picked = [e for e in events if e.kind in FOOTER][-limit:]
     return [f"{e.at:%H:%M:%S} {e.kind} {e.job_id}: {e.message}".rstrip(": ") for e in picked]
 

@@ -1,4 +1,4 @@
-"""The live job table (SPEC §7 widget): standard ipywidgets, pushed by scheduler events.
+"""The live job table (docs/table.md): standard ipywidgets, pushed by scheduler events.
 
 Every cell is its own ``HTML`` widget, so an event sends only the cells whose
 text changed. Nothing polls the scheduler: rows change when the core emits an

@@ -1,4 +1,4 @@
-"""binder/ follows repo2docker's conventions and really builds an environment (issue 5).
+"""binder/ follows repo2docker's conventions and really builds an environment (docs/development.md).
 
 What repo2docker does with a ``binder/`` folder (so root-level config is ignored):
 ``runtime.txt`` picks the Python; ``requirements.txt`` is installed with

@@ -1,4 +1,4 @@
-"""The live table in a real JupyterLab and Notebook 7 + Debian chromium (issue 4, SPEC §7 widget).
+"""The live table in a real JupyterLab and Notebook 7 + Debian chromium (docs/table.md).
 
 Needs `apt-get install chromium` and `pip install playwright jupyterlab "notebook>=7,<8"`
 (never `playwright install`: we drive the system chromium). The same checks run
@@ -366,7 +366,7 @@ def test_live_table_in_the_browser(lab: Lab) -> None:
 
 @pytest.mark.parametrize("lab", ["lab"], indirect=True)
 def test_a_table_cell_run_16_times_still_shows_after_a_reload(lab: Lab) -> None:
-    """Issue 15 item 3: 16 runs of `%cron list` over 50 jobs left 10,160 widget models alive, and
+    """Regression: 16 runs of `%cron list` over 50 jobs left 10,160 widget models alive, and
     after a reload JupyterLab drew no widget at all ("Error displaying widget: model not found")."""
     from playwright.sync_api import sync_playwright
 
@@ -393,7 +393,7 @@ def test_a_table_cell_run_16_times_still_shows_after_a_reload(lab: Lab) -> None:
 
 @pytest.mark.parametrize("lab", ["lab"], indirect=True)
 def test_a_jobs_figure_shows_in_the_log_view_and_not_under_a_cell(lab: Lab) -> None:
-    """Issue 12 item 4 / issue 15 item 5: a job's plot is kept as a PNG in its run and drawn in the log view."""
+    """A job's plot is kept as a PNG in its run and drawn in the log view (docs/running.md, "Output")."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -420,7 +420,7 @@ def _toasts(page, text: str) -> int:
 
 
 def test_a_failing_job_raises_one_notification_whose_action_opens_its_log(lab: Lab) -> None:
-    """Issue 14 (SPEC §11): one toast when a job starts failing, none for the next failures, none when off."""
+    """Alerts (docs/alerts.md): one toast when a job starts failing, none for the next failures, none when off."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

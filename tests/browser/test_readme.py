@@ -1,4 +1,4 @@
-"""The README's two commands are the ones that work (issue 5, acceptance 2)."""
+"""The README's two commands are the ones that work."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Run All of every shipped notebook in JupyterLab, then 5 s idle: each notebook's last table shows
-its runs increasing (issue 22 item 1: Run All of durable.ipynb once left the scheduler dead, its last
+its runs increasing (Run All of durable.ipynb once left the scheduler dead, its last
 table frozen, because the %unload_ext cell stayed counted as running)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Table clicks over subshells (SPEC §12): JupyterLab 4.6 sends comm messages to kernel subshells by
+"""Table clicks over subshells (docs/kernel.md): JupyterLab 4.6 sends comm messages to kernel subshells by
 default ("Kernel Comms over subshells": perCommTarget), so a button click is handled on a thread of
 its own. With exactly one job (nothing else keeps the loop awake), pause then resume by the buttons:
 the row says active within 2 s, the job fires on its next occurrence, and nothing says it "came due

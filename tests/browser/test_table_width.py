@@ -1,4 +1,4 @@
-"""The table fits a narrow notebook (issue 22 item 3): at 1400 px with JupyterLab's file browser open,
+"""The table fits a narrow notebook: at 1400 px with JupyterLab's file browser open,
 every row's buttons are on screen, without scrolling the table sideways."""
 
 from __future__ import annotations

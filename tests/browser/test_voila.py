@@ -1,4 +1,4 @@
-"""The dashboard notebook served by Voila, in Debian's chromium (issue 12).
+"""The dashboard notebook served by Voila, in Debian's chromium (docs/dashboards.md).
 
 Voila runs the notebook in a kernel of its own and keeps it while the page is
 open; the notebook's ``%cron`` jobs change widget values there and the page

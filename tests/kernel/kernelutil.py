@@ -32,7 +32,7 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
 Msg = dict[str, Any]
-_SPEC = "loopal-test-kernel"
+_KERNEL_NAME = "loopal-test-kernel"
 
 
 @dataclass
@@ -101,14 +101,14 @@ class Kernel:
         self.shutdown()
 
     def start(self) -> None:
-        spec_dir = os.path.join(self._tmp, "kernels", _SPEC)
+        spec_dir = os.path.join(self._tmp, "kernels", _KERNEL_NAME)
         os.makedirs(spec_dir, exist_ok=True)
         argv = [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         with open(os.path.join(spec_dir, "kernel.json"), "w") as f:
-            json.dump({"argv": argv, "display_name": _SPEC, "language": "python"}, f)
+            json.dump({"argv": argv, "display_name": _KERNEL_NAME, "language": "python"}, f)
         ksm = KernelSpecManager(kernel_dirs=[os.path.join(self._tmp, "kernels")])
         self.km = KernelManager(
-            kernel_name=_SPEC,
+            kernel_name=_KERNEL_NAME,
             kernel_spec_manager=ksm,
             transport="ipc",  # no "running over TCP without encryption" warning
             connection_file=os.path.join(self._tmp, "kernel.json"),

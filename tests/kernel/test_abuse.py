@@ -1,7 +1,7 @@
-"""SPEC §4 and §5 under abuse, in REAL kernels (issue 9: defects 2–9 and jobs as activity).
+"""Timing, output and jobs as activity (docs/running.md) under abuse, in REAL kernels.
 
-Each test reproduces one defect a hostile but realistic user hit; the closing
-note of issue 9 records that each failed before its fix. Times are compared
+Each test reproduces one defect a hostile but realistic user hit; each was
+seen to fail before its fix. Times are compared
 inside the kernel (job code records ``time.time()``), output on the raw iopub
 stream, and markers are built at run time so only output can carry them.
 """
@@ -165,7 +165,7 @@ def test_a_job_paused_by_an_earlier_one_in_the_same_batch_never_runs_and_says_so
 
 # ------------------------------------------------- 6: bad-job isolation
 def test_a_job_whose_code_breaks_compile_does_not_stall_the_others(kernel: Kernel) -> None:
-    # A stored entry like this is now refused at load (issue 10); in memory it can still happen
+    # A stored entry like this is now refused at load; in memory it can still happen
     # (code edited in place, a compile cache gone): the batch must go on.
     _same_instant(kernel, "x = 1", "good_runs = globals().get('good_runs', 0) + 1")
     ok(kernel, "_a.code = '1+' * 30000 + '1'")  # compile() raises RecursionError
@@ -361,7 +361,7 @@ def test_an_async_job_ending_inside_a_cell_sends_no_idle_mid_cell(kernel: Kernel
 
 
 def test_a_burst_of_three_thousand_idle_fires_never_deadlocks_the_iopub_thread(tmp_path: Path) -> None:
-    """Issue 25: each fire outside a cell says busy then idle on iopub. Those were built on ipykernel's
+    """Each fire outside a cell says busy then idle on iopub. Those were built on ipykernel's
     IOPub thread through the kernel's own send, which schedules onto that same thread: past ~1,000
     queued at once, the thread blocked on its own full event pipe and the kernel hung for good (found
     by the per-step benchmark, 2,000 fires back to back). A burst of 3,000 must end, and every busy

@@ -1,4 +1,4 @@
-"""Bounded at scale in a real kernel (issue 15): store bytes per fire, table lifetime, the log view.
+"""Bounded at scale in a real kernel: store bytes per fire, table lifetime, the log view.
 
 Each test repeats a case that was measured to grow without bound: 20 durable
 jobs printing 5,000 characters a second made the kernel write 380 MB (ASCII) to
@@ -90,7 +90,7 @@ def test_the_open_log_view_sends_each_run_once(kernel: Kernel) -> None:
 
 
 def test_a_jobs_figures_go_to_its_log_never_to_a_cell(kernel: Kernel) -> None:
-    """Issue 15 item 5: a job's plot showed under the next cell, and a cell's plt.plot drew into the job's figure."""
+    """Regression: a job's plot showed under the next cell, and a cell's plt.plot drew into the job's figure."""
     ok(kernel, "%matplotlib inline\nimport matplotlib.pyplot as plt")
     ok(kernel, "%cron create --name plotter \"@every 1s\" plt.plot([1, 2, 3]); plt.title('from the job')")
     waited = ok(kernel, "%cron wait plotter --runs 1", timeout=30)  # the job fires while this cell awaits
@@ -112,7 +112,7 @@ def test_a_jobs_figures_go_to_its_log_never_to_a_cell(kernel: Kernel) -> None:
 
 
 def test_a_callback_a_job_scheduled_prints_after_the_run_instead_of_into_a_void(kernel: Kernel) -> None:
-    """Issue 15 item 5: `loop.call_later(0.5, print, ...)` from a sync job was lost (its run's buffer was gone)."""
+    """Regression: `loop.call_later(0.5, print, ...)` from a sync job was lost (its run's buffer was gone)."""
     ok(
         kernel,
         "%cron create --name later \"@every 1h\" asyncio.get_running_loop().call_later(0.3, print, 'late hello')",
@@ -125,7 +125,7 @@ def test_a_callback_a_job_scheduled_prints_after_the_run_instead_of_into_a_void(
 
 
 def test_a_hooks_prints_and_errors_never_reach_a_cell(kernel: Kernel) -> None:
-    """Issue 14: hook callbacks run outside cells; what they print goes to the kernel's stderr, not a page."""
+    """Hook callbacks run outside cells; what they print goes to the kernel's stderr, not a page."""
     ok(
         kernel,
         "calls = []\ndef h(ev):\n    calls.append(ev.name)\n    print('HOOK PRINT')\n    raise ValueError('HOOK BOOM')",

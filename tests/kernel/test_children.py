@@ -1,4 +1,4 @@
-"""Output that escapes a run (SPEC §12): child processes, forked pools, objects freed after the run.
+"""Output that escapes a run (docs/kernel.md): child processes, forked pools, objects freed after the run.
 
 What a job's children write while it runs is the run's; what they write after it ends is kept
 apart for that job (``%cron log``), never given to another job's log or to a cell."""

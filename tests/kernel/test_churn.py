@@ -1,4 +1,4 @@
-"""Memory stays bounded by the jobs that exist (SPEC §12): a kernel that creates, runs and deletes
+"""Memory stays bounded by the jobs that exist (docs/kernel.md): a kernel that creates, runs and deletes
 thousands of jobs keeps neither their compiled code nor their source lines."""
 
 from __future__ import annotations

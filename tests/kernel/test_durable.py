@@ -1,4 +1,4 @@
-"""Durable jobs across real kernel restarts, autoload, and two kernels on one session (SPEC §6)."""
+"""Durable jobs across real kernel restarts, autoload, and two kernels on one session (docs/durable.md)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_two_kernels_one_session_never_both_fire_and_the_second_takes_over(tmp_p
 
 
 def test_a_kernel_nothing_names_gets_a_session_of_its_own(tmp_path: Path) -> None:
-    """papermill / nbconvert kernels: no notebook path, a tmp connection file (SPEC §6)."""
+    """papermill / nbconvert kernels: no notebook path, a tmp connection file (docs/durable.md)."""
     env = {**env_for(tmp_path), "LOOPAL_SESSION_ID": "", "JPY_SESSION_NAME": ""}
     with Kernel(env=env) as k:
         loaded = k.execute("%load_ext loopal_ipy")

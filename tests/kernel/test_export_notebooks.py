@@ -1,4 +1,4 @@
-"""Exports that run (SPEC §10, §12): every job of every shipped notebook, exported to a papermill bundle
+"""Exports that run (docs/export.md): every job of every shipped notebook, exported to a papermill bundle
 with the notebook as its setup, runs (the export's own check, then run.sh again here), or the export
 refuses in one line that names why. Real kernels: nbclient runs the notebook, papermill the bundles."""
 

@@ -1,4 +1,4 @@
-"""``%cron export`` where no jupyter-scheduler is (issue 13 item 4): every failure is one line and writes
+"""``%cron export`` where no jupyter-scheduler is (docs/export.md): every failure is one line and writes
 nothing; with no server the papermill bundle is the default. A real kernel, no Jupyter server: the
 servers here are a ``jpserver-<pid>.json`` file and, for "no extension", a tiny HTTP server."""
 

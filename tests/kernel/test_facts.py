@@ -1,4 +1,4 @@
-"""Counts, zones, names and snapshots that are always true (SPEC §12), in real kernels."""
+"""Counts, zones, names and snapshots that are always true, in real kernels."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Firing and output routing in REAL kernels (SPEC §4, §5, §7; issue 2, acceptance item 2).
+"""Firing and output routing in REAL kernels (docs/running.md).
 
 Times are compared inside the kernel: job code appends ``time.time()`` when it
 starts, cells record their own start and end, and a fire is proven absent from
@@ -44,7 +44,7 @@ def test_job_fires_while_idle_and_changes_a_notebook_variable(kernel: Kernel) ->
 
 
 def test_code_never_starts_before_its_occurrence(kernel: Kernel) -> None:
-    """The timer is set a little ahead of a deadline and the rest is slept out (issue 25): no run may start
+    """The timer is set a little ahead of a deadline and the rest is slept out (docs/running.md): no run may start
     before its occurrence, by the job's own clock reading, and each starts close after it."""
     ok(kernel, "starts = []")
     jid = create(kernel, '%cron create "@every 1s" starts.append(time.time())')

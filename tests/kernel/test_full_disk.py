@@ -1,4 +1,4 @@
-"""A full disk under a live kernel (SPEC §6, §12), on a real 256 KiB tmpfs (mounting needs root, as
+"""A full disk under a live kernel (docs/durable.md), on a real 256 KiB tmpfs (mounting needs root, as
 CI and this machine have: the test fails, never skips, without it). Saving fails, everything stays in
 memory, and a graceful restart neither pauses a job that was not running nor leaves empty .bad- files."""
 

@@ -1,4 +1,4 @@
-"""Hooks are hostile input (SPEC §12): whatever a callback does, the kernel, its cells and the jobs
+"""Hooks are hostile input (docs/alerts.md, "Hooks"): whatever a callback does, the kernel, its cells and the jobs
 go on. Real kernels: what ``exit()`` in a hook, a spinning webhook or ``os.system`` in a hook does is
 only seen in one."""
 

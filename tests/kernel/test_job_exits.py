@@ -1,4 +1,4 @@
-"""A job cannot end its kernel (SPEC §12): ``exit()``, ``quit()``, ``ask_exit()``, ``sys.exit()``
+"""A job cannot end its kernel (docs/kernel.md): ``exit()``, ``quit()``, ``ask_exit()``, ``sys.exit()``
 and ``os._exit()`` in a job are that run's error; a durable job that ends its kernel anyway comes back
 paused, with the reason. Real kernels: only a real one shuts down on ``ask_exit``."""
 

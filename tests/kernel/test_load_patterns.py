@@ -1,5 +1,5 @@
 """Loading and unloading in any pattern of cells leaves a scheduler that fires when the kernel is
-idle (SPEC §4, §7): Run All of durable.ipynb once left the %unload_ext cell counted as running for
+idle (docs/running.md): Run All of durable.ipynb once left the %unload_ext cell counted as running for
 good, and jobs fired only inside %cron wait."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Nested execution belongs to the run (SPEC §12): ``run_cell``, ``%run`` and ``%time`` inside a job
+"""Nested execution belongs to the run (docs/kernel.md): ``run_cell``, ``%run`` and ``%time`` inside a job
 write to the job's log, and a failure there fails the run. Real kernels: ipykernel sends results and
 tracebacks straight to iopub, past sys.stdout."""
 

@@ -1,4 +1,4 @@
-"""Every notebook in notebooks/ runs top to bottom in a real kernel, without error (issue 5).
+"""Every notebook in notebooks/ runs top to bottom in a real kernel, without error (docs/development.md).
 
 Each notebook checks its own schedules: ``%cron wait`` fails a cell when a job
 does not run in time, and ``assert`` cells check the state the jobs changed.
@@ -86,7 +86,7 @@ def test_notebook_executes(path: Path, profile: str, tmp_path: Path, monkeypatch
 
 
 def assert_ends_with_live_jobs(nb: nbformat.NotebookNode) -> None:
-    """Run All ends on a table with jobs in it, not on "no jobs" (issue 12)."""
+    """Run All ends on a table with jobs in it, not on "no jobs"."""
     lists = [c for c in nb.cells if c.cell_type == "code" and "%cron list" in c.source]
     assert lists, "no %cron list cell"
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in lists[-1].outputs if "data" in o)
@@ -134,7 +134,7 @@ def run_client(client: str, path: Path, tmp_path: Path, monkeypatch: pytest.Monk
 def test_notebook_runs_under_papermill_and_nbconvert(
     path: Path, client: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two more executors nobody here wrote (issue 12): each notebook runs whole and ends with live jobs."""
+    """Two more executors nobody here wrote: each notebook runs whole and ends with live jobs."""
     nb = run_client(client, path, tmp_path, monkeypatch)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
@@ -145,7 +145,8 @@ def test_notebook_runs_under_papermill_and_nbconvert(
 def test_papermill_runs_the_durable_notebook_with_nothing_naming_its_kernel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """papermill's kernel has no notebook path and a tmp connection file: it gets a session of its own (SPEC §6)."""
+    """papermill's kernel has no notebook path and a tmp connection file: it gets a session of its own
+    (docs/durable.md)."""
     import papermill
 
     monkeypatch.setenv("LOOPAL_HOME", str(tmp_path / "loopal-home"))
@@ -170,7 +171,7 @@ def test_papermill_runs_the_durable_notebook_with_nothing_naming_its_kernel(
 @pytest.mark.clients
 @pytest.mark.timeout(240)
 def test_nbconvert_html_without_widget_state_shows_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's nbconvert command: the saved HTML holds the table's snapshot, jobs and all (issue 12)."""
+    """The README's nbconvert command: the saved HTML holds the table's snapshot, jobs and all (docs/executed.md)."""
     monkeypatch.setenv("LOOPAL_HOME", str(tmp_path / "loopal-home"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("LOOPAL_SESSION_ID", "nbconvert-html")

@@ -1,4 +1,4 @@
-"""Owners and limits that are facts (SPEC §6, §12): a lost lock stops the owner's durable jobs, the
+"""Owners and limits that are facts (docs/durable.md): a lost lock stops the owner's durable jobs, the
 store is never recreated without the lock, and a policy limit at load never loses a job."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Retries and catch-up in real kernels (SPEC §12): a flaky job that works at its third attempt, and a
+"""Retries and catch-up in real kernels (docs/running.md): a flaky job that works at its third attempt, and a
 durable --catch-up job whose occurrence passed while its kernel was down."""
 
 from __future__ import annotations

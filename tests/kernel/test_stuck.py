@@ -1,4 +1,4 @@
-"""Stuck jobs never take the kernel (SPEC §4; issue 9 defect 1 and acceptance 2), in REAL kernels.
+"""Stuck jobs never take the kernel (docs/running.md), in REAL kernels.
 
 A job with a bug (``while True: pass``) used to take the kernel for good:
 *Interrupt* did nothing, and a durable one hung every restarted kernel again.

@@ -1,4 +1,4 @@
-"""Threads reach the scheduler (SPEC §12): ipykernel 7 subshells run cells on threads of their own,
+"""Threads reach the scheduler (docs/kernel.md): ipykernel 7 subshells run cells on threads of their own,
 and JupyterLab sends widget clicks over subshells; a job may start threads that call the API.
 Whatever comes from another thread crosses over to the kernel's loop, and a subshell cell is busy."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 from jupyter_client.blocking import BlockingKernelClient
 
-SPEC_NAME = "loopal test python3"  # display_name: proves the server picked our kernelspec
+KERNEL_DISPLAY_NAME = "loopal test python3"  # display_name: proves the server picked our kernelspec
 
 
 def _free_port() -> int:
@@ -71,7 +71,9 @@ class Server:
         spec = self.root / "data" / "kernels" / "python3"
         spec.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": SPEC_NAME, "language": "python"}))
+        (spec / "kernel.json").write_text(
+            json.dumps({"argv": argv, "display_name": KERNEL_DISPLAY_NAME, "language": "python"})
+        )
 
     def start(self, timeout: float = 60) -> None:
         env = self.env()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from serverutil import SPEC_NAME, jupyter_server, run_cells
+from serverutil import KERNEL_DISPLAY_NAME, jupyter_server, run_cells
 
 pytestmark = pytest.mark.kernel
 
@@ -37,7 +37,7 @@ def test_a_kernel_whose_only_life_is_a_job_is_not_culled(tmp_path: Path) -> None
     )
     with jupyter_server(tmp_path, args) as server:
         specs = server.api("GET", "/api/kernelspecs")
-        assert specs["kernelspecs"]["python3"]["spec"]["display_name"] == SPEC_NAME, specs
+        assert specs["kernelspecs"]["python3"]["spec"]["display_name"] == KERNEL_DISPLAY_NAME, specs
         a = server.start_kernel()
         b = server.start_kernel()
 

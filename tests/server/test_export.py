@@ -1,4 +1,4 @@
-"""``%cron export`` to a real jupyter-scheduler and to papermill (issue 13, SPEC §10).
+"""``%cron export`` to a real jupyter-scheduler and to papermill (docs/export.md).
 
 A real ``jupyter server`` with the jupyter-scheduler extension opens a notebook session over
 REST, as JupyterLab does; the test runs the notebook's cells in that kernel, exports the job,

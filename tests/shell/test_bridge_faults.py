@@ -1,4 +1,4 @@
-"""The kernel bridge under disk faults, on a real asyncio loop (SPEC §6; issue 3 acceptance 3).
+"""The kernel bridge under disk faults, on a real asyncio loop (docs/durable.md).
 
 No kernel is needed for this: an in-process shell, a real loop that we run for
 a few seconds, and a store whose writer fails until the fault clears.

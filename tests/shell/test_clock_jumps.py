@@ -1,4 +1,4 @@
-"""Wall-clock jumps and idle wake-ups, with an injected clock on a virtual-time loop (SPEC §4; issue 9 item 4).
+"""Wall-clock jumps and idle wake-ups, with an injected clock on a virtual-time loop (docs/running.md, "Clock jumps").
 
 The bridge sleeps on the loop's monotonic timers but compares wall-clock due
 times, and never sleeps longer than ``max_sleep`` (60 s). Here the loop's clock

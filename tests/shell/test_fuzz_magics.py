@@ -1,4 +1,4 @@
-"""Every ``%cron`` line is accepted or is one one-line ``UsageError`` that changes nothing (SPEC §7; issue 10).
+"""Every ``%cron`` line is accepted or is one one-line ``UsageError`` that changes nothing (docs/configuration.md).
 
 A real ``InteractiveShell`` with a real scheduler (the shell poses as a kernel:
 the extension builds its bridge on a loop that is not running, so nothing

@@ -1,4 +1,4 @@
-"""Hooks (SPEC §11, issue 14): get_scheduler().on(event, callback) in a shell posing as a kernel."""
+"""Hooks (docs/alerts.md): get_scheduler().on(event, callback) in a shell posing as a kernel."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_bad_hook_names_and_callbacks_are_refused(kshell) -> None:
 
 
 def test_notifications_say_a_job_started_failing_then_every_tenth_failure_in_a_row(kshell) -> None:
-    """Issue 14 (SPEC §11): what the frontend is asked to show; the toast itself is tested in the browser."""
+    """Notifications (docs/alerts.md): what the frontend is asked to show; the toast itself is tested in the browser."""
     from loopal_ipy._extension import _ATTR
 
     sched = loopal_ipy.get_scheduler()

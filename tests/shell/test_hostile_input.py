@@ -1,4 +1,4 @@
-"""Each input issue 10 saw break ``%cron`` (items 1–4), as a test: one clean line, nothing changed.
+"""Each input once seen to break ``%cron``, as a test: one clean line, nothing changed.
 
 The fuzz test (``test_fuzz_magics.py``) covers the space; these name the cases
 that were seen, with the message a user gets.
@@ -92,7 +92,7 @@ def test_every_setting_refuses_what_would_stop_jobs(kshell) -> None:
 
 
 def test_a_log_bigger_than_the_store_keeps_per_job_is_refused_where_it_is_set(kshell) -> None:
-    """Issue 15 item 2: 15 jobs × 40 runs × 50,000 emoji saved 343 MiB, which the next kernel refused."""
+    """Regression: 15 jobs × 40 runs × 50,000 emoji saved 343 MiB, which the next kernel refused."""
     from traitlets import TraitError
 
     conf = next(c for c in kshell.configurables if type(c).__name__ == "Cron")
@@ -182,7 +182,7 @@ def test_lone_surrogates_in_output_never_break_list_log_or_the_store(kshell) -> 
 
 
 def test_code_is_kept_verbatim_not_expanded_by_ipython(kshell) -> None:
-    """SPEC §7: CODE is the rest of the line verbatim. IPython expands ``$x`` and ``{x}`` in a line
+    """CODE is the rest of the line verbatim (docs/schedules.md). IPython expands ``$x`` and ``{x}`` in a line
     magic's arguments unless the magic opts out: ``print(f"{x}")`` was scheduled as ``print(f"41")``."""
     kshell.user_ns["x"] = 41
     kshell.run_line_magic("cron", 'create --name verbatim "@daily" print(f"{x}", "$x", "$$")')

@@ -1,4 +1,4 @@
-"""What a newcomer met (issue 22 item 3): words that read right, and no warnings for routine things."""
+"""What a newcomer met: words that read right, and no warnings for routine things."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Correctness odds and ends (issue 15 item 6), each seen to go wrong before.
+"""Correctness odds and ends, each seen to go wrong before.
 
 - job code compiled with the runner's own ``from __future__ import annotations``;
 - a ``TZ`` naming no IANA zone silently became UTC (``0 9 * * *`` ran at 09:00 UTC);
@@ -76,7 +76,7 @@ def test_a_long_output_keeps_its_latest_characters() -> None:
 
 
 def test_a_running_async_jobs_output_shows_in_its_log_while_it_runs(kshell) -> None:
-    """Issue 15 item 6: a long async run's log was empty until it ended."""
+    """Regression: a long async run's log was empty until it ended."""
     import asyncio
 
     sched = loopal_ipy.get_scheduler()
@@ -96,7 +96,7 @@ def test_a_running_async_jobs_output_shows_in_its_log_while_it_runs(kshell) -> N
 
 
 def test_a_jobs_html_display_is_logged_as_its_words(kshell) -> None:
-    """Issue 15 item 5: display(HTML(...)) from a job was logged as `<IPython.core.display.HTML object>`."""
+    """Regression: display(HTML(...)) from a job was logged as `<IPython.core.display.HTML object>`."""
     sched = loopal_ipy.get_scheduler()
     job = sched.create(
         "@hourly",
@@ -106,7 +106,7 @@ def test_a_jobs_html_display_is_logged_as_its_words(kshell) -> None:
     sched.run_now(job.id)
     run = job.history[-1]
     assert run.output == "up & running\n**md** text\n", run.output
-    # and the HTML itself is kept, for the table's log view (issue 12)
+    # and the HTML itself is kept, for the table's log view
     assert run.html == ("<b>up</b> &amp; <i>running</i>",), run.html
     from loopal_ipy.ui.cells import log_outputs
 
@@ -115,13 +115,13 @@ def test_a_jobs_html_display_is_logged_as_its_words(kshell) -> None:
 
 
 def test_create_says_the_description_as_the_table_does(kshell) -> None:
-    """Issue 12: create echoed "at 09:00, monday through friday"; the table says "At 09:00, Monday through Friday"."""
+    """Regression: create echoed "at 09:00, monday through friday"; the table says "At 09:00, Monday through Friday"."""
     out = str(kshell.run_line_magic("cron", 'create --tz UTC "0 9 * * MON-FRI" pass'))
     assert " — At 09:00, Monday through Friday; next fire " in out, out
 
 
 def test_a_routine_restore_is_no_footer_warning_but_a_rename_is(tmp_path) -> None:
-    """Issue 12: every restored job showed in the table's footer as a warning."""
+    """Regression: every restored job showed in the table's footer as a warning."""
     from datetime import UTC, datetime
 
     from loopal_ipy.core.events import Event, Kind
@@ -138,7 +138,7 @@ def test_a_routine_restore_is_no_footer_warning_but_a_rename_is(tmp_path) -> Non
 
 
 def test_delete_cancels_a_running_async_run_and_says_so(kshell) -> None:
-    """Issue 12: %cron delete of a running async job left the run going, logged on a job that was gone."""
+    """Regression: %cron delete of a running async job left the run going, logged on a job that was gone."""
     import asyncio
 
     sched = loopal_ipy.get_scheduler()

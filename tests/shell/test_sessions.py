@@ -1,4 +1,4 @@
-"""`%cron session NAME` and `%cron session --adopt OTHER` on a real store (SPEC §6, §7)."""
+"""`%cron session NAME` and `%cron session --adopt OTHER` on a real store (docs/durable.md)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_adopt_refuses_a_session_in_use_and_changes_nothing(make, tmp_path: Path
 
 
 def test_adopt_keeps_a_colliding_name_with_a_suffix_and_says_so(make, tmp_path: Path) -> None:
-    """Issue 15 item 6: the adopted job's name was silently dropped."""
+    """Regression: the adopted job's name was silently dropped."""
     old = make("old-nb")
     old.create("@daily", "report()", durable=True, name="report")
     old.run_now("report")
@@ -96,7 +96,7 @@ def test_adopt_keeps_a_colliding_name_with_a_suffix_and_says_so(make, tmp_path: 
 
 
 def test_a_takeover_never_leaves_two_jobs_with_one_name(make, tmp_path: Path) -> None:
-    """Issue 15 item 6: a job created while waiting for the owner kept the name a restored job had."""
+    """Regression: a job created while waiting for the owner kept the name a restored job had."""
     first = make("shared")
     first.create("@daily", "durable_one()", durable=True, name="poll")
     first.flush()

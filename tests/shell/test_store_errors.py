@@ -1,4 +1,4 @@
-"""Store errors name the real cause and what to do (SPEC §6, §12): a home that is a file, a read-only
+"""Store errors name the real cause and what to do (docs/durable.md): a home that is a file, a read-only
 file system, a full disk. The last two on a real tmpfs (mounting needs root, as CI and this machine
 have: the test fails, never skips, without it)."""
 

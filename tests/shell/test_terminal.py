@@ -1,4 +1,4 @@
-"""Terminal IPython (SPEC §9) and the extension's lifecycle, in an in-process shell."""
+"""Terminal IPython (docs/configuration.md) and the extension's lifecycle, in an in-process shell."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def test_terminal_ipython_refuses_clearly_and_previews_work(shell) -> None:
     out = shell.run_line_magic("cron", 'next "30 2 * * *" -n 2 --tz America/New_York --from 2026-03-07T12:00')
     assert "2026-03-08 03:00:00 EDT" in out and "DST" in out
     assert "x" not in shell.user_ns
-    # %cron session only shows information: it says there is none, not that "nothing could fire" (issue 12)
+    # %cron session only shows information: it says there is none, not that "nothing could fire"
     with pytest.raises(UsageError, match=r"^%cron session: terminal IPython keeps no jobs, so it has no session"):
         shell.run_line_magic("cron", "session")
 
@@ -32,7 +32,7 @@ def test_unknown_subcommand(shell) -> None:
 
 
 def test_a_second_load_ext_says_nothing(shell, capsys) -> None:
-    """Issue 12: after `loopal-ipy enable`, every notebook's own %load_ext printed "already loaded"."""
+    """Regression: after `loopal-ipy enable`, every notebook's own %load_ext printed "already loaded"."""
     shell.run_cell("%load_ext loopal_ipy")
     capsys.readouterr()
     shell.run_cell("%load_ext loopal_ipy")

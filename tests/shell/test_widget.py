@@ -1,4 +1,4 @@
-"""The live table's model (SPEC §7 widget, issue 4), without a browser.
+"""The live table's model (docs/table.md), without a browser.
 
 A real ``Scheduler`` on a ``FakeClock`` drives the table through its events;
 the bridge is a small stand-in (or a real ``KernelScheduler`` on a loop that is
@@ -238,12 +238,12 @@ def test_buttons_pause_resume_run_and_delete(core, clock, bridge, sent, tables) 
     sent.clear()
     toggle.click()
     assert a.paused and toggle.description == "resume" and "no catch-up" in toggle.tooltip
-    assert toggle.tooltip.startswith("resume job a:")  # each row's buttons say which job (issue 11)
+    assert toggle.tooltip.startswith("resume job a:")  # each row's buttons say which job
     assert [t.buttons(b.id)[k].tooltip.split(":")[0] for k in ("toggle", "delete")] == ["pause job b", "delete job b"]
     assert ">paused<" in value(t.cells(a.id)["state"]) and value(t.cells(a.id)["next"]) == "—"
     toggle_msgs = [m for w, m in sent if w is toggle]
     assert len(toggle_msgs) == 1 and set(toggle_msgs[0]["state"]) == {"description", "tooltip"}
-    toggle.click()  # the second click of a double click (issue 15 item 6: it used to resume again)
+    toggle.click()  # the second click of a double click (it used to resume again)
     assert a.paused and toggle.description == "resume"
     t._toggled[a.id] -= W.DOUBLE_CLICK  # a deliberate click, later
     toggle.click()
@@ -312,7 +312,7 @@ def test_log_view_shows_history_and_appends_new_runs(core, clock, bridge, tables
 
 
 def test_log_view_is_bounded_and_sends_only_each_new_run(core, clock, bridge, tables, monkeypatch) -> None:
-    """Issue 15 item 4: the view held 180 runs after 90 s and re-sent all of them on every append."""
+    """Regression: the view held 180 runs after 90 s and re-sent all of them on every append."""
     core.set_settings(history_size=20)
     job = core.create("@every 1s", "chat()", name="chat")
     t = CronTable(bridge)

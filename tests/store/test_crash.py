@@ -1,4 +1,4 @@
-"""kill -9 during saves (SPEC §6): the file is always the old job set or the new one, never a mix.
+"""kill -9 during saves (docs/durable.md): the file is always the old job set or the new one, never a mix.
 
 A forked child saves two job sets in turn, as fast as it can; the test kills
 it with SIGKILL at random moments, hundreds of times, restarting it each time,

@@ -1,4 +1,4 @@
-"""A store that trusts nothing (SPEC §6; issue 10 item 5): links, folders others can write, stored entries.
+"""A store that trusts nothing (docs/durable.md): links, folders others can write, stored entries.
 
 Each case was seen to go wrong: a leftover temp file that is a hard link made a
 save overwrite the linked file; a world-writable ``$LOOPAL_HOME`` or

@@ -1,4 +1,4 @@
-"""Hostile files (SPEC §6): whatever lies in cron.json, load never raises and never destroys bytes.
+"""Hostile files (docs/durable.md): whatever lies in cron.json, load never raises and never destroys bytes.
 
 Generated inputs are of three kinds: valid files with bytes flipped, cut,
 inserted or spliced; random JSON shapes; and well-formed files whose job

@@ -1,4 +1,4 @@
-"""The store's bytes per fire (SPEC §6; issue 15 items 1–2): definitions in cron.json, fires appended.
+"""The store's bytes per fire (docs/durable.md): definitions in cron.json, fires appended.
 
 Before, every fire rewrote (and fsynced) the whole file, every job's history
 included: 20 jobs printing 5,000 characters a second wrote 380 MB–2.1 GB a
@@ -211,7 +211,7 @@ def test_an_untrusted_journal_is_never_run(make_store, sched, tmp_path, fault) -
 
 
 def test_the_biggest_history_the_settings_allow_saves_and_loads(make_store, sched) -> None:
-    """Acceptance 2: the saver never writes what the loader refuses, whatever the text."""
+    """The saver never writes what the loader refuses, whatever the text."""
     worst = "\x01" * (HISTORY_CHARS_MAX // 5)  # 6 bytes each in JSON: the costliest character
     sched.set_settings(history_size=5, output_limit=len(worst))
     jobs = [sched.create("@every 1s", "p()", durable=True) for _ in range(2)]
@@ -310,7 +310,7 @@ def test_a_runs_images_are_kept_and_bad_ones_refused(make_store, sched) -> None:
 
 
 def test_a_big_store_appends_a_fire_and_a_load_appends_what_it_moved(make_store, clock) -> None:
-    """Issue 25: 8,000 jobs' own state lines (~1.2 MB) are over the compaction slack (1 MiB) by
+    """8,000 jobs' own state lines (~1.2 MB) are over the compaction slack (1 MiB) by
     themselves; a fire still appends one line, never rewrites both files. And a load after downtime,
     which moves every job's next fire, appends one load marker instead of rewriting (or of a line a job)."""
     sched = Scheduler(clock, Settings(timezone="UTC", max_jobs=10_000))

@@ -1,4 +1,4 @@
-"""One live process owns a session (SPEC §6): contention between processes, death releases."""
+"""One live process owns a session (docs/durable.md): contention between processes, death releases."""
 
 from __future__ import annotations
 

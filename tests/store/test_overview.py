@@ -1,4 +1,4 @@
-"""`loopal-ipy jobs` (SPEC §11, issue 14): every session's durable jobs, read-only, no lock."""
+"""`loopal-ipy jobs` (docs/durable.md): every session's durable jobs, read-only, no lock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The store's seal (issue 25): a load trusts what a save wrote, and checks everything else in full.
+"""The store's seal (docs/durable.md): a load trusts what a save wrote, and checks everything else in full.
 
 A sealed entry skips the compile of its code (the costliest check), and the journal's superseded
 state lines are skipped unread; any byte changed by hand, a journal that is not the one the file

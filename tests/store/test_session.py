@@ -1,4 +1,4 @@
-"""Session ids and store paths (SPEC §6): resolution order, sanitising hostile names, containment."""
+"""Session ids and store paths (docs/durable.md): resolution order, sanitising hostile names, containment."""
 
 from __future__ import annotations
 

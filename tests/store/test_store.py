@@ -1,4 +1,4 @@
-"""The durable store on real files (SPEC §6): round trips, permissions, every load rule, faults."""
+"""The durable store on real files (docs/durable.md): round trips, permissions, every load rule, faults."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def test_console_script_runs(tmp_path) -> None:
 
 
 def test_disable_removes_a_file_that_enable_created(tmp_path) -> None:
-    """Issue 12: disable used to leave a profile file holding only `c = get_config()`."""
+    """Regression: disable used to leave a profile file holding only `c = get_config()`."""
     path = cli.config_path("default", str(tmp_path))
     assert cli.enable(path).startswith("enabled") and path.exists()
     assert cli.disable(path).startswith("disabled")
@@ -53,7 +53,7 @@ def test_disable_removes_a_file_that_enable_created(tmp_path) -> None:
 
 
 def test_jupyter_checkpoints_are_ignored_by_git() -> None:
-    """Issue 12: opening the notebooks in Jupyter left .ipynb_checkpoints/ for `git status` to show."""
+    """Regression: opening the notebooks in Jupyter left .ipynb_checkpoints/ for `git status` to show."""
     import shutil
     from pathlib import Path
 
@@ -69,7 +69,7 @@ def test_jupyter_checkpoints_are_ignored_by_git() -> None:
 
 
 def test_status_reads_the_config_as_ipython_does(tmp_path) -> None:
-    """Issue 21 item 8: a later line that reassigns the extensions undoes the block; status says so."""
+    """A later line that reassigns the extensions undoes the block; status says so."""
     path = cli.config_path("default", str(tmp_path))
     cli.enable(path)
     assert cli.status(path).startswith("enabled")

@@ -1,4 +1,4 @@
-"""The cron semantics are ours (SPEC §2): checked against a plain reading of Vixie cron.
+"""The cron semantics are ours (docs/schedules.md): checked against a plain reading of Vixie cron.
 
 This test is why loopal_ipy walks cron itself: with croniter 7.0 ``* * 20-20 * *`` fired every
 minute of every day, and croniter 1.4.1 (what jupyter-scheduler 2.12 pins) ANDed ``* * 2 * 0,*/1``

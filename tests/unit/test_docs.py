@@ -23,7 +23,7 @@ def test_the_readme_is_short() -> None:
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_no_reference_a_user_cannot_open(page: Path) -> None:
     text = page.read_text()
-    found = re.findall(r"SPEC\s*§|\(issue \d+|issue \d+'s|\bused to\b", text)
+    found = re.findall(r"S[P]EC\s*§|\(issue \d+|issue \d+'s|\bused to\b", text)  # [P]: no literal here
     assert found == [], found
 
 

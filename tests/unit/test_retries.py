@@ -1,4 +1,4 @@
-"""Retries and catch-up (SPEC §12), on the core with a fake clock: when each attempt comes, what is
+"""Retries and catch-up (docs/running.md), on the core with a fake clock: when each attempt comes, what is
 never done (overlap, late regular fires, retries after an interrupt), and catch-up after downtime."""
 
 from __future__ import annotations

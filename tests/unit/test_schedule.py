@@ -1,4 +1,4 @@
-"""Schedules per SPEC §2: forms, rejections, DST rules, Vixie day semantics."""
+"""Schedules per docs/schedules.md: forms, rejections, DST rules, Vixie day semantics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The scheduler's decisions with a fake clock (SPEC §3, §4)."""
+"""The scheduler's decisions with a fake clock (docs/running.md)."""
 
 from __future__ import annotations
 
@@ -172,7 +172,7 @@ def test_history_is_bounded_and_output_capped(clock: FakeClock) -> None:
         for f in s.due():
             s.finish(f.job, Run(started_at=clock.now(), output="x" * 45 + "LATEST", error="e" * 40 + "Boom"))
     assert len(job.history) == 3
-    # The latest output is what matters (issue 15 item 6: the first characters used to be kept).
+    # The latest output is what matters (the first characters used to be kept).
     assert job.history[-1].output == "[… first 41 characters cut: Cron.output_limit]\n" + "xxxxLATEST"
     assert job.history[-1].error == "[… first 34 characters cut: Cron.output_limit]\n" + "eeeeeeBoom"
 
@@ -250,7 +250,7 @@ def test_heap_garbage_is_bounded(sched: Scheduler, clock: FakeClock) -> None:
 @pytest.mark.parametrize("size", [10, CACHED_CODE_CHARS, CACHED_CODE_CHARS + 1, 50_000])
 def test_the_compile_cache_never_lets_bad_code_through(size: int) -> None:
     """compile_check remembers short codes: a refusal must be said again, word for word, every time, on both
-    sides of the cached size, and good code next to it must still pass (SPEC §6: nothing bad is created)."""
+    sides of the cached size, and good code next to it must still pass (nothing bad is created)."""
     bad = "x = (" + " " * (size - 5)
     good = "x = 1" + " " * (size - 5)
     said = set()
@@ -275,7 +275,7 @@ def test_the_compile_cache_stays_bounded_under_many_codes() -> None:
 
 
 def test_history_is_a_bounded_list_that_slices(sched: Scheduler, clock: FakeClock) -> None:
-    """Issue 22 item 3: job.history was a deque, so history[-2:] raised TypeError."""
+    """Regression: job.history was a deque, so history[-2:] raised TypeError."""
     sched.set_settings(history_size=3)
     job = sched.create("@every 1s", "x = 1")
     for _ in range(5):
