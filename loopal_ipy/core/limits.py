@@ -70,11 +70,11 @@ def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: 
         raise CodeError("no code")
     if len(job.code) > settings.max_code_chars:
         raise LimitError(f"code is {len(job.code):,} characters; the limit is {settings.max_code_chars:,}")
-    policy: CreateOptions = {"timeout": job.timeout, "retries": job.retries, "retry_delay": job.retry_delay}
-    if job.catch_up is not None:
-        policy["catch_up"] = job.catch_up
-    check_options(policy, recurring=job.recurring)  # all of a create's options: a hand-edit is refused here
-    if check_code is not None:
+    if check_code is not None:  # not sealed: a hand edit may hold anything a create would refuse
+        policy: CreateOptions = {"timeout": job.timeout, "retries": job.retries, "retry_delay": job.retry_delay}
+        if job.catch_up is not None:
+            policy["catch_up"] = job.catch_up
+        check_options(policy, recurring=job.recurring)
         check_code(job.code)
 
 
