@@ -270,6 +270,11 @@ class DurableSession:
         assert self.store is not None
         return self.store.save_some(changed, self.core.jobs, self.core.clock.now())
 
+    @property
+    def compaction_due(self) -> bool:
+        """The journal is due for compaction: a whole save does it (``Store.compaction_due``)."""
+        return self.store is not None and self.store.compaction_due
+
     def _writes(self) -> bool:
         """Whether this kernel writes the store now (it owns the session, still)."""
         if self.store is None or not self.owner or self.store.read_only or not self._still_owner():
