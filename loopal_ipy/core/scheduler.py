@@ -19,8 +19,9 @@ from .deadlines import Deadlines
 from .declare import Declared, Declaring, Unnamed, changes
 from .errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
 from .events import Event, Fire, Kind, Listener
-from .job import DEFINITION, CronJob, Run, RunLog, clean_text, new_id, tail_text
+from .job import BASE_DEFINITION, CronJob, Run, RunLog, clean_text, definition_fields, new_id, tail_text
 from .limits import CreateOptions, Settings, check_if_exists, check_name, check_options, compile_check
+from .options import OPTIONS
 from .schedule import Schedule, local_zone_name, parse_schedule
 
 
@@ -135,20 +136,16 @@ class Scheduler:
         """Change parts of a job's definition in place (``%cron edit``): what a re-run create with those
         parts changed would do, checked the same way."""
         job = self.get(key)
-        current = dict(zip(DEFINITION, job.definition(), strict=True))
-        merged = CreateOptions(
-            once=not current["recurring"],
-            durable=current["durable"],
-            tz=current["tz"],
-            timeout=current["timeout"],
-            retries=current["retries"],
-            retry_delay=current["retry_delay"],
-            catch_up=current["catch_up"],
-        )
+        merged: dict[str, Any] = {"once": not job.recurring, "durable": job.durable, "tz": job.tz, **job.policy}
         merged.update(options)
         code = job.code if code is None else code
         self._check_code_text(code)
-        wanted, _ = self._wanted(job.schedule if schedule is None else schedule, code, merged, self.clock.now())
+        wanted, _ = self._wanted(
+            job.schedule if schedule is None else schedule,
+            code,
+            merged,
+            self.clock.now(),  # type: ignore[arg-type]
+        )
         said = changes(job.definition(), tuple(wanted.values()))
         if said:
             self._redefine(job, wanted, said)
@@ -157,9 +154,9 @@ class Scheduler:
     def _wanted(
         self, schedule: str, code: str, options: CreateOptions, now: datetime
     ) -> tuple[dict[str, Any], Schedule]:
-        """The definition a create asks for, checked (DEFINITION's fields, in order), and its schedule."""
+        """The definition a create asks for, checked (``definition_fields()``, in order), and its schedule."""
         once = bool(options.get("once", False))
-        policy = check_options(options, recurring=not once)
+        policy = check_options(dict(options), recurring=not once)
         tz = options.get("tz") or self.settings.timezone or _local_zone_for(schedule)
         compiled = parse_schedule(schedule, tz, anchor=now)  # raises on a bad schedule or zone
         self.check_code(code)
@@ -171,7 +168,7 @@ class Scheduler:
             "durable": bool(options.get("durable", False)),
             **policy,
         }
-        return {field: wanted[field] for field in DEFINITION}, compiled
+        return {field: wanted[field] for field in definition_fields()}, compiled
 
     def _new(
         self, wanted: dict[str, Any], compiled: Schedule, name: str | None, cell: str | None, now: datetime
@@ -179,7 +176,11 @@ class Scheduler:
         self._check_room()
         if name is not None:
             self._check_name(name)
-        job = CronJob(id=new_id(self._jobs), name=name, created_at=now, cell=cell, compiled=compiled, **wanted)
+        base = {field: wanted[field] for field in BASE_DEFINITION}
+        policy = {field: wanted[field] for field in OPTIONS}
+        job = CronJob(
+            id=new_id(self._jobs), name=name, created_at=now, cell=cell, compiled=compiled, policy=policy, **base
+        )
         job.history = RunLog(maxlen=self.settings.history_size)
         job.next_fire = job.compiled.next_after(now)
         self._add(job)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.job import CronJob, RunLog, from_rfc3339, to_rfc3339
+from ..core.options import OPTIONS
 from ..core.schedule import EverySchedule, Schedule, parse_schedule
 
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
@@ -158,10 +159,7 @@ def from_sealed(d: dict[str, Any], history_size: int = 20, schedules: dict[Any, 
         skips=get("skips", 0),
         coalesced=get("coalesced", 0),
         history=RunLog(maxlen=history_size),
-        timeout=get("timeout"),
-        retries=get("retries", 0),
-        retry_delay=get("retry_delay") or 30.0,
-        catch_up=get("catch_up"),
+        policy={name: get(name, option.default) for name, option in OPTIONS.items()},
         cell=get("cell"),
         compiled=None if schedules is None else shared_schedule(d["schedule"], d["tz"], created_at, schedules),
     )
