@@ -12,7 +12,7 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .figures import MAX_HTML, MAX_HTML_CHARS, MAX_IMAGE_CHARS, MAX_IMAGES
 from .options import OPTIONS, Option, on_register
@@ -71,6 +71,12 @@ def to_rfc3339(t: datetime | None) -> str | None:
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@overload
+def from_rfc3339(text: str) -> datetime: ...
+@overload
+def from_rfc3339(text: None) -> None: ...
+@overload
+def from_rfc3339(text: str | None) -> datetime | None: ...
 def from_rfc3339(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -100,7 +106,7 @@ class Run:
     html: tuple[str, ...] = ()  # HTML the run displayed (a DataFrame, a status card), shown in the log view
 
     def to_dict(self) -> dict[str, Any]:
-        d = {
+        d: dict[str, Any] = {
             "started_at": to_rfc3339(self.started_at),
             "duration": self.duration,
             "status": self.status,
@@ -179,12 +185,13 @@ class CronJob:
     # The run-policy options (options.py), each read and set as an attribute of its name: job.retries.
     policy: dict[str, Any] = field(default_factory=dict)
     if TYPE_CHECKING:  # for the type checker: the attributes options.py declares (a test keeps them equal)
-        timeout: float | None
-        retries: int
-        retry_delay: float
-        catch_up: float | None
+        # Not __init__ arguments: their values live in ``policy`` (properties installed at import).
+        timeout: float | None = field(init=False)
+        retries: int = field(init=False)
+        retry_delay: float = field(init=False)
+        catch_up: float | None = field(init=False)
     cell: str | None = None  # the notebook cell that declared it (its cellId): re-running that cell finds it
-    compiled: Schedule | None = field(default=None, repr=False)
+    compiled: Schedule | None = field(default=None, repr=False)  # None only until __post_init__ compiles it
     # Not saved: a retry waiting (which one, when, for which occurrence), and a catch-up fire planned at load.
     attempt: int = field(default=0, repr=False)
     retry_at: datetime | None = field(default=None, repr=False)
@@ -226,6 +233,7 @@ class CronJob:
 
     @property
     def description(self) -> str:
+        assert self.compiled is not None  # __post_init__ compiled it
         return self.compiled.describe()
 
     # The load-time changes (docs/durable.md). The store calls these: a job's state changes only here
@@ -246,6 +254,7 @@ class CronJob:
 
     def moved_past(self, t: datetime | None) -> None:
         """A load at ``t`` moved it past its downtime (the store's load marker says so): next fire after ``t``."""
+        assert self.compiled is not None  # __post_init__ compiled it
         if t is not None and self.recurring and self.next_fire is not None and self.next_fire <= t:
             self.next_fire = self.compiled.next_after(t)
 
@@ -261,6 +270,7 @@ class CronJob:
     def rehydrate(self, now: datetime) -> bool:
         """Durable, and next fire the first occurrence after ``now`` — or, with ``--catch-up``, the last
         occurrence missed within its grace, run once at load; True if that changed the job."""
+        assert self.compiled is not None  # __post_init__ compiled it
         before = (self.durable, self.next_fire)
         self.durable = True  # it is in the durable file, so it is durable
         if not self.recurring:
@@ -277,6 +287,7 @@ class CronJob:
         grace (default: one period of the schedule); else None."""
         if self.catch_up is None or self.next_fire is None or self.next_fire > now or self.paused:
             return None
+        assert self.compiled is not None  # __post_init__ compiled it
         last = self.compiled.last_at_or_before(now, self.next_fire) or self.next_fire  # (next_fire, now], else it
         grace = self.catch_up or (self.compiled.next_after(last) - last).total_seconds()
         return last if (now - last).total_seconds() <= grace else None

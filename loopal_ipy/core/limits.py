@@ -97,7 +97,8 @@ def _compile_problem(code: str) -> str | None:
     try:
         compile(code, "<cron job>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except (SyntaxError, ValueError) as e:  # UnicodeEncodeError (lone surrogates) is a ValueError
-        where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        lineno = getattr(e, "lineno", None)  # a SyntaxError's; a ValueError has none
+        where = f" (line {lineno})" if lineno else ""
         why = e.msg if isinstance(e, SyntaxError) else _one_line(e)
         return f"code does not compile: {why}{where}; nothing was created"
     except (RecursionError, MemoryError, OverflowError):

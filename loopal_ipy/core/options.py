@@ -99,7 +99,7 @@ def check_timeout(timeout: Any, recurring: bool = True) -> float | None:
     return float(timeout)
 
 
-def _check_retries(n: Any, recurring: bool) -> int:
+def _check_retries(n: object, recurring: bool) -> int:
     n = 0 if n is None else n
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RETRIES:
         raise LimitError(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {n!r}; e.g. --retries 3")

@@ -310,3 +310,6 @@ class Commands:
 
     def _fire_due(self) -> None:
         raise NotImplementedError
+
+    def decide_due_verdicts(self) -> None:
+        raise NotImplementedError

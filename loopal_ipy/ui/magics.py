@@ -78,7 +78,9 @@ def refusal(message: str) -> UsageError:
 @contextlib.contextmanager
 def refusals(sub: str, waits: bool = False) -> Iterator[None]:
     """Whatever refuses a %cron command leaves as one marked line (a wait's give-up too)."""
-    caught: tuple[type[BaseException], ...] = (CronError, TimeoutError, LookupError, ValueError) if waits else CronError
+    caught: type[BaseException] | tuple[type[BaseException], ...] = (
+        (CronError, TimeoutError, LookupError, ValueError) if waits else CronError
+    )
     try:
         yield
     except UsageError as e:  # one line, even when it quotes input that held newlines
@@ -386,6 +388,7 @@ class CronMagics(Magics):
         """``{name}`` and ``$name`` in a wait line, from the notebook's variables (papermill's parameters), as
         IPython expands other magics' lines; ``%cron create``'s CODE is never expanded (it is code)."""
         try:
+            assert self.shell is not None  # a magic runs in its shell
             return str(DollarFormatter().vformat(args, args=[], kwargs=self.shell.user_ns))
         except Exception:  # an unknown name or a stray brace: the line as written, which parse_wait judges
             return args
