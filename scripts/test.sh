@@ -34,6 +34,7 @@ setup .venv6 "ipykernel>=6.29,<7" "ipython>=8.30,<9" "jupyter-scheduler>=2.12,<3
 
 .venv7/bin/ruff check loopal_ipy tests benchmarks scripts docs
 .venv7/bin/lint-imports  # the layer contract of pyproject.toml ([tool.importlinter])
+.venv7/bin/mypy  # the package's types (pyproject.toml [tool.mypy]; strict on core and storage)
 # Three legs run side by side (kernel tests mostly wait on timers: the two CPUs are a third busy),
 # which also runs each of them on a loaded machine; the background legs' output follows:
 #  - kernel: .venv7's kernel, shell and unit tests (ipykernel 7, IPython 9), in the foreground;

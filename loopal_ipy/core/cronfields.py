@@ -205,7 +205,8 @@ def describe_cron(expr: str) -> str:
         from cron_descriptor import Options, get_description
 
         options = Options(locale_code="en_US", use_24hour_time_format=True)  # English, as all our messages
-        return get_description(_honest_steps(expr), options)
+        description: str = get_description(_honest_steps(expr), options)  # cron_descriptor ships no types
+        return description
     except Exception:
         return expr
 

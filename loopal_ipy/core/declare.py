@@ -15,7 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from .job import DEFINITION, CronJob
+from .job import CronJob, definition_fields
+from .options import OPTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,22 +95,19 @@ def _drop(index: dict[Any, list[CronJob]], key: Any, job: CronJob) -> None:
         del index[key]
 
 
-# How a user writes each part of a definition (DEFINITION's fields), for the line a changed create says.
-LABELS = {
-    "schedule": "schedule", "code": "code", "tz": "--tz", "recurring": "--once", "durable": "--durable",
-    "timeout": "--timeout", "retries": "--retries", "retry_delay": "--retry-delay", "catch_up": "--catch-up",
-}  # fmt: skip
-assert tuple(LABELS) == DEFINITION
+# How a user writes each part of a definition, for the line a changed create says (an option: its flag).
+LABELS = {"schedule": "schedule", "code": "code", "tz": "--tz", "recurring": "--once", "durable": "--durable"}
 
 
 def changes(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[str, ...]:
     """What differs between two definitions: 'schedule "@every 1s" → "@every 5s"', '--once off → on'."""
     said = []
-    for field, a, b in zip(DEFINITION, old, new, strict=True):
+    for field, a, b in zip(definition_fields(), old, new, strict=True):
         if a != b:
             if field == "recurring":
                 a, b = not a, not b
-            said.append(f"{LABELS[field]} {_value(a)} → {_value(b)}")
+            label = LABELS[field] if field in LABELS else OPTIONS[field].flag
+            said.append(f"{label} {_value(a)} → {_value(b)}")
     return tuple(said)
 
 

@@ -12,9 +12,10 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .figures import MAX_HTML, MAX_HTML_CHARS, MAX_IMAGE_CHARS, MAX_IMAGES
+from .options import OPTIONS, Option, on_register
 from .schedule import Schedule, parse_schedule
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -70,6 +71,12 @@ def to_rfc3339(t: datetime | None) -> str | None:
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@overload
+def from_rfc3339(text: str) -> datetime: ...
+@overload
+def from_rfc3339(text: None) -> None: ...
+@overload
+def from_rfc3339(text: str | None) -> datetime | None: ...
 def from_rfc3339(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -99,7 +106,7 @@ class Run:
     html: tuple[str, ...] = ()  # HTML the run displayed (a DataFrame, a status card), shown in the log view
 
     def to_dict(self) -> dict[str, Any]:
-        d = {
+        d: dict[str, Any] = {
             "started_at": to_rfc3339(self.started_at),
             "duration": self.duration,
             "status": self.status,
@@ -175,12 +182,16 @@ class CronJob:
     coalesced: int = 0
     history: RunLog = field(default_factory=lambda: RunLog(maxlen=20))
     running: bool = False
-    timeout: float | None = None  # seconds a run may last; None: Cron.job_timeout, 0: no limit
-    retries: int = 0  # a failed run is tried again up to this many times (--retries)
-    retry_delay: float = 30.0  # seconds before the first retry; each next one waits twice as long
-    catch_up: float | None = None  # --catch-up: None off; 0 one period; else seconds of grace after downtime
+    # The run-policy options (options.py), each read and set as an attribute of its name: job.retries.
+    policy: dict[str, Any] = field(default_factory=dict)
+    if TYPE_CHECKING:  # for the type checker: the attributes options.py declares (a test keeps them equal)
+        # Not __init__ arguments: their values live in ``policy`` (properties installed at import).
+        timeout: float | None = field(init=False)
+        retries: int = field(init=False)
+        retry_delay: float = field(init=False)
+        catch_up: float | None = field(init=False)
     cell: str | None = None  # the notebook cell that declared it (its cellId): re-running that cell finds it
-    compiled: Schedule | None = field(default=None, repr=False)
+    compiled: Schedule | None = field(default=None, repr=False)  # None only until __post_init__ compiles it
     # Not saved: a retry waiting (which one, when, for which occurrence), and a catch-up fire planned at load.
     attempt: int = field(default=0, repr=False)
     retry_at: datetime | None = field(default=None, repr=False)
@@ -194,8 +205,8 @@ class CronJob:
             self.compiled = parse_schedule(self.schedule, self.tz, anchor=self.created_at)
 
     def definition(self) -> tuple[Any, ...]:
-        """What a create declares (DEFINITION, in order): equal definitions are the same job re-run."""
-        return tuple(getattr(self, name) for name in DEFINITION)
+        """What a create declares (``definition_fields()``, in order): equal definitions are the same job re-run."""
+        return tuple(getattr(self, name) for name in definition_fields())
 
     @property
     def label(self) -> str:
@@ -222,6 +233,7 @@ class CronJob:
 
     @property
     def description(self) -> str:
+        assert self.compiled is not None  # __post_init__ compiled it
         return self.compiled.describe()
 
     # The load-time changes (docs/durable.md). The store calls these: a job's state changes only here
@@ -242,6 +254,7 @@ class CronJob:
 
     def moved_past(self, t: datetime | None) -> None:
         """A load at ``t`` moved it past its downtime (the store's load marker says so): next fire after ``t``."""
+        assert self.compiled is not None  # __post_init__ compiled it
         if t is not None and self.recurring and self.next_fire is not None and self.next_fire <= t:
             self.next_fire = self.compiled.next_after(t)
 
@@ -257,6 +270,7 @@ class CronJob:
     def rehydrate(self, now: datetime) -> bool:
         """Durable, and next fire the first occurrence after ``now`` — or, with ``--catch-up``, the last
         occurrence missed within its grace, run once at load; True if that changed the job."""
+        assert self.compiled is not None  # __post_init__ compiled it
         before = (self.durable, self.next_fire)
         self.durable = True  # it is in the durable file, so it is durable
         if not self.recurring:
@@ -273,6 +287,7 @@ class CronJob:
         grace (default: one period of the schedule); else None."""
         if self.catch_up is None or self.next_fire is None or self.next_fire > now or self.paused:
             return None
+        assert self.compiled is not None  # __post_init__ compiled it
         last = self.compiled.last_at_or_before(now, self.next_fire) or self.next_fire  # (next_fire, now], else it
         grace = self.catch_up or (self.compiled.next_after(last) - last).total_seconds()
         return last if (now - last).total_seconds() <= grace else None
@@ -296,12 +311,10 @@ class CronJob:
             "coalesced": self.coalesced,
             "history": [r.to_dict() for r in self.history],
         }
-        if self.timeout is not None:
-            d["timeout"] = self.timeout
-        if self.retries:  # written only when set: files of earlier versions, and their readers, stay as they were
-            d["retries"], d["retry_delay"] = self.retries, self.retry_delay
-        if self.catch_up is not None:
-            d["catch_up"] = self.catch_up
+        for name, option in OPTIONS.items():  # written only when set: files without them load as they were
+            value = self.policy.get(name, option.default)
+            if value != option.default:
+                d[name] = value
         if self.cell is not None:
             d["cell"] = self.cell
         if self.running:  # saved before the code starts: a kernel that dies now leaves this behind
@@ -326,6 +339,7 @@ class CronJob:
         if created is None:
             raise ValueError("created_at is missing: @every jobs are anchored on it")
         history = RunLog((Run.from_dict(r) for r in d.get("history", []) or []), maxlen=history_size)
+        recurring = _flag(d, "recurring", True)
         return cls(
             id=job_id,
             name=name,
@@ -333,7 +347,7 @@ class CronJob:
             code=d["code"],
             tz=d["tz"],
             created_at=created,
-            recurring=_flag(d, "recurring", True),
+            recurring=recurring,
             durable=_flag(d, "durable", True),
             paused=_flag(d, "paused", False),
             last_fired=from_rfc3339(d.get("last_fired")),
@@ -343,17 +357,36 @@ class CronJob:
             skips=_count(d, "skips"),
             coalesced=_count(d, "coalesced"),
             history=history,
-            timeout=_seconds(d, "timeout"),
-            retries=_count(d, "retries"),
-            retry_delay=_seconds(d, "retry_delay") or 30.0,
-            catch_up=_seconds(d, "catch_up"),
+            # Each checked as a create checks it (a LimitError, a ValueError, names what works).
+            policy={name: o.check(d.get(name, o.default), recurring) for name, o in OPTIONS.items()},
             cell=_cell(d.get("cell")),
         )
 
 
 # What a create declares beyond the name: a re-run create compares these (docs/running.md, "Create cells
 # are declarations"), the table redraws a row's fixed cells when they change, and cron.json is rewritten.
-DEFINITION = ("schedule", "code", "tz", "recurring", "durable", "timeout", "retries", "retry_delay", "catch_up")
+BASE_DEFINITION = ("schedule", "code", "tz", "recurring", "durable")
+
+
+def definition_fields() -> tuple[str, ...]:
+    """BASE_DEFINITION, then every run-policy option (options.py), in the order they were declared."""
+    return BASE_DEFINITION + tuple(OPTIONS)
+
+
+def _attribute(option: Option) -> None:
+    """``job.<name>``: the option's value (its default when the job was not given it)."""
+    name, default = option.name, option.default
+
+    def get(job: CronJob) -> Any:
+        return job.policy.get(name, default)
+
+    def put(job: CronJob, value: Any) -> None:
+        job.policy[name] = value
+
+    setattr(CronJob, name, property(get, put, doc=option.help))
+
+
+on_register(_attribute)
 MAX_CELL_ID = 200
 
 
@@ -386,15 +419,6 @@ def _html(value: Any) -> tuple[str, ...]:
     if not all(isinstance(item, str) and len(item) <= MAX_HTML_CHARS for item in value):
         raise TypeError(f"html must be strings of at most {MAX_HTML_CHARS:,} characters")
     return tuple(clean_text(item) for item in value)
-
-
-def _seconds(d: dict[str, Any], key: str) -> float | None:
-    value = d.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
-        raise TypeError(f"{key} must be a non-negative number of seconds or null, got {value!r}")
-    return float(value)
 
 
 def _flag(d: dict[str, Any], key: str, default: bool) -> bool:

@@ -4,7 +4,6 @@ passes whether it is created or read back from a store."""
 from __future__ import annotations
 
 import ast
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,8 +12,10 @@ from typing import TypedDict
 
 from .errors import CodeError, LimitError, NameTaken
 from .job import CronJob
+from .options import MAX_TIMEOUT, check_options, check_timeout
 
-MAX_TIMEOUT = 7 * 86400.0
+__all__ = ["MAX_TIMEOUT", "check_options", "check_timeout"]  # their home is options.py
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -70,54 +71,14 @@ def check_stored(job: CronJob, names: set[str], settings: Settings, check_code: 
         raise CodeError("no code")
     if len(job.code) > settings.max_code_chars:
         raise LimitError(f"code is {len(job.code):,} characters; the limit is {settings.max_code_chars:,}")
-    if check_code is not None:  # not sealed: a hand edit may hold anything a create would refuse
-        policy: CreateOptions = {"timeout": job.timeout, "retries": job.retries, "retry_delay": job.retry_delay}
-        if job.catch_up is not None:
-            policy["catch_up"] = job.catch_up
-        check_options(policy, recurring=job.recurring)
+    if check_code is not None:  # not sealed (a sealed entry's code compiled when it was created)
         check_code(job.code)
-
-
-MAX_RETRIES = 100
-MAX_GRACE = 10 * 365 * 86400.0
-
-
-def check_options(options: CreateOptions, *, recurring: bool) -> dict[str, object]:
-    """The run policy of a new job (timeout, retries, catch-up), checked: LimitError names what works."""
-    timeout, n = options.get("timeout"), options.get("retries", 0) or 0
-    if timeout is not None:
-        check_timeout(timeout)
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RETRIES:
-        raise LimitError(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {n!r}; e.g. --retries 3")
-    delay = options.get("retry_delay", 30.0)
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 1 <= delay <= MAX_TIMEOUT:
-        raise LimitError(f"retry delay must be 1 to {MAX_TIMEOUT:g} seconds, got {delay!r}; e.g. --retry-delay 30")
-    grace = options.get("catch_up")
-    if grace is not None:
-        if not recurring:
-            raise LimitError("--catch-up is for recurring jobs: a --once job whose time passed is dropped, not run")
-        if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace <= MAX_GRACE:
-            raise LimitError(f"catch-up grace must be 0 (one period) to {MAX_GRACE:g} seconds, got {grace!r}")
-    return {
-        "timeout": None if timeout is None else float(timeout),
-        "retries": n,
-        "retry_delay": float(delay),
-        "catch_up": None if grace is None else float(grace),
-    }
 
 
 def check_if_exists(value: object) -> str:
     if value not in IF_EXISTS:
         raise LimitError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {value!r}; e.g. --if-exists keep")
     return str(value)
-
-
-def check_timeout(timeout: float) -> None:
-    """Raise LimitError unless ``timeout`` is a usable number of seconds (0 = no limit)."""
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout):
-        raise LimitError(f"timeout must be a number of seconds, got {timeout!r}; e.g. --timeout 60 (0 = no limit)")
-    if not 0 <= timeout <= MAX_TIMEOUT:
-        raise LimitError(f"timeout {timeout:g} s is out of range: use 0 (no limit) up to {MAX_TIMEOUT:g} s (a week)")
 
 
 def compile_check(code: str) -> None:
@@ -136,7 +97,8 @@ def _compile_problem(code: str) -> str | None:
     try:
         compile(code, "<cron job>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except (SyntaxError, ValueError) as e:  # UnicodeEncodeError (lone surrogates) is a ValueError
-        where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        lineno = getattr(e, "lineno", None)  # a SyntaxError's; a ValueError has none
+        where = f" (line {lineno})" if lineno else ""
         why = e.msg if isinstance(e, SyntaxError) else _one_line(e)
         return f"code does not compile: {why}{where}; nothing was created"
     except (RecursionError, MemoryError, OverflowError):

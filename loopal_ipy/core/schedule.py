@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -147,6 +148,13 @@ def _is_zone(name: str) -> bool:
     return True
 
 
+def _offset(t: datetime) -> timedelta:
+    """The UTC offset of an aware datetime (``utcoffset()`` is None only for a naive one)."""
+    offset = t.utcoffset()
+    assert offset is not None, t
+    return offset
+
+
 def _aware(t: datetime) -> datetime:
     if t.tzinfo is None:
         raise ValueError(f"need a timezone-aware datetime, got naive {t!r}")
@@ -232,7 +240,7 @@ class CronSchedule(Schedule):
     day_or: bool
     values: Values
 
-    def _walls(self, start: datetime):
+    def _walls(self, start: datetime) -> Iterator[datetime]:
         """Matching wall times (naive, whole minutes) strictly after ``start``, in order."""
         wall = start
         while True:
@@ -303,7 +311,7 @@ class CronSchedule(Schedule):
     def note_for(self, occurrence: datetime) -> str | None:
         local = occurrence.astimezone(self.tz)
         just_before = (occurrence - timedelta(seconds=1)).astimezone(self.tz)
-        sprang = just_before.utcoffset() < local.utcoffset()
+        sprang = _offset(just_before) < _offset(local)
         if sprang and self.fixed_time and not matches(self.values, self.day_or, local):
             return (
                 f"clocks spring forward to {local:%H:%M} {local.tzname()}: the skipped wall "

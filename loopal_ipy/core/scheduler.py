@@ -19,8 +19,9 @@ from .deadlines import Deadlines
 from .declare import Declared, Declaring, Unnamed, changes
 from .errors import CodeError, JobNotFound, LimitError, NameTaken, ScheduleError
 from .events import Event, Fire, Kind, Listener
-from .job import DEFINITION, CronJob, Run, RunLog, clean_text, new_id, tail_text
+from .job import BASE_DEFINITION, CronJob, Run, RunLog, clean_text, definition_fields, new_id, tail_text
 from .limits import CreateOptions, Settings, check_if_exists, check_name, check_options, compile_check
+from .options import OPTIONS
 from .schedule import Schedule, local_zone_name, parse_schedule
 
 
@@ -112,7 +113,8 @@ class Scheduler:
         if existing is not None and if_exists == "error" and name is None:
             raise NameTaken(f"this cell already declared job {existing.id}; delete it, or leave out --if-exists error")
         if existing is None or if_exists == "error":  # a new job; a name taken is refused there
-            outcome = Declared(self._new(wanted, compiled, name, declaring and declaring.cell, now), "created")
+            cell = None if declaring is None else declaring.cell
+            outcome = Declared(self._new(wanted, compiled, name, cell, now), "created")
         else:
             said = changes(existing.definition(), definition)
             if not said:
@@ -135,20 +137,16 @@ class Scheduler:
         """Change parts of a job's definition in place (``%cron edit``): what a re-run create with those
         parts changed would do, checked the same way."""
         job = self.get(key)
-        current = dict(zip(DEFINITION, job.definition(), strict=True))
-        merged = CreateOptions(
-            once=not current["recurring"],
-            durable=current["durable"],
-            tz=current["tz"],
-            timeout=current["timeout"],
-            retries=current["retries"],
-            retry_delay=current["retry_delay"],
-            catch_up=current["catch_up"],
-        )
+        merged: dict[str, Any] = {"once": not job.recurring, "durable": job.durable, "tz": job.tz, **job.policy}
         merged.update(options)
         code = job.code if code is None else code
         self._check_code_text(code)
-        wanted, _ = self._wanted(job.schedule if schedule is None else schedule, code, merged, self.clock.now())
+        wanted, _ = self._wanted(
+            job.schedule if schedule is None else schedule,
+            code,
+            merged,  # type: ignore[arg-type]  # CreateOptions' keys: policy's are OPTIONS (tests/unit/test_options.py)
+            self.clock.now(),
+        )
         said = changes(job.definition(), tuple(wanted.values()))
         if said:
             self._redefine(job, wanted, said)
@@ -157,9 +155,9 @@ class Scheduler:
     def _wanted(
         self, schedule: str, code: str, options: CreateOptions, now: datetime
     ) -> tuple[dict[str, Any], Schedule]:
-        """The definition a create asks for, checked (DEFINITION's fields, in order), and its schedule."""
+        """The definition a create asks for, checked (``definition_fields()``, in order), and its schedule."""
         once = bool(options.get("once", False))
-        policy = check_options(options, recurring=not once)
+        policy = check_options(dict(options), recurring=not once)
         tz = options.get("tz") or self.settings.timezone or _local_zone_for(schedule)
         compiled = parse_schedule(schedule, tz, anchor=now)  # raises on a bad schedule or zone
         self.check_code(code)
@@ -171,7 +169,7 @@ class Scheduler:
             "durable": bool(options.get("durable", False)),
             **policy,
         }
-        return {field: wanted[field] for field in DEFINITION}, compiled
+        return {field: wanted[field] for field in definition_fields()}, compiled
 
     def _new(
         self, wanted: dict[str, Any], compiled: Schedule, name: str | None, cell: str | None, now: datetime
@@ -179,9 +177,13 @@ class Scheduler:
         self._check_room()
         if name is not None:
             self._check_name(name)
-        job = CronJob(id=new_id(self._jobs), name=name, created_at=now, cell=cell, compiled=compiled, **wanted)
+        base = {field: wanted[field] for field in BASE_DEFINITION}
+        policy = {field: wanted[field] for field in OPTIONS}
+        job = CronJob(
+            id=new_id(self._jobs), name=name, created_at=now, cell=cell, compiled=compiled, policy=policy, **base
+        )
         job.history = RunLog(maxlen=self.settings.history_size)
-        job.next_fire = job.compiled.next_after(now)
+        job.next_fire = compiled.next_after(now)
         self._add(job)
         self.emit(Kind.CREATED, job, f"next fire {job.next_fire.isoformat()}")
         return job
@@ -299,6 +301,7 @@ class Scheduler:
         if job.paused:
             job.paused = False
             retries.clear(job)
+            assert job.compiled is not None  # CronJob.__post_init__ compiled it
             job.next_fire = job.compiled.next_after(self.clock.now())
             self._push(job)
             self.emit(Kind.RESUMED, job, f"next fire {job.next_fire.isoformat()}")
@@ -362,8 +365,10 @@ class Scheduler:
     def _advance(self, job: CronJob, now: datetime) -> Fire | None:
         sched = job.compiled
         first = job.next_fire
+        assert sched is not None and first is not None  # compiled by CronJob; _decide advances a job due
         extra = sched.count_between(first, now, cap=1_000_000)
         occurrence = sched.last_at_or_before(now, first) if extra else first
+        assert occurrence is not None  # extra > 0: the first of them lies in (first, now]
         job.next_fire = sched.next_after(now) if job.recurring else None
         if job.running:
             self._skip(job, now, occurrence, 1 + extra, "the previous run was still going", "previous run still going")
@@ -379,7 +384,7 @@ class Scheduler:
         retries.clear(job)  # a regular fire: a retry still waiting gives way
         job.last_fired = occurrence
         self._start(job, occurrence)
-        trigger = f"catch-up for {occurrence.astimezone(job.compiled.tz):%Y-%m-%d %H:%M}" if caught_up else "schedule"
+        trigger = f"catch-up for {occurrence.astimezone(sched.tz):%Y-%m-%d %H:%M}" if caught_up else "schedule"
         return Fire(job, occurrence, extra, trigger)
 
     def _retry(self, job: CronJob) -> Fire:
@@ -450,6 +455,7 @@ class Scheduler:
         for job in list(self._jobs.values()):
             if job.paused or job.next_fire is None or job.next_fire > now or job.running:
                 continue
+            assert job.compiled is not None  # CronJob.__post_init__ compiled it
             n = 1 + job.compiled.count_between(job.next_fire, now, cap=1_000_000) if job.recurring else 1
             skipped += n
             self._skip(job, now, job.next_fire, n, reason, reason)
@@ -499,7 +505,7 @@ class Scheduler:
             job.history = RunLog(history, maxlen=self.settings.history_size)
         job.history.append(run)
 
-    def set_settings(self, **changes: object) -> None:
+    def set_settings(self, **changes: Any) -> None:  # Any: a Cron trait's value, each its own type (_extension.py)
         self.settings = replace(self.settings, **changes)
         for job in self._jobs.values():
             self._push(job)  # max_age may have moved expiries

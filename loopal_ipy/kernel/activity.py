@@ -74,12 +74,13 @@ def _on_iopub(kernel: Any, send: Callable[[Any], None]) -> bool:
     """
     thread = getattr(kernel, "iopub_thread", None)
 
-    def quietly() -> None:
-        with contextlib.suppress(Exception):  # on the IOPub thread: a failed courtesy must not kill it
-            send(thread.socket)
-
     try:
         if thread is not None and hasattr(thread, "schedule") and getattr(thread, "socket", None) is not None:
+
+            def quietly() -> None:
+                with contextlib.suppress(Exception):  # on the IOPub thread: a failed courtesy must not kill it
+                    send(thread.socket)
+
             thread.schedule(quietly)
         else:
             send(kernel.iopub_socket)

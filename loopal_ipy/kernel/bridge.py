@@ -255,7 +255,13 @@ class KernelScheduler(Saving, Commands):
             self._cancel_timer()
             return
         now = self.core.clock.now()
-        if not soon and self._handle is not None and deadline == self._armed_for and deadline > now:
+        if (
+            not soon
+            and deadline is not None
+            and self._handle is not None
+            and deadline == self._armed_for
+            and deadline > now
+        ):
             return
         self._cancel_timer()
         delay = 0.0 if soon or deadline is None else (deadline - now).total_seconds()

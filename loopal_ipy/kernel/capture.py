@@ -100,7 +100,8 @@ class _WriteProperty:
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
             return self
-        inner = obj.__dict__.get("write") or super(type(obj), obj).write
+        # super() of a class known only here (the stream's, this was put on): mypy cannot look it up
+        inner = obj.__dict__.get("write") or super(type(obj), obj).write  # type: ignore[misc]
         return _routed(inner, _fd_of(obj))
 
     def __set__(self, obj: Any, value: Any) -> None:

@@ -111,10 +111,9 @@ class Commands:
         (docs/running.md, "Create cells are declarations"). Raises a CronError subclass, changing
         nothing, on bad input.
 
-        Options: ``once``, ``durable``, ``name``, ``tz``, ``timeout`` (seconds a run may last; 0: no
-        limit; None: Cron.job_timeout), ``retries`` and ``retry_delay`` (a failed run tried again after
-        S, 2S, 4S … s), ``catch_up`` (seconds of grace after downtime; 0: one period) and ``if_exists``
-        ("update", "keep" or "error").
+        Options: ``once``, ``durable``, ``name``, ``tz``, ``if_exists`` ("update", "keep" or "error"), and
+        the run-policy options of ``loopal_ipy.core.options.OPTIONS`` (``timeout``, ``retries``,
+        ``retry_delay``, ``catch_up``: each says its meaning in its ``help``).
         """
         return self.declare(schedule, code, **options).job
 
@@ -135,8 +134,8 @@ class Commands:
     def edit(
         self, key: str, schedule: str | None = None, code: str | None = None, **options: Unpack[CreateOptions]
     ) -> Declared:
-        """Change parts of a job's definition in place (schedule, code, tz, timeout, retries, retry_delay,
-        catch_up), as a re-run create with them changed would: same id, history and counts."""
+        """Change parts of a job's definition in place (schedule, code, tz, any run-policy option), as a
+        re-run create with them changed would: same id, history and counts."""
         if options.get("durable") and self.store is not None:
             self.store.check_can_create()
         with self._lock, self._looking_up():
@@ -310,4 +309,7 @@ class Commands:
         return waiting.wait_blocking(self, key, runs, timeout)
 
     def _fire_due(self) -> None:
+        raise NotImplementedError
+
+    def decide_due_verdicts(self) -> None:
         raise NotImplementedError

@@ -96,6 +96,7 @@ class DurableSession:
         assert self.info is not None
         self._sweep_private_sessions()
         self._use_home(self.home)
+        assert self.store is not None  # _use_home set it
         if self.info.source == THIS_KERNEL and not os.path.lexists(self.store.directory):
             fallback = session_dir(_temp_home(), self.info.id)
             if os.path.lexists(fallback):  # a reload of a kernel whose home could not be written

@@ -176,7 +176,8 @@ class FdCapture:
             self._file.start(buf.limit * 4)  # bytes, for up to 4-byte characters
             for stream in (sys.__stdout__, sys.__stderr__):
                 with contextlib.suppress(Exception):
-                    stream.flush()
+                    if stream is not None:  # None: no console (pythonw)
+                        stream.flush()
             saved = (os.dup(1), os.dup(2))
         except OSError:  # no fds to spare, or none to save: run without fd capture
             yield
@@ -193,7 +194,8 @@ class FdCapture:
             _flush_c_stdio()
             for stream in (sys.__stdout__, sys.__stderr__):
                 with contextlib.suppress(Exception):
-                    stream.flush()
+                    if stream is not None:  # None: no console (pythonw)
+                        stream.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])

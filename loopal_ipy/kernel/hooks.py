@@ -29,7 +29,7 @@ from ..core.job import CronJob, Run
 from . import capture
 from .stopper import JobInterrupted, JobTerminated, JobTimedOut
 
-Guard = Callable[[capture.Buffer, float], AbstractContextManager[None]]  # the runner's: captured and stoppable
+Guard = Callable[[capture.Buffer, float], AbstractContextManager[object]]  # the runner's: captured and stoppable
 
 # hook name -> the scheduler events it stands for ("failed" is a "finished" whose run failed)
 HOOK_EVENTS = {
@@ -84,7 +84,7 @@ class Tail(list[str]):
             del self[: len(self) - self.limit]
 
 
-def _unguarded(buf: capture.Buffer, timeout: float) -> AbstractContextManager[None]:
+def _unguarded(buf: capture.Buffer, timeout: float) -> AbstractContextManager[capture.Buffer]:
     return capture.capturing(buf)
 
 
@@ -95,7 +95,7 @@ class Hooks:
         self,
         find: Callable[[str], CronJob | None],
         soon: Callable[[Callable[[], None]], None],
-        note: Callable[[str, str], None],
+        note: Callable[[str, str], object],  # what it returns is not used
         guard: Guard = _unguarded,
         timeout: Callable[[], float] = lambda: 0.0,
     ) -> None:

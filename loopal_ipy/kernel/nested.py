@@ -74,7 +74,7 @@ class Nested:
         if hasattr(shell, "_showtraceback") and not hasattr(shell._showtraceback, _PATCHED):
             _route_traceback(shell)
         hook = getattr(shell, "displayhook", None)
-        if hasattr(hook, "finish_displayhook") and not hasattr(hook.finish_displayhook, _PATCHED):
+        if hook is not None and hasattr(hook, "finish_displayhook") and not hasattr(hook.finish_displayhook, _PATCHED):
             _route_displayhook(hook)
 
     def uninstall(self) -> None:

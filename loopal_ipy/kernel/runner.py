@@ -162,8 +162,10 @@ class Runner:
         # import annotations` counts), never this module's own (dont_inherit).
         flags = _FLAGS | (getattr(getattr(self.shell, "compile", None), "flags", 0) & _FUTURE_FLAGS)
         last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = compile(ast.Expression(tree.body.pop().value), filename, "eval", flags=flags, dont_inherit=True)
+        tail = tree.body[-1] if tree.body else None
+        if isinstance(tail, ast.Expr):
+            tree.body.pop()
+            last = compile(ast.Expression(tail.value), filename, "eval", flags=flags, dont_inherit=True)
         body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
         is_async = bool(body.co_flags & _CO_COROUTINE) or bool(last and last.co_flags & _CO_COROUTINE)
         prepared = Prepared(body, last, is_async)
@@ -249,7 +251,7 @@ class Runner:
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError) and expired:
                 stopped, error = "timeout", f"timed out after {timeout:g} s"
-                if hasattr(task, "uncancel"):
+                if task is not None and hasattr(task, "uncancel"):  # (only a task expires)
                     task.uncancel()  # the cancel was ours and is handled: the task ends normally
             elif isinstance(e, asyncio.CancelledError):
                 said = e.args[0] if e.args and isinstance(e.args[0], str) else "the job was cancelled"

@@ -190,12 +190,18 @@ class Stopper:
                 if not (self._guards and self._guards[0] is outer) or self._closed:
                     return
                 self._kicked = True
-                signal.pthread_kill(self._main.ident, signal.SIGINT)
+                self._interrupt_main()
             self._kick_later(outer)
 
         timer = threading.Timer(KICK_AGAIN, kick)
         timer.daemon = True
         timer.start()
+
+    def _interrupt_main(self) -> None:
+        """SIGINT to the main thread, where job code runs (started: it has an ident)."""
+        ident = self._main.ident
+        assert ident is not None
+        signal.pthread_kill(ident, signal.SIGINT)
 
     def _ensure_watchdog(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -223,7 +229,7 @@ class Stopper:
                         g.expired = True
                         g.deadline = now + KICK_AGAIN  # kicked again, harder, if the code ignores it
                 self._kicked = True
-                signal.pthread_kill(self._main.ident, signal.SIGINT)
+                self._interrupt_main()
 
     def close(self) -> None:
         with self._cond:

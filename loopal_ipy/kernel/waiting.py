@@ -186,6 +186,7 @@ def _until_run(job: CronJob, runs: int, now: datetime) -> float:
         return math.inf
     first = t = max(now, job.next_fire)
     steps = min(runs - 1, 100)
+    assert job.compiled is not None  # CronJob.__post_init__ compiled it
     try:
         for _ in range(steps):
             t = job.compiled.next_after(t)

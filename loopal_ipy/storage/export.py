@@ -13,7 +13,8 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, Protocol, TypeAlias, TypedDict
+from zoneinfo import ZoneInfo
 
 from ..core.cronfields import MACROS
 from ..core.errors import ExportError
@@ -26,6 +27,7 @@ _DRIVES = re.compile(r"^\s*(?:%(?:load_ext|reload_ext|unload_ext)\s+loopal_ipy\b
 _CELL_MAGIC = re.compile(r"^%%cron\b")
 _IMPORT = re.compile(r"^\s*(?:import\s+loopal_ipy\b|from\s+loopal_ipy\b)")
 JOB_TAG = "loopal-job"
+JSONObject: TypeAlias = dict[str, Any]  # a notebook, a cell, their metadata
 
 
 def strip_loopal(source: str, bound: set[str] | None = None) -> str:
@@ -81,7 +83,7 @@ def setup_cells(sources: list[str], job_code: str | None = None) -> list[str]:
     return cells if job_code is None else needed_setup(cells, job_code)
 
 
-def read_notebook(path: Path) -> tuple[list[str], dict | None, dict | None]:
+def read_notebook(path: Path) -> tuple[list[str], JSONObject | None, JSONObject | None]:
     """The code cells, kernelspec and language_info of the notebook file at ``path``; ExportError if unreadable."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -93,10 +95,10 @@ def read_notebook(path: Path) -> tuple[list[str], dict | None, dict | None]:
     return notebook_code_cells(document, str(path))
 
 
-def notebook_code_cells(document: object, path: str) -> tuple[list[str], dict | None, dict | None]:
+def notebook_code_cells(document: object, path: str) -> tuple[list[str], JSONObject | None, JSONObject | None]:
     """The code cells of a saved notebook, its kernelspec and language_info; ExportError if it is not one."""
     cells = document.get("cells") if isinstance(document, dict) else None
-    if not isinstance(cells, list):
+    if not isinstance(document, dict) or not isinstance(cells, list):  # (no dict, no cells list)
         raise ExportError(
             f"{path} is not a notebook this can read (no cells list); use --setup history or --setup none"
         )
@@ -111,15 +113,16 @@ def notebook_code_cells(document: object, path: str) -> tuple[list[str], dict | 
                     "use --setup history or --setup none"
                 )
             sources.append("".join(lines))
-    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    metadata = document.get("metadata")
+    meta = metadata if isinstance(metadata, dict) else {}
     spec = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else None
     info = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else None
     return sources, spec, info
 
 
 def job_notebook(
-    setup: list[str], job: CronJob, *, origin: str, kernelspec: dict, language_info: dict | None = None
-) -> dict:
+    setup: list[str], job: CronJob, *, origin: str, kernelspec: JSONObject, language_info: JSONObject | None = None
+) -> JSONObject:
     """The standalone notebook: a note, the setup cells, then the job's code tagged ``loopal-job``."""
     note = (
         f"# {job.name or job.id}\n\nExported by loopal_ipy from {origin} on "
@@ -131,20 +134,20 @@ def job_notebook(
     job_cell = _cell("code", job.code, len(cells))
     job_cell["metadata"] = {"tags": [JOB_TAG]}
     cells.append(job_cell)
-    metadata: dict = {"kernelspec": kernelspec, "loopal_ipy": {"job": job.id, "name": job.name, "from": origin}}
+    metadata: JSONObject = {"kernelspec": kernelspec, "loopal_ipy": {"job": job.id, "name": job.name, "from": origin}}
     if language_info:
         metadata["language_info"] = language_info
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
 
 
-def _cell(kind: str, source: str, index: int) -> dict:
-    cell: dict = {"cell_type": kind, "id": f"loopal-{index}", "metadata": {}, "source": source}
+def _cell(kind: str, source: str, index: int) -> JSONObject:
+    cell: JSONObject = {"cell_type": kind, "id": f"loopal-{index}", "metadata": {}, "source": source}
     if kind == "code":
         cell.update(execution_count=None, outputs=[])
     return cell
 
 
-def notebook_bytes(notebook: dict) -> bytes:
+def notebook_bytes(notebook: JSONObject) -> bytes:
     return (json.dumps(notebook, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -212,7 +215,12 @@ def _check_engine_reading(expr: str, sched: CronSchedule) -> None:
     except ImportError:
         return
     utc = CronSchedule(
-        text=sched.text, expr=sched.expr, tz=UTC, fixed_time=sched.fixed_time, day_or=sched.day_or, values=sched.values
+        text=sched.text,
+        expr=sched.expr,
+        tz=ZoneInfo("UTC"),
+        fixed_time=sched.fixed_time,
+        day_or=sched.day_or,
+        values=sched.values,
     )
     # From New Year, then across every month's end of four years (a leap year among them).
     starts = [(datetime(2026, 1, 1, tzinfo=UTC), 400)]
@@ -283,6 +291,12 @@ class ExportOptions(TypedDict, total=False):
     check: bool  # run a papermill bundle once before saying it is done (default True)
 
 
+class _Printer(Protocol):
+    """What ``_repr_pretty_`` uses of IPython's pretty printer (no IPython below the kernel)."""
+
+    def text(self, obj: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Exported:
     """What an export made: printed by ``%cron export``, returned by ``get_scheduler().export``."""
@@ -296,5 +310,5 @@ class Exported:
     def __str__(self) -> str:
         return self.message
 
-    def _repr_pretty_(self, p: object, cycle: bool) -> None:
-        p.text(self.message)  # type: ignore[attr-defined]
+    def _repr_pretty_(self, p: _Printer, cycle: bool) -> None:
+        p.text(self.message)

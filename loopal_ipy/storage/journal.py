@@ -23,7 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeGuard
 
 from ..core.job import CronJob, Run, RunLog, from_rfc3339, to_rfc3339
 from .seal import journal_hash
@@ -210,7 +210,7 @@ def _apply(out: JournalRead, record: Any, start: int, size: int, seen: tuple[int
     return True
 
 
-def _valid_state(state: Any) -> bool:
+def _valid_state(state: Any) -> TypeGuard[dict[str, Any]]:
     """The types a job's fields need: a bad state line is a bad line, never a bad job."""
     if not isinstance(state, dict) or set(state) != set(STATE_KEYS) or type(state["running"]) is not bool:
         return False

@@ -12,9 +12,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ..core.job import CronJob, RunLog, from_rfc3339, to_rfc3339
+from ..core.options import OPTIONS
 from ..core.schedule import EverySchedule, Schedule, parse_schedule
 
 FORMAT_VERSION = 2  # 2: history and per-fire state live in cron.journal
@@ -25,9 +26,9 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else many or word + 's'}"
 
 
-def short(text: str, limit: int = 90) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def short(text: object, limit: int = 90) -> str:
+    said = " ".join(str(text).split())
+    return said if len(said) <= limit else said[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +159,7 @@ def from_sealed(d: dict[str, Any], history_size: int = 20, schedules: dict[Any, 
         skips=get("skips", 0),
         coalesced=get("coalesced", 0),
         history=RunLog(maxlen=history_size),
-        timeout=get("timeout"),
-        retries=get("retries", 0),
-        retry_delay=get("retry_delay") or 30.0,
-        catch_up=get("catch_up"),
+        policy={name: get(name, option.default) for name, option in OPTIONS.items()},
         cell=get("cell"),
         compiled=None if schedules is None else shared_schedule(d["schedule"], d["tz"], created_at, schedules),
     )
@@ -180,6 +178,12 @@ def shared_schedule(text: str, tz: str, anchor: datetime | None, schedules: dict
     return got
 
 
+@overload
+def _utc(text: str) -> datetime: ...
+@overload
+def _utc(text: None) -> None: ...
+@overload
+def _utc(text: str | None) -> datetime | None: ...
 def _utc(text: str | None) -> datetime | None:
     """``from_rfc3339`` for text ``to_rfc3339`` wrote (a "Z" time), three times faster."""
     if text is None:
@@ -263,6 +267,7 @@ def once_gone(job: CronJob, now: datetime) -> str | None:
         return None
     if job.last_fired is not None:
         return f"one-shot {job.label} already fired"
+    assert job.compiled is not None  # CronJob.__post_init__ compiled it
     due = job.next_fire or job.compiled.next_after(job.created_at)
     if due <= now:
         return f"one-shot {job.label} missed its time while no kernel ran"
@@ -271,6 +276,7 @@ def once_gone(job: CronJob, now: datetime) -> str | None:
 
 def count_missed(job: CronJob, now: datetime) -> int:
     """Occurrences that fell between the last saved state and ``now`` (at most MISSED_CAP)."""
+    assert job.compiled is not None  # CronJob.__post_init__ compiled it
     if job.next_fire is not None:
         if job.next_fire > now:
             return 0

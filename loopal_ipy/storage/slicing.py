@@ -128,7 +128,9 @@ def _binds(node: ast.stmt) -> set[str]:
         if isinstance(target, ast.stmt):
             bound |= _binds(target)
         else:
-            bound |= {_root(target)} - {None}  # type: ignore[arg-type]
+            root = _root(target)
+            if root is not None:
+                bound.add(root)
             bound |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     return bound
 

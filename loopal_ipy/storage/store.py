@@ -306,14 +306,14 @@ class Store(Reading):
         entries, journal = doc["jobs"], None
         if doc["version"] >= 2:
             info = doc.get("journal") or {"generation": 0, "offset": 0}
-            journal, why, _ = self._read_journal(result, info["generation"], info["offset"])
-            untrusted = untrusted or why
+            journal, refused, _ = self._read_journal(result, info["generation"], info["offset"])
+            untrusted = untrusted or refused
             if journal is not None:
                 entries = [
                     {
                         **e,
-                        **journal.states.get(e.get("id"), {}),
-                        "history": [r.to_dict() for r in journal.runs.get(e.get("id"), ())],
+                        **journal.states.get(e["id"], {}),
+                        "history": [r.to_dict() for r in journal.runs.get(e["id"], ())],
                     }
                     if isinstance(e, dict) and isinstance(e.get("id"), str)
                     else e

@@ -250,10 +250,10 @@ class Reading:
         journal, sealed = None, False
         if doc["version"] >= 2:
             info = doc.get("journal") or {"generation": 0, "offset": 0}
-            journal, why, sealed = self._read_journal(result, info["generation"], info["offset"], raw)
-            if why is not None and untrusted is None:
-                untrusted = why
-                self._latch(result, f"{why}, so its durable jobs are NOT run")
+            journal, refused, sealed = self._read_journal(result, info["generation"], info["offset"], raw)
+            if refused is not None and untrusted is None:
+                untrusted = refused
+                self._latch(result, f"{refused}, so its durable jobs are NOT run")
             self._generation = max(info["generation"], (journal.generation or 0) if journal else 0)
         if untrusted is not None:
             result.untrusted = [j for j in map(self._try_job, doc["jobs"]) if j is not None]

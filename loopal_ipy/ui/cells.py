@@ -137,12 +137,14 @@ def run_outputs(job: CronJob, run: Run) -> list[tuple[str, str]]:
 
 def log_outputs(job: CronJob, run: Run) -> tuple[dict[str, object], ...]:
     """One run as notebook outputs for the log view: its text, then the images it drew."""
-    streams = tuple({"output_type": "stream", "name": name, "text": text} for name, text in run_outputs(job, run))
-    images = tuple(
+    streams: tuple[dict[str, object], ...] = tuple(
+        {"output_type": "stream", "name": name, "text": text} for name, text in run_outputs(job, run)
+    )
+    images: tuple[dict[str, object], ...] = tuple(
         {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<figure>"}, "metadata": {}}
         for png in run.images
     )
-    markup = tuple(
+    markup: tuple[dict[str, object], ...] = tuple(
         {"output_type": "display_data", "data": {"text/html": h, "text/plain": "<html>"}, "metadata": {}}
         for h in run.html
     )

@@ -15,7 +15,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from ..core.limits import CreateOptions
-from ..core.schedule import parse_duration
+from ..core.options import OPTIONS, Option
 
 
 class Text(str):
@@ -100,20 +100,24 @@ def parse_wait(args: str) -> tuple[str | None, int, float | None]:
     return key, runs, timeout
 
 
-_CREATE_OPTIONS = (
-    "--once, --durable, --name N, --tz TZ, --timeout S, --retries N, --retry-delay S, --catch-up [GRACE], "
-    "--if-exists update|keep|error"
-)
-_EXAMPLES = {
-    "--name": "report", "--tz": "UTC", "--timeout": "60", "--retries": "3", "--retry-delay": "30",
-    "--if-exists": "keep",
-}  # fmt: skip
-_GRACE = re.compile(r"^(?:\d+(?:\.\d+)?|(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?)$")
+# create's own options; the run-policy options come from core/options.py (OPTIONS), in their order.
+_FLAGS = {"--name": "report", "--tz": "UTC", "--if-exists": "keep"}  # those that take a value: an example
+_SWITCHES = ("--once", "--durable")
+
+
+def create_usage() -> str:
+    """``--once, --durable, --name N, --tz TZ, --timeout S, … --if-exists update|keep|error``."""
+    policy = ", ".join(option.usage for option in OPTIONS.values())
+    return f"--once, --durable, --name N, --tz TZ, {policy}, --if-exists update|keep|error"
+
+
+def edit_usage() -> str:
+    policy = " ".join(f"[{option.usage}]" for option in OPTIONS.values())
+    return f"ID [--schedule S] [--tz TZ] {policy} [--code CODE...]"
 
 
 def create_options(rest: str) -> tuple[CreateOptions, str]:
-    """``--once --durable --name N --tz TZ --timeout S --retries N --retry-delay S --catch-up [GRACE]
-    --if-exists update|keep|error`` off the front of ``rest`` (also ``--name=N``)."""
+    """create's options (``create_usage()``) off the front of ``rest`` (also ``--name=N``)."""
     opts, rest = _options(rest, CreateOptions(once=False, durable=False, name=None, tz=None, timeout=None))
     return opts, rest
 
@@ -130,7 +134,7 @@ def edit_options(rest: str) -> tuple[str | None, str | None, CreateOptions]:
         word, quoted, after = split_word(rest)
         flag, eq, _ = word.partition("=")
         if quoted or not word.startswith("-"):
-            raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {EDIT_USAGE}")
+            raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {edit_usage()}")
         if flag in _NOT_EDITED:
             raise UsageError(
                 f"%cron edit changes the schedule, code and run policy; for {flag} run %cron create again with it "
@@ -151,67 +155,62 @@ def edit_options(rest: str) -> tuple[str | None, str | None, CreateOptions]:
         else:
             opts, left = _options(rest, opts, stop=_EDIT_ONLY + _NOT_EDITED, prog="edit")
             if left == rest:  # nothing taken: never loop on it
-                raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {EDIT_USAGE}")
+                raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {edit_usage()}")
             rest = left
     return schedule, code, opts
-
-
-EDIT_USAGE = (
-    "ID [--schedule S] [--tz TZ] [--timeout S] [--retries N] [--retry-delay S] [--catch-up [GRACE]] [--code CODE...]"
-)
 
 
 def _options(
     rest: str, opts: CreateOptions, stop: tuple[str, ...] = (), prog: str = "create"
 ) -> tuple[CreateOptions, str]:
+    given: dict[str, Any] = opts  # type: ignore[assignment]  # a registered option may be any name
     while rest.startswith("-") and split_word(rest)[0].partition("=")[0] not in stop:
         word, _, rest = split_word(rest)
         flag, eq, value = word.partition("=")
-        if flag in ("--once", "--durable") and not eq:
-            opts[flag[2:]] = True  # type: ignore[literal-required]
-        elif flag == "--catch-up":
+        option = next((o for o in OPTIONS.values() if o.flag == flag), None)
+        if flag in _SWITCHES and not eq:
+            given[flag[2:]] = True
+        elif option is not None:
+            if eq and not value and option.optional:
+                given[option.name] = option.bare
+                continue
             if not eq:
                 ahead, _, after = split_word(rest)
-                value, rest = (ahead, after) if _GRACE.match(ahead) else ("", rest)
-            opts["catch_up"] = _grace(value) if value else 0.0
-        elif flag in _EXAMPLES:
+                if option.optional and not (ahead and looks_like_value(option, ahead)):
+                    given[option.name] = option.bare  # the flag alone; the word after it is not its value
+                    continue
+                value, rest = ahead, after
+            given[option.name] = _read(option, value, prog)
+        elif flag in _FLAGS:
             if not eq:
                 value, _, rest = split_word(rest)
             if not value:
-                raise UsageError(f"%cron {prog}: {flag} needs a value, e.g. {flag} {_EXAMPLES[flag]}")
-            _set_option(opts, flag, value)
+                raise UsageError(f"%cron {prog}: {flag} needs a value, e.g. {flag} {_FLAGS[flag]}")
+            given[flag[2:].replace("-", "_")] = value  # the core says which values work
         elif prog == "edit":
-            raise UsageError(f"%cron edit: unknown option {word!r}; usage: %cron edit {EDIT_USAGE}")
+            raise UsageError(f"%cron edit: unknown option {word!r}; usage: %cron edit {edit_usage()}")
         else:
-            raise UsageError(f"%cron create: unknown option {word!r}; options are {_CREATE_OPTIONS}")
+            raise UsageError(f"%cron create: unknown option {word!r}; options are {create_usage()}")
     return opts, rest
 
 
-def _set_option(opts: CreateOptions, flag: str, value: str) -> None:
-    if flag in ("--name", "--tz"):
-        opts[flag[2:]] = value  # type: ignore[literal-required]
-        return
-    if flag == "--if-exists":
-        opts["if_exists"] = value  # the core says which values work
-        return
+def looks_like_value(option: Option, word: str) -> bool:
+    """Whether the word after an optional-valued flag is its value (else it is the schedule)."""
     try:
-        if flag == "--retries":
-            opts["retries"] = int(value)
-        else:
-            opts[flag[2:].replace("-", "_")] = float(value)  # type: ignore[literal-required]
-    except ValueError:
-        kind = "a whole number" if flag == "--retries" else "seconds"
-        raise UsageError(f"%cron create: {flag} takes {kind}, got {value!r}; e.g. {flag} {_EXAMPLES[flag]}") from None
+        option.parse(word)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
-def _grace(value: str) -> float:
-    """--catch-up's GRACE: seconds, or a duration as @every takes it (2h, 1d12h)."""
-    if not _GRACE.match(value):
-        raise UsageError(f"%cron create: --catch-up takes a grace like 2h, 1d or 3600, got {value!r}")
+def _read(option: Option, value: str, prog: str) -> Any:
+    example = f"e.g. {option.flag} {option.example}"
+    if not value:
+        raise UsageError(f"%cron {prog}: {option.flag} needs a value, {example}")
     try:
-        return float(value)
-    except ValueError:
-        return parse_duration(value).total_seconds()
+        return option.parse(value)
+    except (ValueError, OverflowError):
+        raise UsageError(f"%cron {prog}: {option.flag} takes {option.takes}, got {value!r}; {example}") from None
 
 
 _WAIT_LINE = re.compile(

@@ -23,12 +23,13 @@ from ..core.schedule import next_fires, parse_schedule
 from . import render
 from .magicargs import (
     CRON_FIELD,
-    EDIT_USAGE,
     InputError,
     Parser,
     Text,
     create_options,
+    create_usage,
     edit_options,
+    edit_usage,
     parse_wait,
     shell_words,
     short,
@@ -77,7 +78,9 @@ def refusal(message: str) -> UsageError:
 @contextlib.contextmanager
 def refusals(sub: str, waits: bool = False) -> Iterator[None]:
     """Whatever refuses a %cron command leaves as one marked line (a wait's give-up too)."""
-    caught: tuple[type[BaseException], ...] = (CronError, TimeoutError, LookupError, ValueError) if waits else CronError
+    caught: type[BaseException] | tuple[type[BaseException], ...] = (
+        (CronError, TimeoutError, LookupError, ValueError) if waits else CronError
+    )
     try:
         yield
     except UsageError as e:  # one line, even when it quotes input that held newlines
@@ -91,8 +94,12 @@ def refusals(sub: str, waits: bool = False) -> Iterator[None]:
 @dataclass(frozen=True)
 class Command:
     handler: Callable[..., object]
-    usage: str
+    said: str | Callable[[], str]  # its usage; create's is worked out when asked (core/options.py may grow)
     help: str
+
+    @property
+    def usage(self) -> str:
+        return self.said if isinstance(self.said, str) else self.said()
 
 
 @magics_class
@@ -111,14 +118,13 @@ class CronMagics(Magics):
         self.commands: dict[str, Command] = {
             "create": Command(
                 self._create,
-                "create [--once] [--durable] [--name N] [--tz TZ] [--timeout S] [--retries N [--retry-delay S]] "
-                "[--catch-up [GRACE]] [--if-exists update|keep|error] SCHEDULE CODE...",
+                lambda: f"create {' '.join(f'[{o}]' for o in create_usage().split(', '))} SCHEDULE CODE...",
                 "schedule CODE (the rest of the line, or the cell body with %%cron); run again, the same "
                 "job (updated if changed)",
             ),
             "edit": Command(
                 self._edit,
-                "edit " + EDIT_USAGE,
+                lambda: "edit " + edit_usage(),
                 "change a job in place (same id, history and counts); %%cron edit ID takes the cell as code",
             ),
             "list": Command(self._list, "list", "the job table"),
@@ -212,14 +218,14 @@ class CronMagics(Magics):
         bridge = self._bridge("edit")
         key, _, rest = split_word(rest)
         if not key or key.startswith("-"):
-            raise UsageError(f"%cron edit: no job given; usage: %cron edit {EDIT_USAGE}")
+            raise UsageError(f"%cron edit: no job given; usage: %cron edit {edit_usage()}")
         schedule, code, opts = edit_options(rest)
         if cell is not None:
             if code is not None:
                 raise UsageError("%%cron edit: the code is the cell body; leave out --code")
             code = cell
         if schedule is None and code is None and not opts:
-            raise UsageError(f"%cron edit: nothing to change; usage: %cron edit {EDIT_USAGE}")
+            raise UsageError(f"%cron edit: nothing to change; usage: %cron edit {edit_usage()}")
         got = bridge.edit(key, schedule, code, **opts)
         return Text(_said(got, "job", bridge.now(), bridge.unsaved() if got.job.durable else None))
 
@@ -382,6 +388,7 @@ class CronMagics(Magics):
         """``{name}`` and ``$name`` in a wait line, from the notebook's variables (papermill's parameters), as
         IPython expands other magics' lines; ``%cron create``'s CODE is never expanded (it is code)."""
         try:
+            assert self.shell is not None  # a magic runs in its shell
             return str(DollarFormatter().vformat(args, args=[], kwargs=self.shell.user_ns))
         except Exception:  # an unknown name or a stray brace: the line as written, which parse_wait judges
             return args

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.events import FOOTER, Event
 from ..core.job import CronJob
+from ..core.options import OPTIONS
 from ..core.schedule import Schedule, get_zone
 
 if TYPE_CHECKING:
@@ -75,12 +76,7 @@ def local(t: datetime | None, tz: str) -> str:
 
 def policy(job: CronJob) -> str:
     """'retries 3 from 30 s, catch-up one period' — what the job does when a run fails or is missed."""
-    parts = []
-    if job.retries:
-        parts.append(f"retries {job.retries} from {job.retry_delay:g} s")
-    if job.catch_up is not None:
-        parts.append("catch-up " + (f"within {job.catch_up:g} s" if job.catch_up else "one period"))
-    return ", ".join(parts)
+    return ", ".join(part for option in OPTIONS.values() if (part := option.shown(job)))
 
 
 def row(job: CronJob, now: datetime) -> dict[str, str]:

@@ -20,6 +20,7 @@ import grimp
 import pytest
 
 from loopal_ipy.core.job import CronJob
+from loopal_ipy.core.options import OPTIONS
 
 SRC = Path(__file__).resolve().parents[2]
 PACKAGE = SRC / "loopal_ipy"
@@ -187,7 +188,8 @@ def test_functions_stay_small() -> None:
     assert not too_long, too_long
 
 
-JOB_FIELDS = {f.name for f in dataclasses.fields(CronJob)}  # every field, as the job declares them
+# Every field, as the job declares them, and the run-policy options (core/options.py), its attributes too.
+JOB_FIELDS = {f.name for f in dataclasses.fields(CronJob)} | set(OPTIONS)
 
 
 def job_writes(tree: ast.AST) -> list[int]:
