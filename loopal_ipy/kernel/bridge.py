@@ -179,11 +179,6 @@ class KernelScheduler(Saving, Commands):
             self.store.discard_if_private()
 
     # ------------------------------------------------------------ idle state
-    @property
-    def busy(self) -> bool:
-        """A cell is running (at any depth), here or in a subshell."""
-        return self._busy.main_busy or self._busy.subshell_busy
-
     def off_loop(self) -> bool:
         """Called from a thread other than the loop's (a subshell, a thread a job started)."""
         return self._busy.off_loop()

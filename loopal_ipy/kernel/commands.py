@@ -22,7 +22,7 @@ from ..core.job import CronJob
 from ..core.limits import CreateOptions, Settings
 from ..core.scheduler import Scheduler
 from . import waiting
-from .busy import request_cell
+from .busy import Cells, request_cell
 from .hooks import HookEvent, Hooks
 from .runner import Runner
 
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 
 class Commands:
-    """The public API; the bridge inherits it and supplies the machine parts declared here."""
+    """The public API; the bridge (``KernelScheduler``, bridge.py) inherits it and defines the machine
+    parts declared here (the timer, saves, runs, the loop's thread)."""
 
     core: Scheduler
     store: SessionStore | None
@@ -47,46 +48,29 @@ class Commands:
     _dirty: bool
     _touched: set[str]
     _lock: contextlib.AbstractContextManager[Any]
+    _busy: Cells
 
-    # the machine (bridge.py)
-    @property
-    def busy(self) -> bool:
-        raise NotImplementedError
-
-    def _request_save(self) -> None:
-        raise NotImplementedError
-
-    def _save_if_dirty(self, settled: bool = False) -> None:
-        raise NotImplementedError
-
-    def flush(self, settled: bool = False) -> None:
-        raise NotImplementedError
-
-    def _arm(self, soon: bool = False) -> None:
-        raise NotImplementedError
-
-    def _cancel_timer(self) -> None:
-        raise NotImplementedError
-
-    def _may_fire(self) -> bool:
-        raise NotImplementedError
-
-    def _run_sync(self, job: CronJob, occurrence: datetime | None, trigger: str) -> None:
-        raise NotImplementedError
-
-    def _spawn(self, job: CronJob, occurrence: datetime | None, trigger: str) -> asyncio.Task[Any]:
-        raise NotImplementedError
-
-    def off_loop(self) -> bool:
-        raise NotImplementedError
-
-    def call_soon(self, call: Callable[..., None], *args: Any) -> None:
-        raise NotImplementedError
-
-    def on_loop(self, listener: Callable[[Event], None]) -> Callable[[Event], None]:
-        raise NotImplementedError
+    # the machine, which the bridge (KernelScheduler) supplies: declared here, defined there
+    _request_save: Callable[[], None]
+    _save_if_dirty: Callable[..., None]
+    flush: Callable[..., None]
+    _arm: Callable[..., None]
+    _cancel_timer: Callable[[], None]
+    _may_fire: Callable[[], bool]
+    _run_sync: Callable[[CronJob, datetime | None, str], None]
+    _spawn: Callable[[CronJob, datetime | None, str], asyncio.Task[Any]]
+    off_loop: Callable[[], bool]
+    call_soon: Callable[..., None]
+    on_loop: Callable[[Callable[[Event], None]], Callable[[Event], None]]
+    _fire_due: Callable[[], None]
+    decide_due_verdicts: Callable[[], None]
 
     # the commands
+    @property
+    def busy(self) -> bool:
+        """A cell is running (at any depth), here or in a subshell."""
+        return self._busy.main_busy or self._busy.subshell_busy
+
     def on(self, name: str, callback: Callable[[HookEvent], Any], *, trusted: bool = False) -> Callable[[], None]:
         """Call ``callback(event)`` after each fired / finished / failed / skipped / expired / missed event.
 
@@ -307,9 +291,3 @@ class Commands:
         """``wait`` for a cell that cannot await (``%%time``, ``%%capture``, ``%autoawait off``): the
         scheduler is driven from here, and synchronous jobs run in the cell's stead."""
         return waiting.wait_blocking(self, key, runs, timeout)
-
-    def _fire_due(self) -> None:
-        raise NotImplementedError
-
-    def decide_due_verdicts(self) -> None:
-        raise NotImplementedError

@@ -6,6 +6,7 @@ A mixin of the bridge: the store decides what to write; this decides when.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,8 +26,7 @@ class Saving:
     _save_soon: asyncio.Handle | None
     _retry: asyncio.TimerHandle | None
 
-    def off_loop(self) -> bool:
-        raise NotImplementedError
+    off_loop: Callable[[], bool]  # the bridge's (busy.py knows the loop's thread)
 
     def _save_if_dirty(self, settled: bool = False) -> None:
         """Write what changed: the whole set when a definition may have, else only the jobs whose state or

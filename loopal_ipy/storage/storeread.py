@@ -65,8 +65,8 @@ class Reading:
     _disk_defs: dict[str, tuple[Any, ...]]  # id -> definition, as the files hold it
     _disk_states: dict[str, tuple[Any, ...]]  # id -> state, as the files hold it
 
-    def _after_load(self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime) -> None:
-        raise NotImplementedError
+    # Saving what a load changed is the writer's (store.py): declared here, defined there.
+    _after_load: Callable[[LoadResult, JournalRead | None, dict[str, int], datetime], None]
 
     def _latch(self, result: LoadResult, message: str) -> None:
         """Go read-only for this session: nothing will ever be written over the file."""
