@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
@@ -60,6 +61,18 @@ def _noop(signum: int, frame: Any) -> None:
     pass
 
 
+_STOPPERS: weakref.WeakSet[Stopper] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for stopper in list(_STOPPERS):
+        stopper._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Stopper:
     """Makes job code stoppable; one per runner, used only from the main thread."""
 
@@ -76,6 +89,19 @@ class Stopper:
         self.terminating = False  # a SIGTERM came while job code ran: whoever ran it ends the process
         self._trace: Any = None
         self._main = threading.main_thread()
+        _STOPPERS.add(self)
+
+    def _forked(self) -> None:
+        """In a child forked by job code (a fork Pool): its signals are its own again. Our handlers would
+        raise into the child's copy of the job, which then runs the kernel's code (saving its store) and
+        never exits; Pool.terminate() waits on such a child for ever."""
+        self._closed = True
+        self._guards.clear()
+        if self._saved is not None:
+            signal.signal(signal.SIGINT, self._saved)
+        if self._saved_term is not None:
+            signal.signal(signal.SIGTERM, self._saved_term)
+        self._saved = self._saved_term = None
 
     # ------------------------------------------------------------ the guard
     @contextlib.contextmanager

@@ -58,3 +58,27 @@ def test_a_coroutine_freed_after_a_failing_run_warns_into_that_run(kernel: Kerne
     assert run["status"] == "error" and "cannot be called from a running event loop" in run["error"], run
     assert "was never awaited" in run["output"], run
     assert leaks(kernel.drain_iopub(), ("never awaited",)) == []
+
+
+def test_a_forked_child_of_a_job_dies_of_sigterm_as_any_process_would(kernel: Kernel) -> None:
+    """The job's SIGINT/SIGTERM handlers are the job's, not its forked children's: Pool.terminate()
+    (what ``with Pool(...)`` does on leaving) sends SIGTERM to idle workers and joins them."""
+    code = (
+        "import os, signal, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        "        time.sleep(30)\n"
+        "    except BaseException as e:  # a handler of the job's raised into the child\n"
+        "        print('CHILD RAISED', type(e).__name__)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\n"
+        "os.kill(pid, signal.SIGTERM)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print('CHILD', os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM)"
+    )
+    ok(kernel, f"term_code = {code!r}")
+    jid = kernel.evaluate(f"{SCHED}.create('@every 1s', term_code, once=True).id")
+    assert wait_for(lambda: kernel.evaluate(f"{SCHED}.find({jid!r}).runs") == 1, 20)
+    run = _last(kernel, jid)
+    assert run["status"] == "ok" and "CHILD True" in run["output"] and "RAISED" not in run["output"], run
