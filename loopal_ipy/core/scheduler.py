@@ -290,8 +290,7 @@ class Scheduler:
         job = self.get(key)
         if not job.paused:
             job.paused = True
-            job._gen += 1
-            self._push(job)  # still expires while paused
+            self._push(job)  # a new entry (stale ones are skipped); it still expires while paused
             self.emit(Kind.PAUSED, job, reason)
         return job
 

@@ -144,7 +144,7 @@ def read_journal(
         elif pos > skip:
             update(line[skip - start :])
         out.whole_lines = line.endswith(b"\n")
-        if sealed and pos <= offset and line[15:25] == _STATE_AT and out.generation == generation:
+        if sealed and pos <= offset and line[_STATE_FROM:_STATE_TO] == _STATE_AT and out.generation == generation:
             continue  # '{"id":"<8 chars>","state":...': older than cron.json, and sealed
         if len(line) > LINE_MAX:  # no save writes such a line: skip to its end
             while line and not line.endswith(b"\n"):
@@ -167,7 +167,12 @@ def read_journal(
     return out
 
 
-_STATE_AT = b'","state":'  # where encode_line puts it in a state line: after '{"id":"' and the 8-character id
+# Where encode_line puts '","state":' in a state line (after '{"id":"' and the 8-character id): found by
+# encoding one, so a change of the encoder moves it too.
+_PROBE = encode_line({"id": "x" * 8, "state": {}})
+_STATE_FROM = _PROBE.index(b'","state":')
+_STATE_TO = _STATE_FROM + len(b'","state":')
+_STATE_AT = _PROBE[_STATE_FROM:_STATE_TO]
 
 
 def _is_header(record: Any) -> bool:
