@@ -23,7 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TypeGuard
+from typing import Any, BinaryIO, NamedTuple, TypeGuard
 
 from ..core.job import CronJob, Run, RunLog, from_rfc3339, to_rfc3339
 from .seal import journal_hash
@@ -44,10 +44,21 @@ def encode_line(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
 
 
-def state_of(job: CronJob, settled: bool = False) -> tuple[Any, ...]:
+class State(NamedTuple):
     """What a state line holds, comparable: a line is written only when it changed."""
+
+    last_fired: datetime | None
+    next_fire: datetime | None
+    runs: int
+    failures: int
+    skips: int
+    coalesced: int
+    running: bool
+
+
+def state_of(job: CronJob, settled: bool = False) -> State:
     running = job.running and not settled
-    return (job.last_fired, job.next_fire, job.runs, job.failures, job.skips, job.coalesced, running)
+    return State(job.last_fired, job.next_fire, job.runs, job.failures, job.skips, job.coalesced, running)
 
 
 def state_record(job: CronJob, settled: bool = False) -> dict[str, Any]:
@@ -74,10 +85,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def marker_line(t: datetime) -> bytes:
-    return state_line(LOADED_ID, (t, None, 0, 0, 0, 0, False))
+    return state_line(LOADED_ID, State(t, None, 0, 0, 0, 0, False))
 
 
-def state_line(job_id: str, state: tuple[Any, ...]) -> bytes:
+def state_line(job_id: str, state: State) -> bytes:
     """``encode_line(state_record(job))`` byte for byte, from ``state_of(job)``, five times faster (a load
     after downtime writes one per job). The id is 8 letters or digits; the counts are ints."""
     last, nxt, runs, failures, skips, coalesced, running = state

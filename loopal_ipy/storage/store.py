@@ -29,6 +29,7 @@ from .atomic import NOFOLLOW, write_atomic, write_file
 from .journal import (
     JOURNAL_NAME,
     JournalRead,
+    State,
     Track,
     definition,
     encode_line,
@@ -46,15 +47,14 @@ COMPACT_SLACK = 1 << 20  # the journal is rewritten once it exceeds twice its li
 DEFAULTS = Settings()
 
 
-def _only_moved(job: CronJob, old: tuple[Any, ...], new: tuple[Any, ...], now: datetime) -> bool:
+def _only_moved(job: CronJob, old: State, new: State, now: datetime) -> bool:
     """Whether a load at ``now`` changed only the next fire, past the job's downtime: a load marker's word."""
     return (
         job.recurring
         and job.catch_up_for is None
-        and old[1] is not None
-        and old[1] <= now
-        and old[0] == new[0]
-        and old[2:] == new[2:]
+        and old.next_fire is not None
+        and old.next_fire <= now
+        and old._replace(next_fire=None) == new._replace(next_fire=None)
     )
 
 
@@ -100,7 +100,7 @@ class Store(Reading):
         self._journal_hash: hashlib.blake2b | None = None  # of the journal's bytes, when this store wrote them all
         self._running_from: int | None = None  # journal offset of the oldest "running" still the last word
         self._defs: dict[str, tuple[Any, ...]] = {}
-        self._states: dict[str, tuple[Any, ...]] = {}
+        self._states: dict[str, State] = {}
         self._running: set[str] = set()  # the ids whose last saved state says "running"
         self._tracks: dict[str, Track] = {}
         self._live = 0  # bytes of the run lines still in some job's history
@@ -169,7 +169,9 @@ class Store(Reading):
             if state != was:
                 lines.append(state_line(job.id, state))
                 states[job.id] = state
-                urgent = urgent or was is None or state[0] != was[0] or (state[-1] and not was[-1])
+                urgent = (
+                    urgent or was is None or state.last_fired != was.last_fired or (state.running and not was.running)
+                )
         running = (self._running - states.keys()) | _running(states)
         if lines:
             self._append_states(lines, running, urgent)
@@ -222,7 +224,7 @@ class Store(Reading):
             self._guarded(lambda: self._append_states(lines, _running(states), urgent))
         self._set_states(states)  # written, or (a failed append) both files are rewritten next
 
-    def _set_states(self, states: dict[str, tuple[Any, ...]]) -> None:
+    def _set_states(self, states: dict[str, State]) -> None:
         self._states = dict(states)  # its own: a save of some jobs updates it in place
         self._running = _running(states)
 
@@ -239,7 +241,7 @@ class Store(Reading):
 
     def _adopt(
         self, result: LoadResult, journal: JournalRead | None, info: dict[str, int], now: datetime
-    ) -> tuple[list[bytes], dict[str, tuple[Any, ...]], bool] | None:
+    ) -> tuple[list[bytes], dict[str, State], bool] | None:
         """Take what a load read as what the files hold, and return (the lines that bring them up to the
         jobs the load left, those jobs' states, whether to fsync): one load marker for the jobs it only
         moved past their downtime (next fire at or before now -> the first after now), a state line for
@@ -256,7 +258,7 @@ class Store(Reading):
             or result.dropped
             or result.quarantined
             or result.held
-            or any(state[-1] for state in self._disk_states.values())
+            or any(state.running for state in self._disk_states.values())
         ):
             return None
         self._set_states(self._disk_states)
@@ -269,7 +271,7 @@ class Store(Reading):
         self._journal_size, self._journal_hash = journal.size, journal.digest
         self._base = journal.size - self._live  # garbage, if any, as the last writer left it: bounded there
         self._running_from = None
-        states: dict[str, tuple[Any, ...]] = {}
+        states: dict[str, State] = {}
         lines: list[bytes] = []
         moved = urgent = False
         for job in result.jobs:
@@ -281,7 +283,7 @@ class Store(Reading):
                 moved = True
             else:
                 lines.append(state_line(job.id, new))
-                urgent = urgent or new[-1]  # a live run's mark (a switch-back), as a fire's, before all else
+                urgent = urgent or new.running  # a live run's mark (a switch-back), as a fire's, before all else
         # The marker first: the lines after it are not its word.
         return ([marker_line(now), *lines] if moved else lines), states, urgent
 
@@ -366,7 +368,12 @@ class Store(Reading):
                 old = self._states.get(job.id)
                 if state != old:
                     lines.append(state_line(job.id, state))
-                    urgent = urgent or old is None or state[0] != old[0] or (state[-1] and not old[-1])
+                    urgent = (
+                        urgent
+                        or old is None
+                        or state.last_fired != old.last_fired
+                        or (state.running and not old.running)
+                    )
             if lines:
                 self._append_states(lines, _running(states), urgent)
         # Written: remember it.
@@ -452,5 +459,10 @@ class Store(Reading):
         write_atomic(self.path, data, write_bytes=self._write_bytes)
 
 
-def _running(states: dict[str, tuple[Any, ...]]) -> set[str]:
-    return {job_id for job_id, state in states.items() if state[-1]}
+def _running(states: dict[str, State]) -> set[str]:
+    return {job_id for job_id, state in states.items() if state.running}
+
+
+def _urgent(state: State, was: State | None) -> bool:
+    """A fire's last_fired, or a new "running" mark: on disk (fsynced) before the code starts."""
+    return was is None or state.last_fired != was.last_fired or (state.running and not was.running)

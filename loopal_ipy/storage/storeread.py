@@ -19,7 +19,7 @@ from typing import Any
 
 from ..core.job import CronJob
 from .atomic import NOFOLLOW
-from .journal import JOURNAL_NAME, JournalRead, definition, read_journal, state_of
+from .journal import JOURNAL_NAME, JournalRead, State, definition, read_journal, state_of
 from .loadrules import (
     FORMAT_VERSION,
     Dropped,
@@ -63,7 +63,7 @@ class Reading:
     _uid: int | None
     _generation: int
     _disk_defs: dict[str, tuple[Any, ...]]  # id -> definition, as the files hold it
-    _disk_states: dict[str, tuple[Any, ...]]  # id -> state, as the files hold it
+    _disk_states: dict[str, State]  # id -> state, as the files hold it
 
     # Saving what a load changed is the writer's (store.py): declared here, defined there.
     _after_load: Callable[[LoadResult, JournalRead | None, dict[str, int], datetime], None]
@@ -338,7 +338,7 @@ class Reading:
         apply_markers(job, journal)
         state = state_of(job)
         self._disk_defs[job.id] = definition(job)
-        self._disk_states[job.id] = (*state[:-1], True) if entry.get("running") is True else state
+        self._disk_states[job.id] = state._replace(running=True) if entry.get("running") is True else state
 
     def _take(self, result: LoadResult, job: CronJob, now: datetime, marked: bool, live: bool) -> bool:
         """The load rules for one valid job; False if it ends here (a one-shot whose time has passed).
