@@ -206,7 +206,15 @@ class CronJob:
 
     def definition(self) -> tuple[Any, ...]:
         """What a create declares (``definition_fields()``, in order): equal definitions are the same job re-run."""
-        return tuple(getattr(self, name) for name in definition_fields())
+        policy = self.policy
+        return (
+            self.schedule,
+            self.code,
+            self.tz,
+            self.recurring,
+            self.durable,
+            *[policy.get(name, option.default) for name, option in OPTIONS.items()],
+        )
 
     @property
     def label(self) -> str:

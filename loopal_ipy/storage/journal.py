@@ -58,7 +58,11 @@ class State(NamedTuple):
 
 def state_of(job: CronJob, settled: bool = False) -> State:
     running = job.running and not settled
-    return State(job.last_fired, job.next_fire, job.runs, job.failures, job.skips, job.coalesced, running)
+    # tuple.__new__ straight: NamedTuple's own __new__ is Python code, and a load asks this twice a job.
+    return _new_state(State, (job.last_fired, job.next_fire, job.runs, job.failures, job.skips, job.coalesced, running))
+
+
+_new_state = tuple.__new__
 
 
 def state_record(job: CronJob, settled: bool = False) -> dict[str, Any]:

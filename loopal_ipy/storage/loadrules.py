@@ -159,7 +159,7 @@ def from_sealed(d: dict[str, Any], history_size: int = 20, schedules: dict[Any, 
         skips=get("skips", 0),
         coalesced=get("coalesced", 0),
         history=RunLog(maxlen=history_size),
-        policy={name: get(name, option.default) for name, option in OPTIONS.items()},
+        policy={name: d[name] for name in OPTIONS if name in d},  # the options a save wrote: those set
         cell=get("cell"),
         compiled=None if schedules is None else shared_schedule(d["schedule"], d["tz"], created_at, schedules),
     )
