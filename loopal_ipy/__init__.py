@@ -13,6 +13,7 @@ from .core.schedule import next_fires
 
 if TYPE_CHECKING:
     from .kernel.bridge import KernelScheduler
+    from .ui.view import CronView
     from .ui.widget import CronTable
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "get_scheduler",
     "load_ipython_extension",
     "next_fires",
+    "show",
     "table",
     "unload_ipython_extension",
     "wait",
@@ -69,6 +71,14 @@ def table(page_size: int = 50) -> CronTable:
     from .ui.widget import CronTable
 
     return CronTable(get_scheduler(), page_size=page_size)
+
+
+def show(job: str) -> CronView:
+    """A live view of a job's latest run (an ipywidget; docs/live.md): its figures, tables, text or error,
+    replaced in place on each run."""
+    from .ui.view import CronView
+
+    return CronView(get_scheduler(), job)
 
 
 async def wait(job: str | None = None, runs: int = 1, timeout: float | None = None) -> int:

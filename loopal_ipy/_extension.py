@@ -31,6 +31,7 @@ from .ui.magics import MARK, CronMagics
 
 if TYPE_CHECKING:
     from .storage.loadrules import LoadResult
+    from .ui.view import CronView
     from .ui.widget import CronTable
 
 _ATTR = "_loopal_ipy"
@@ -69,13 +70,17 @@ def load(shell: Any) -> KernelScheduler | None:
         shell.configurables.append(config)
     bridge, alerts, notice = _start_in_kernel(shell, config) if _in_kernel(shell) else (None, None, None)
     magics = CronMagics(
-        shell, lambda: getattr(shell, _ATTR, {}).get("bridge"), lambda: getattr(shell, _ATTR, {}).get("table")
+        shell,
+        lambda: getattr(shell, _ATTR, {}).get("bridge"),
+        lambda: getattr(shell, _ATTR, {}).get("table"),
+        lambda: getattr(shell, _ATTR, {}).get("view"),
     )
     shell.register_magics(magics)
     if wait_transformer not in shell.input_transformers_post:
         shell.input_transformers_post.append(wait_transformer)
-    table = _make_table if bridge is not None else None  # the live widget needs a kernel's comms
-    state = {"bridge": bridge, "config": config, "magics": magics, "table": table}
+    live = bridge is not None  # the live widgets need a kernel's comms
+    state = {"bridge": bridge, "config": config, "magics": magics}
+    state["table"], state["view"] = (_make_table, _make_view) if live else (None, None)
     state["alerts"], state["notice"] = alerts, notice
     if bridge is not None:
         _show_refusals_as_errors(shell)
@@ -199,6 +204,22 @@ def _make_table(bridge: KernelScheduler) -> CronTable:
     return CronTable(bridge)
 
 
+def _make_view(bridge: KernelScheduler, key: str) -> CronView:
+    """``%cron show NAME`` and ``create --show`` in a kernel: the job's live view (docs/live.md)."""
+    from .ui.view import CronView
+
+    return CronView(bridge, key)
+
+
+def _views_go_stale(bridge: KernelScheduler) -> None:
+    """The views of an unloaded scheduler hear nothing more: each says so."""
+    from .ui.view import live_views
+
+    for view in live_views():
+        if view.bridge is bridge:
+            view.stale("stale: loopal_ipy was unloaded or reloaded; run %cron show again for a live view")
+
+
 def unload(shell: Any) -> None:
     """Undo load: timer cancelled, hooks and magics removed, jobs handed to the next load."""
     state = getattr(shell, _ATTR, None)
@@ -211,6 +232,7 @@ def unload(shell: Any) -> None:
         state["notice"].close()
     if bridge is not None:
         bridge.stop()
+        _views_go_stale(bridge)
         atexit.unregister(bridge.at_exit)
         setattr(
             shell,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, overload
@@ -104,6 +104,10 @@ class Run:
     stopped: str | None = None
     images: tuple[str, ...] = ()  # base64 PNGs the run drew (pyplot figures, displayed images)
     html: tuple[str, ...] = ()  # HTML the run displayed (a DataFrame, a status card), shown in the log view
+    # What a cell would have shown, in order, as nbformat outputs (printed text, displays with their rich data,
+    # figures last): what a live view draws (docs/live.md). Kept in memory only: a run loaded from disk has
+    # none, and a view draws its text, HTML and images instead.
+    shown: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -1,10 +1,52 @@
-"""One run's output (docs/running.md, "Output"): what capture.py routes to, fdcapture.py feeds, and the log keeps."""
+"""One run's output (docs/running.md, "Output"): what capture.py routes to, fdcapture.py feeds, and the log keeps.
+
+Two records of it: the log's text (its last ``limit`` characters, displays as their text), and
+``shown``, what a cell would have shown, in order (printed text, displays with their rich data),
+which a live view draws (docs/live.md). Both are bounded.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import html as htmllib
+import re
+from typing import Any, Protocol
 
+from ..core.figures import MAX_HTML, MAX_HTML_CHARS, MAX_IMAGE_CHARS, MAX_IMAGES
 from ..core.job import tail_text
+
+# What a display keeps for a view: the mimetypes a notebook draws without JavaScript.
+SHOWN_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/svg+xml")
+MAX_SHOWN = 20  # displays a run may show in a view; more are counted, not kept
+_DEFAULT_REPR = re.compile(r"^<[\w.]+ object(?: at 0x[0-9a-f]+)?>$")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def as_text(data: dict[str, Any]) -> str:
+    """A display as the log's text: its text/plain, unless that is only ``<… object>`` and more is there."""
+    plain = data.get("text/plain")
+    if isinstance(plain, str) and not _DEFAULT_REPR.match(plain):
+        return plain
+    for mime in ("text/markdown", "text/latex"):
+        if isinstance(data.get(mime), str):
+            return str(data[mime])
+    if isinstance(data.get("text/html"), str):  # the words of the HTML, without its tags
+        return " ".join(htmllib.unescape(_TAG.sub(" ", data["text/html"])).split())
+    if isinstance(plain, str):
+        return plain
+    return "<display: " + ", ".join(sorted(data)) + ">"
+
+
+def _kept(data: dict[str, Any]) -> dict[str, str]:
+    """The parts of a display a view may draw: strings of the drawable mimetypes, each within its bound."""
+    kept: dict[str, str] = {}
+    for mime in SHOWN_MIMES:
+        value = data.get(mime)
+        if not isinstance(value, str):
+            continue
+        bound = MAX_IMAGE_CHARS if mime.startswith("image/") and mime != "image/svg+xml" else MAX_HTML_CHARS
+        if len(value) <= bound:
+            kept[mime] = value.replace("\n", "") if mime in ("image/png", "image/jpeg") else value
+    return kept
 
 
 class FdReader(Protocol):
@@ -25,21 +67,64 @@ class Buffer:
         self.fd_file: FdReader | None = None
         self.images: list[str] = []  # base64 PNGs the run displayed
         self.html: list[str] = []  # HTML it displayed
+        self.shown: list[dict[str, Any]] = []  # what a cell would have shown, in order (nbformat outputs)
+        self._shown_text = 0  # characters of printed text in shown (its first ``limit`` are kept)
+        self._displays = 0  # displays shown (kept or not)
         self.nested_error: str | None = None  # a traceback a nested run_cell or %run showed: the run failed
         # The run ended. A callback it scheduled (loop.call_later copies the context, buffer
         # and all) may still write: that goes out like a thread's output, never into a void.
         self.closed = False
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, stream: str = "stdout") -> None:
+        """Printed text (``stream``: stdout or stderr)."""
         if self.fd_file is not None:  # what reached fd 1/2 before this write comes first
             self._take_fd()
         self._add(text)
+        self._show_text(text, stream)
+
+    def display(self, data: dict[str, Any], log: bool = True) -> None:
+        """A display (``display(df)``, the last expression): its text to the log, its PNG and HTML kept for
+        the log view (5 of each), its drawable parts for a live view. ``log=False``: for a view only (a
+        figure, which the log keeps as it is drawn)."""
+        if log:
+            if self.fd_file is not None:
+                self._take_fd()
+            self._add(f"{as_text(data)}\n")
+            png = data.get("image/png")
+            if isinstance(png, str) and len(self.images) < MAX_IMAGES and len(png) <= MAX_IMAGE_CHARS:
+                self.images.append(png.replace("\n", ""))
+            markup = data.get("text/html")
+            if isinstance(markup, str) and len(self.html) < MAX_HTML and len(markup) <= MAX_HTML_CHARS:
+                self.html.append(markup)
+        self._displays += 1
+        kept = _kept(data)
+        if self._displays > MAX_SHOWN or not kept:
+            if self._displays == MAX_SHOWN + 1:
+                self._show_text(f"[more displays not shown here: {MAX_SHOWN} per run]\n", "stderr")
+            return
+        self.shown.append({"output_type": "display_data", "data": kept, "metadata": {}})
+
+    def _show_text(self, text: str, stream: str) -> None:
+        room = self.limit - self._shown_text
+        if not text or room < 0:
+            return
+        if len(text) > room:
+            text = text[:room] + "\n[… the rest is in the log: %cron log]\n"
+            self._shown_text = self.limit + 1
+        else:
+            self._shown_text += len(text)
+        last = self.shown[-1] if self.shown else None
+        if last is not None and last["output_type"] == "stream" and last["name"] == stream:
+            last["text"] += text
+        else:
+            self.shown.append({"output_type": "stream", "name": stream, "text": text})
 
     def _take_fd(self) -> None:
         assert self.fd_file is not None
         text, skipped = self.fd_file.take()
         self.size += skipped
         self._add(text)
+        self._show_text(text, "stdout")
 
     def _add(self, text: str) -> None:
         if not text:

@@ -23,15 +23,12 @@ job awaits still prints into its own output.
 from __future__ import annotations
 
 import contextlib
-import html
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from ..core.figures import MAX_HTML, MAX_HTML_CHARS, MAX_IMAGE_CHARS, MAX_IMAGES
 from .buffer import Buffer
 from .fdcapture import FdCapture
 
@@ -81,7 +78,7 @@ def _routed(inner: Any, fd: int = 1) -> Any:
         if os.getpid() != _PID:
             os.write(fd, text.encode("utf-8", "replace"))
             return len(text)
-        buf.write(text)
+        buf.write(text, "stderr" if fd == 2 else "stdout")
         return len(text)
 
     write._loopal_inner = inner  # type: ignore[attr-defined]
@@ -147,25 +144,6 @@ class _RoutedStream:
 
 
 # ------------------------------------------------------------- display
-_DEFAULT_REPR = re.compile(r"^<[\w.]+ object(?: at 0x[0-9a-f]+)?>$")
-_TAG = re.compile(r"<[^>]*>")
-
-
-def as_text(data: dict[str, Any]) -> str:
-    """A display as the log's text: its text/plain, unless that is only ``<… object>`` and more is there."""
-    plain = data.get("text/plain")
-    if isinstance(plain, str) and not _DEFAULT_REPR.match(plain):
-        return plain
-    for mime in ("text/markdown", "text/latex"):
-        if isinstance(data.get(mime), str):
-            return data[mime]
-    if isinstance(data.get("text/html"), str):  # the words of the HTML, without its tags
-        return " ".join(html.unescape(_TAG.sub(" ", data["text/html"])).split())
-    if isinstance(plain, str):
-        return plain
-    return "<display: " + ", ".join(sorted(data)) + ">"
-
-
 def _route_display(pub: Any) -> None:
     if _PATCHED in vars(pub):
         return
@@ -177,13 +155,7 @@ def _route_display(pub: Any) -> None:
         # user chose, so they go out; new displays from a job go to its log.
         if buf is None or buf.closed or kwargs.get("update"):
             return publish(data, *args, **kwargs)
-        buf.write(f"{as_text(data or {})}\n")
-        png = (data or {}).get("image/png")
-        if isinstance(png, str) and len(buf.images) < MAX_IMAGES and len(png) <= MAX_IMAGE_CHARS:
-            buf.images.append(png.replace("\n", ""))
-        markup = (data or {}).get("text/html")
-        if isinstance(markup, str) and len(buf.html) < MAX_HTML and len(markup) <= MAX_HTML_CHARS:
-            buf.html.append(markup)
+        buf.display(data if isinstance(data, dict) else {})
         return None
 
     def routed_clear(*args: Any, **kwargs: Any) -> Any:

@@ -53,7 +53,7 @@ def _route_displayhook(hook: Any) -> None:
             return original()
         data = (msg.get("content") or {}).get("data") or {}
         if data:
-            buf.write(f"{capture.as_text(data)}\n")
+            buf.display(data)
         hook.msg = None  # sent nowhere: the run's log has it
         return None
 

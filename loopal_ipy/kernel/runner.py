@@ -179,6 +179,18 @@ class Runner:
         except Exception:  # SyntaxError, RecursionError, MemoryError...: run_sync records it
             return False
 
+    def _show(self, buf: capture.Buffer, value: Any) -> None:
+        """The last expression, as a cell shows ``Out``: its repr in the log, its rich data in a view."""
+        if value is None:
+            return
+        data: dict[str, Any] = {}
+        formatter = getattr(self.shell, "display_formatter", None)
+        if formatter is not None:
+            formatted = formatter.format(value)  # a _repr_html_ that raises is IPython's to report, as in a cell
+            data = dict(formatted[0]) if isinstance(formatted, tuple) and formatted else {}
+        data["text/plain"] = repr(value)  # the log's line, as before: the value's repr
+        buf.display(data)
+
     # ---------------------------------------------------------------- run
     def run_sync(self, attempt: Attempt) -> Run:
         """Run synchronous code now; the output goes to the job's log only."""
@@ -198,7 +210,7 @@ class Runner:
                         ns = self.shell.user_ns
                         exec(prep.body, ns)
                         if prep.last is not None:
-                            _show(buf, eval(prep.last, ns))
+                            self._show(buf, eval(prep.last, ns))
                 except JobInterrupted as e:
                     stopped, error = "interrupted", _interrupted(job, t0)
                     _release(e)
@@ -278,7 +290,8 @@ class Runner:
                 value = eval(prep.last, ns)  # code too: `await f()` is a coroutine, `g()` runs here
             if inspect.iscoroutine(value):
                 value = await _Stepped(value, self, buf, figs, end)
-            _show(buf, value)
+            with self._step(buf, 0.0 if end is None else max(1e-3, end - time.monotonic()), figs):
+                self._show(buf, value)
 
     def _run(
         self,
@@ -293,9 +306,12 @@ class Runner:
     ) -> Run:
         if stopped is None and self.stopper.terminating:  # the code swallowed the SIGTERM: it still ends the kernel
             stopped, error = "terminated", error or _terminated(t0)
-        images = [*buf.images, *figs.pngs()]
+        figures = figs.pngs()
+        images = [*buf.images, *figures]
+        for png in figures:  # drawn after the code, as the inline backend draws a cell's figures
+            buf.display({"image/png": png, "text/plain": "<Figure>"}, log=False)
         for note in figs.notes:
-            buf.write(note + "\n")
+            buf.write(note + "\n", "stderr")
         output = buf.text()
         buf.closed = True
         if error is None and buf.nested_error is not None:
@@ -314,6 +330,7 @@ class Runner:
             stopped=stopped,
             images=tuple(images[:MAX_IMAGES]),
             html=tuple(buf.html),
+            shown=tuple(buf.shown),
         )
 
 
@@ -340,11 +357,6 @@ def ended_by_restart(run: Run) -> Run:
     )
     output = run.output.removesuffix(run.error or "") + said
     return replace(run, output=output, error=said, stopped="restart")
-
-
-def _show(buf: capture.Buffer, value: Any) -> None:
-    if value is not None:
-        buf.write(f"{value!r}\n")
 
 
 def _release(e: BaseException) -> None:

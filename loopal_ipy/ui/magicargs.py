@@ -102,13 +102,13 @@ def parse_wait(args: str) -> tuple[str | None, int, float | None]:
 
 # create's own options; the run-policy options come from core/options.py (OPTIONS), in their order.
 _FLAGS = {"--name": "report", "--tz": "UTC", "--if-exists": "keep"}  # those that take a value: an example
-_SWITCHES = ("--once", "--durable")
+_SWITCHES = ("--once", "--durable", "--show")
 
 
 def create_usage() -> str:
-    """``--once, --durable, --name N, --tz TZ, --timeout S, … --if-exists update|keep|error``."""
+    """``--once, --durable, --show, --name N, --tz TZ, --timeout S, … --if-exists update|keep|error``."""
     policy = ", ".join(option.usage for option in OPTIONS.values())
-    return f"--once, --durable, --name N, --tz TZ, {policy}, --if-exists update|keep|error"
+    return f"--once, --durable, --show, --name N, --tz TZ, {policy}, --if-exists update|keep|error"
 
 
 def edit_usage() -> str:
@@ -116,10 +116,12 @@ def edit_usage() -> str:
     return f"ID [--schedule S] [--tz TZ] {policy} [--code CODE...]"
 
 
-def create_options(rest: str) -> tuple[CreateOptions, str]:
-    """create's options (``create_usage()``) off the front of ``rest`` (also ``--name=N``)."""
+def create_options(rest: str) -> tuple[CreateOptions, str, bool]:
+    """create's options (``create_usage()``) off the front of ``rest`` (also ``--name=N``), and whether
+    ``--show`` asked for a live view (a display, not part of the job)."""
     opts, rest = _options(rest, CreateOptions(once=False, durable=False, name=None, tz=None, timeout=None))
-    return opts, rest
+    given: dict[str, Any] = opts  # type: ignore[assignment]
+    return opts, rest, bool(given.pop("show", False))
 
 
 _EDIT_ONLY = ("--schedule", "--code")
@@ -135,6 +137,8 @@ def edit_options(rest: str) -> tuple[str | None, str | None, CreateOptions]:
         flag, eq, _ = word.partition("=")
         if quoted or not word.startswith("-"):
             raise UsageError(f"%cron edit: unexpected {short(word, 30)}; usage: %cron edit {edit_usage()}")
+        if flag == "--show":
+            raise UsageError("%cron edit: --show changes no job; %cron show ID shows its latest run live here")
         if flag in _NOT_EDITED:
             raise UsageError(
                 f"%cron edit changes the schedule, code and run policy; for {flag} run %cron create again with it "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.display import display
 from IPython.utils.text import DollarFormatter
 
 from ..core.declare import Declared
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
 
     TableMaker = Callable[[SchedulerFace], object]  # the live table for a scheduler (widget.CronTable)
+    ViewMaker = Callable[[SchedulerFace, str], object]  # a job's live view (view.CronView)
 
 
 def _said(got: Declared, kind: str, now: datetime, unsaved: str | None) -> str:
@@ -111,10 +113,12 @@ class CronMagics(Magics):
         shell: Any,
         get_bridge: Callable[[], SchedulerFace | None],
         get_table: Callable[[], TableMaker | None] = lambda: None,
+        get_view: Callable[[], ViewMaker | None] = lambda: None,
     ) -> None:
         super().__init__(shell)
         self._get_bridge = get_bridge
         self._get_table = get_table  # bridge -> live table widget, or None for the text snapshot
+        self._get_view = get_view  # (bridge, job) -> the job's live view
         self.commands: dict[str, Command] = {
             "create": Command(
                 self._create,
@@ -133,6 +137,11 @@ class CronMagics(Magics):
             "resume": Command(self._resume, "resume ID...", "fire again from the next occurrence (no catch-up)"),
             "run": Command(self._run, "run ID", "run once now; the schedule is unchanged"),
             "log": Command(self._log, "log ID [-n N]", "run history with outputs and errors"),
+            "show": Command(
+                self._show,
+                "show ID",
+                "the job's latest run (figures, tables, text, error) live under this cell, replaced on each run",
+            ),
             "wait": Command(
                 self._wait,
                 "wait [ID] [--runs N] [--timeout S]",
@@ -188,9 +197,9 @@ class CronMagics(Magics):
         return Parser(prog=name, usage=self.commands[name].usage.partition(" ")[2] or None, add_help=False)
 
     # ----------------------------------------------------------- handlers
-    def _create(self, rest: str, cell: str | None) -> Text:
+    def _create(self, rest: str, cell: str | None) -> object:
         bridge = self._bridge("create")
-        opts, rest = create_options(rest)
+        opts, rest, show = create_options(rest)
         schedule, quoted, rest = split_word(rest)
         if not schedule:
             raise UsageError('%cron create: no schedule given; usage: %cron create "*/5 * * * *" CODE')
@@ -212,7 +221,24 @@ class CronMagics(Magics):
             )
         got = bridge.declare(schedule, code, **opts)
         kind = "one-shot" if opts["once"] else ("durable" if opts["durable"] else "job")
-        return Text(_said(got, kind, bridge.now(), bridge.unsaved() if got.job.durable else None))
+        said = Text(_said(got, kind, bridge.now(), bridge.unsaved() if got.job.durable else None))
+        if not show:
+            return said
+        display(said)  # the create's line, then its view
+        return self._view(bridge, got.job.id)
+
+    def _show(self, rest: str) -> object:
+        bridge = self._bridge("show")
+        ids = shell_words(rest)
+        if len(ids) != 1:
+            raise UsageError(f"%cron show takes one job, got {len(ids)}; usage: %cron show ID (or NAME)")
+        return self._view(bridge, bridge.get(ids[0]).id)
+
+    def _view(self, bridge: SchedulerFace, job_id: str) -> object:
+        make_view = self._get_view()
+        if make_view is None:  # no kernel comms (a test's stand-in): the job's log says the same
+            return Text(render.log_text(bridge.get(job_id), 1))
+        return make_view(bridge, job_id)
 
     def _edit(self, rest: str, cell: str | None) -> Text:
         bridge = self._bridge("edit")

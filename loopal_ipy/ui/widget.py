@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import html
 import math
-import threading
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -27,6 +26,7 @@ from ..core.events import Event
 from ..core.job import CronJob
 from ..kernel.shown import BEAT_MS
 from . import cells, render
+from .lifetime import Lifetimes, handed_over
 from .logview import LogView
 from .tableparts import Look, Pulse, Row
 
@@ -40,8 +40,7 @@ HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fa
 # thousands of models cannot even be restored after a reload.
 MAX_LIVE_TABLES = 12
 DOUBLE_CLICK = 0.6  # seconds: a second pause/resume click of one job within this is the same click
-_live: dict[int, CronTable] = {}
-_MAIN = threading.main_thread().ident  # the kernel's loop runs here
+_live: Lifetimes[CronTable] = Lifetimes(MAX_LIVE_TABLES)
 
 
 def _pulse_for(bridge: SchedulerFace) -> Pulse | None:
@@ -52,7 +51,7 @@ def _pulse_for(bridge: SchedulerFace) -> Pulse | None:
 
 def live_tables() -> list[CronTable]:
     """The tables not closed yet, oldest display first."""
-    return list(_live.values())
+    return _live.alive()
 
 
 class CronTable(widgets.VBox):
@@ -101,25 +100,12 @@ class CronTable(widgets.VBox):
             **kwargs,
         )
         self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
-        self._cell: tuple[str | None, str | None] = (None, None)
         self._sync_rows(self._bridge.now())
         self._update_footer()
-        self._keep_alive()
+        _live.keep(self)
 
     def _pulse_models(self) -> list[widgets.Widget]:
         return [self._pulse.play, self._pulse.play.layout] if self._pulse is not None else []
-
-    def _keep_alive(self, cell: tuple[str | None, str | None] | None = None) -> None:
-        """Count this table among the live ones (the newest); close what it supersedes."""
-        if cell is not None and cell[0] is not None:
-            self._cell = cell
-            for other in list(_live.values()):
-                if other is not self and other._cell[0] == cell[0] and other._cell[1] != cell[1]:
-                    other.close()  # shown by an earlier run of this same cell
-        _live.pop(id(self), None)
-        _live[id(self)] = self
-        while len(_live) > MAX_LIVE_TABLES:
-            next(iter(_live.values())).close()
 
     # ------------------------------------------------------------ inspection
     def cells(self, job_id: str) -> dict[str, widgets.HTML]:
@@ -224,12 +210,7 @@ class CronTable(widgets.VBox):
             row.close()
 
     def _handed_over(self, call: Callable[..., None], *args: Any) -> bool:
-        """Called from a thread other than the loop's (JupyterLab sends comm messages over subshells):
-        hand ``call(*args)`` to the loop, where the timer and the table live, and say so."""
-        if threading.get_ident() == _MAIN:
-            return False
-        self._loop.call_soon_threadsafe(call, *args)
-        return True
+        return handed_over(self._loop, call, *args)
 
     def show_page(self, page: int) -> None:
         if self._handed_over(self.show_page, page):
@@ -293,7 +274,7 @@ class CronTable(widgets.VBox):
         events = list(self._bridge.events)
         data["text/plain"] = render.table_text(jobs, now, events)
         data["text/html"] = render.table_html(jobs, now, events)
-        self._keep_alive(self._bridge.displaying_cell())
+        _live.keep(self, self._bridge.displaying_cell())
         self._shown()
         return data
 
@@ -364,7 +345,7 @@ class CronTable(widgets.VBox):
             super().close()
             return
         self._closed = True
-        _live.pop(id(self), None)
+        _live.drop(self)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -403,7 +403,7 @@ BAD_INPUTS = [
         "unknown option",
         None,
         '%cron create --every "@every 10s" x = 1',
-        r"%cron create: unknown option '--every'; options are --once, --durable, --name N, --tz TZ, --timeout S, "
+        r"%cron create: unknown option '--every'; options are --once, --durable, --show, --name N, --tz TZ, --timeout S, "
         r"--retries N, --retry-delay S, --catch-up \[GRACE\], --if-exists update\|keep\|error",
     ),
     (

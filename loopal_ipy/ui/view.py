@@ -1,0 +1,278 @@
+"""A job's latest run, live under a cell (docs/live.md): ``%cron show NAME`` and ``%cron create --show``.
+
+A view is two standard widgets: a one-line header (``HTML``) and an ``Output``
+whose outputs are the latest run's, as a cell would have shown them. Each run
+replaces them in place, so a run sends only itself; the page keeps nothing of
+earlier runs. Because it is widget state, the kernel holds it: a reloaded page or
+a reopened tab draws the latest run from the kernel, and Voila draws it too. A
+view whose kernel restarted cannot hear from it again: the frontend marks its
+widgets disconnected, and a style rule in the header then shows the word stale.
+A saved notebook keeps a dated text/html snapshot for viewers without widgets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+from traitlets import observe
+
+from ..core.errors import CronError
+from ..core.events import GONE, Event
+from ..core.job import CronJob, Run
+from . import cells, render
+from .lifetime import Lifetimes, handed_over
+
+if TYPE_CHECKING:
+    from ..kernel.face import SchedulerFace
+
+MAX_LIVE_VIEWS = 24  # views alive in a kernel; showing one more closes the oldest
+# Shown only where the frontend marked the view's widgets disconnected (its kernel restarted or died).
+STYLE = (
+    "<style>.loopal-view-head .loopal-stale{display:none}"
+    ".jupyter-widgets-disconnected .loopal-stale{display:inline;color:#c62828;font-weight:bold}</style>"
+)
+_live: Lifetimes[CronView] = Lifetimes(MAX_LIVE_VIEWS)
+
+Output = Mapping[str, Any]  # one nbformat output (stream or display_data)
+
+
+def live_views() -> list[CronView]:
+    """The views not closed yet, oldest display first."""
+    return _live.alive()
+
+
+# ------------------------------------------------------------------ what a view holds
+def run_outputs(run: Run | None) -> tuple[Output, ...]:
+    """A run as a cell's outputs: what it showed, in order, then its error.
+
+    A run loaded from disk kept no order (``Run.shown`` is memory only): its text, its HTML and its
+    images stand in.
+    """
+    if run is None:
+        return ()
+    error = run.error or ""
+    if run.shown:
+        outputs = list(run.shown)
+    else:
+        text = run.output.removesuffix(error) if error else run.output
+        outputs = [{"output_type": "stream", "name": "stdout", "text": text}] if text.strip() else []
+        outputs += [_display({"text/html": h, "text/plain": "<html>"}) for h in run.html]
+        outputs += [_display({"image/png": png, "text/plain": "<Figure>"}) for png in run.images]
+    if error:
+        outputs.append({"output_type": "stream", "name": "stderr", "text": error.rstrip() + "\n"})
+    return tuple(outputs)
+
+
+def _display(data: dict[str, str]) -> Output:
+    return {"output_type": "display_data", "data": data, "metadata": {}}
+
+
+def head_parts(job: CronJob, gone: str | None = None) -> list[str]:
+    """The header's facts, in words: name, when the last run ran and how long, its status, next fire, state."""
+    name = job.name or job.id
+    if gone:
+        return [name, gone]
+    last = job.last_run
+    parts = [name]
+    if job.running:
+        parts.append("running now")
+    if last is None:
+        parts.append("no run yet")
+    else:
+        parts.append(f"ran {render.local(last.started_at, job.tz)} in {_took(last.duration)}, {last.status}")
+    if job.paused:
+        parts.append(f"paused (%cron resume {name})")
+    elif job.next_fire is not None:
+        parts.append(f"next {render.local(job.next_fire, job.tz)}")
+    else:
+        parts.append("no next fire")
+    return parts
+
+
+def _took(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def head_html(job: CronJob, gone: str | None = None) -> str:
+    parts = head_parts(job, gone)
+    state = "gone" if gone else job.state
+    color = "#757575" if gone else cells.STATE_COLORS.get(state, "#757575")
+    words = " · ".join(html.escape(p) for p in parts[1:])
+    stale = f"stale: this view's kernel restarted or stopped; run %cron show {parts[0]} again"
+    return (
+        f"{STYLE}<div style='font-size:90%;color:#555'><b>{html.escape(parts[0])}</b> "
+        f"{cells.badge(state, color)} {words} <span class='loopal-stale'>⚠ {html.escape(stale)}</span></div>"
+    )
+
+
+def snapshot_html(job: CronJob, outputs: tuple[Output, ...], taken: datetime, gone: str | None = None) -> str:
+    """The view as plain HTML for a saved notebook (GitHub, nbviewer): dated, since nothing updates it there."""
+    body = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            color = "#c62828" if out.get("name") == "stderr" else "inherit"
+            body.append(f"<pre style='color:{color};margin:2px 0'>{html.escape(str(out.get('text', '')))}</pre>")
+            continue
+        data = out.get("data") or {}
+        if "text/html" in data:
+            body.append(str(data["text/html"]))
+        elif "image/png" in data:
+            body.append(f"<img src='data:image/png;base64,{data['image/png']}'/>")
+        elif "image/jpeg" in data:
+            body.append(f"<img src='data:image/jpeg;base64,{data['image/jpeg']}'/>")
+        else:
+            text = next((str(data[m]) for m in ("text/markdown", "text/latex", "text/plain") if m in data), "")
+            body.append(f"<pre style='margin:2px 0'>{html.escape(text)}</pre>")
+    said = f"snapshot of {render.local(taken, job.tz)}; live while its kernel runs"
+    head = " · ".join(html.escape(p) for p in head_parts(job, gone))
+    return f"<div><div style='color:#555'>{head} <i>({html.escape(said)})</i></div>{''.join(body)}</div>"
+
+
+def snapshot_text(job: CronJob, outputs: tuple[Output, ...], taken: datetime, gone: str | None = None) -> str:
+    lines = [" · ".join(head_parts(job, gone)) + f" (snapshot of {render.local(taken, job.tz)})"]
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            lines.append(str(out.get("text", "")).rstrip("\n"))
+        else:
+            lines.append(str((out.get("data") or {}).get("text/plain", "<display>")))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the widget
+class CronView(widgets.VBox):
+    """One job's latest run, replaced in place on each run: ``%cron show NAME`` / ``loopal_ipy.show(NAME)``."""
+
+    def __init__(self, bridge: SchedulerFace, key: str, **kwargs: Any) -> None:
+        job = bridge.get(key)  # JobNotFound says which jobs there are
+        self._bridge = bridge
+        self._loop: asyncio.AbstractEventLoop = bridge.loop
+        self.job_id = job.id
+        self._job = job
+        self._gone: str | None = None
+        self._flush_handle: asyncio.Handle | None = None
+        self._dormant = False  # the frontend counted its views down to 0: nothing is sent until one is back
+        self._missed = False  # something changed while dormant
+        self._closed = False
+        self._run: Run | None = job.last_run
+        self.sent_runs = 1  # runs sent to the page: the first with the widgets' opening state
+        self.head = widgets.HTML(value=head_html(job), _dom_classes=("loopal-view-head",))
+        self.body = widgets.Output(outputs=run_outputs(self._run), _dom_classes=("loopal-view-body",))
+        super().__init__(children=[self.head, self.body], _view_count=0, _dom_classes=("loopal-view",), **kwargs)
+        self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
+        _live.keep(self)
+
+    @property
+    def bridge(self) -> SchedulerFace:
+        return self._bridge
+
+    @property
+    def run(self) -> Run | None:
+        """The run the view holds now."""
+        return self._run
+
+    # ----------------------------------------------------------------- events
+    def _on_event(self, event: Event) -> None:
+        # Called inside Scheduler.emit: never raise, do as little as possible.
+        if self._closed or event.job_id != self.job_id:
+            return
+        if event.kind in GONE and self._gone is None:
+            self._gone = f"{event.kind.value}: {event.message}" if event.message else str(event.kind.value)
+        if self._dormant:
+            self._missed = True
+        elif self._flush_handle is None:
+            if self._loop.is_running():  # one update per loop turn: a run's fired+finished pair sends once
+                self._flush_handle = self._loop.call_soon(self._flush)
+            else:
+                self._flush()
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if self._closed or self._dormant:
+            return
+        try:
+            if self._gone is None:
+                self._job = self._bridge.get(self.job_id)
+        except CronError:
+            self._gone = "deleted"
+        try:
+            head = head_html(self._job, self._gone)
+            if self.head.value != head:
+                self.head.value = head
+            run = self._job.last_run
+            if run is not self._run:
+                self._run = run
+                self.body.outputs = run_outputs(run)
+                self.sent_runs += 1
+        except Exception as e:  # a view bug must not break the scheduler: say it where the view is
+            self.head.value = f"<pre style='color:{cells.RED}'>view update failed: {html.escape(repr(e))}</pre>"
+
+    def stale(self, why: str) -> None:
+        """This view will hear nothing more (the extension was unloaded): say so, and let go of the scheduler."""
+        if self._closed:
+            return
+        self._gone = why
+        self._flush()
+        self._let_go()
+
+    # ----------------------------------------------------------------- the page
+    @observe("_view_count")
+    def _views_changed(self, change: dict[str, Any]) -> None:
+        if handed_over(self._loop, self._views_changed, change):
+            return
+        new, old = change["new"], change["old"]
+        if new is None or getattr(self, "_closed", True):
+            return
+        if new > 0:
+            self._back()
+        elif old:  # the frontend removed the last view (output cleared, cell re-run)
+            self._dormant = True
+
+    def _back(self) -> None:
+        if self._dormant:
+            self._dormant = False
+            if self._missed:
+                self._missed = False
+                self._flush()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, plus dated text/html and text/plain snapshots for a saved notebook."""
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is None:
+            return None
+        outputs = run_outputs(self._run)
+        now = self._bridge.now()
+        data["text/plain"] = snapshot_text(self._job, outputs, now, self._gone)
+        data["text/html"] = snapshot_html(self._job, outputs, now, self._gone)
+        _live.keep(self, self._bridge.displaying_cell())
+        self._back()
+        return data
+
+    # ---------------------------------------------------------------- closing
+    def _let_go(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+
+    def close(self) -> None:
+        """Stop listening, and close the view's widgets."""
+        if getattr(self, "_closed", True):
+            super().close()
+            return
+        self._closed = True
+        _live.drop(self)
+        self._let_go()
+        for w in (self.head, self.body, self):
+            for model in (getattr(w, "layout", None), getattr(w, "style", None)):
+                if isinstance(model, widgets.Widget):
+                    model.close()
+        self.head.close()
+        self.body.close()
+        super().close()

@@ -1,0 +1,188 @@
+"""A job's live view in a real kernel (docs/live.md): what it holds after runs, what it sends per run, that
+it sends nothing to the user's cells, and that memory stays flat over many runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kernelutil import Kernel, Msg, kernel_env, ok
+
+pytestmark = pytest.mark.kernel
+
+SETUP = "import pandas as pd, matplotlib.pyplot as plt, asyncio, loopal_ipy\nn = 0\nsched = loopal_ipy.get_scheduler()"
+# A chart of a file that grows, and the table under it: the guide's example, small.
+CHART = (
+    "n += 1\nprint('run', n)\nplt.figure(figsize=(3, 2))\nplt.plot([i * i for i in range(n + 1)])\n"
+    "pd.DataFrame({'n': [n]})"
+)
+# The same figure and table every run (its text counts runs): a run's own output has one size.
+FIXED = (
+    "n += 1\nprint(f'run {n:04}')\nplt.figure(figsize=(3, 2))\nplt.plot([1, 3, 2])\n"
+    "pd.DataFrame({'a': [1, 2], 'b': [3, 4]})"
+)
+
+
+def updates(messages: list[Msg]) -> list[dict[str, Any]]:
+    """The widget state updates among iopub messages, in order."""
+    return [
+        m["content"]["data"]["state"]
+        for m in messages
+        if m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update"
+    ]
+
+
+def outputs_sent(messages: list[Msg]) -> list[list[dict[str, Any]]]:
+    """What each update of a view's Output widget held."""
+    return [state["outputs"] for state in updates(messages) if "outputs" in state]
+
+
+def kinds(outputs: list[dict[str, Any]]) -> list[str]:
+    return [o["name"] if o["output_type"] == "stream" else "+".join(sorted(o["data"])) for o in outputs]
+
+
+def size(msg: Msg) -> int:
+    """A message's bytes as the kernel sends them: its JSON parts and its buffers."""
+    parts = (msg["header"], msg["parent_header"], msg["metadata"], msg["content"])
+    return sum(len(json.dumps(p, default=str)) for p in parts) + sum(len(b) for b in msg.get("buffers") or [])
+
+
+def test_after_three_runs_the_view_holds_exactly_the_last_runs_png_and_html(kernel: Kernel) -> None:
+    ok(kernel, SETUP)
+    created = ok(kernel, f'%%cron create --show --name chart "@every 1s"\n{CHART}')
+    assert created.displays[0]["data"]["text/plain"].startswith("created job"), created.displays
+    view = created.execute_result or {}
+    assert "application/vnd.jupyter.widget-view+json" in view, view
+    assert "chart" in view["text/plain"] and "no run yet" in view["text/plain"]
+    waited = ok(kernel, "%cron wait chart --runs 3 --timeout 30", timeout=60)
+    ok(kernel, "%cron pause chart")
+    n, images = kernel.evaluate("(n, sched.get('chart').last_run.images)")
+    held = outputs_sent(waited.messages)
+    assert len(held) >= 3, f"one update per run, got {len(held)}"
+    last = held[-1]
+    assert kinds(last) == ["stdout", "text/html+text/plain", "image/png+text/plain"], kinds(last)
+    assert last[0]["text"] == f"run {n}\n"
+    assert f"<td>{n}</td>" in last[1]["data"]["text/html"]
+    assert last[2]["data"]["image/png"] == images[0]
+    assert len({tuple(o["data"]["image/png"] for o in out if "image/png" in o.get("data", {})) for out in held}) == len(
+        held
+    ), "each run's figure is its own"
+    # Nothing of the job reached a cell: no display, stream or result under the wait, and none in the next cell.
+    job_out = [m for m in waited.messages if m["msg_type"] in ("display_data", "stream", "update_display_data")]
+    assert job_out == [], job_out
+    mine = ok(kernel, "print('mine')")
+    assert mine.stdout == "mine\n" and mine.displays == [] and mine.execute_result is None
+
+
+def test_a_view_sends_per_run_no_more_than_the_runs_own_output_and_2_kb(kernel: Kernel) -> None:
+    ok(kernel, SETUP)
+    as_cell = ok(kernel, FIXED)  # what the same code sends when it runs as a cell
+    own = sum(size(m) for m in as_cell.messages if m["msg_type"] in ("stream", "display_data", "execute_result"))
+    assert own > 10_000, own  # a real figure and table
+    ok(kernel, f'%%cron create --show --name fixed "@yearly"\n{FIXED}')
+    ran = ok(kernel, "for _ in range(50):\n    sched.run_now('fixed')\n    await asyncio.sleep(0.02)", timeout=120)
+    sent = [m for m in ran.messages if m["msg_type"] == "comm_msg"]
+    assert len(outputs_sent(ran.messages)) == 50, "one update of the view per run"
+    per_run = sum(size(m) for m in sent) / 50
+    print(f"per run: view {per_run:,.0f} bytes, the same code as a cell {own:,} bytes")
+    assert per_run <= own + 2048, (per_run, own)
+
+
+def test_memory_is_flat_over_1000_runs_of_a_shown_job(kernel: Kernel) -> None:
+    ok(kernel, SETUP + "\nimport tracemalloc, gc")
+    ok(kernel, "%matplotlib inline")
+    code = "plt.figure(figsize=(1, 1), dpi=20)\nplt.plot([1, 2])\npd.DataFrame({'a': [1]})"
+    ok(kernel, f'%%cron create --show --name small "@yearly"\n{code}')
+    many = "for _ in range({n}):\n    sched.run_now('small')\n    await asyncio.sleep(0)\ngc.collect()"
+    ok(kernel, many.format(n=100), timeout=120)
+    ok(kernel, "tracemalloc.start()")
+    ok(kernel, many.format(n=100) + "\nm1 = tracemalloc.get_traced_memory()[0]", timeout=120)
+    ok(kernel, many.format(n=800) + "\nm2 = tracemalloc.get_traced_memory()[0]", timeout=300)
+    m1, m2, runs = kernel.evaluate("(m1, m2, sched.get('small').runs)")
+    print(f"traced after 200 runs {m1:,} bytes, after 1,000 runs {m2:,} bytes")
+    assert runs == 1000
+    assert m2 - m1 < 1_000_000, f"grew {m2 - m1:,} bytes over 800 runs"
+
+
+def test_show_names_an_existing_job_and_its_latest_run_is_there_at_once(kernel: Kernel) -> None:
+    ok(kernel, SETUP)
+    ok(kernel, f'%%cron create --name chart "@yearly"\n{CHART}')
+    ok(kernel, "sched.run_now('chart'); sched.run_now('chart')")
+    shown = ok(kernel, "%cron show chart")
+    opened = [m["content"]["data"]["state"] for m in shown.messages if m["msg_type"] == "comm_open"]
+    body = next(s for s in opened if "outputs" in s)
+    assert kinds(body["outputs"]) == ["stdout", "text/html+text/plain", "image/png+text/plain"]
+    assert body["outputs"][0]["text"] == "run 2\n"
+    snapshot = (shown.execute_result or {})["text/html"]
+    assert "snapshot of" in snapshot and "<td>2</td>" in snapshot and "data:image/png;base64," in snapshot
+
+
+def test_a_failing_run_shows_its_printed_text_then_its_error(kernel: Kernel) -> None:
+    ok(kernel, '%%cron create --show --name bad "@yearly"\nprint("before")\n1 / 0')
+    ran = ok(kernel, "loopal_ipy.get_scheduler().run_now('bad')\nimport asyncio\nawait asyncio.sleep(0.1)")
+    last = outputs_sent(ran.messages)[-1]
+    assert kinds(last) == ["stdout", "stderr"]
+    assert last[0]["text"] == "before\n" and "ZeroDivisionError" in last[1]["text"]
+    head = [s["value"] for s in updates(ran.messages) if "value" in s][-1]
+    assert "error" in head and "bad" in head
+
+
+def test_a_deleted_jobs_view_says_so_and_an_unloaded_ones_says_stale(kernel: Kernel) -> None:
+    ok(kernel, '%cron create --show --name a "@yearly" 1')
+    ok(kernel, '%cron create --show --name b "@yearly" 2')
+    deleted = ok(kernel, "%cron delete a\nimport asyncio\nawait asyncio.sleep(0.1)")
+    heads = [s["value"] for s in updates(deleted.messages) if "value" in s]
+    assert heads and "deleted" in heads[-1], heads
+    reloaded = ok(kernel, "%reload_ext loopal_ipy")
+    heads = [s["value"] for s in updates(reloaded.messages) if "value" in s]
+    assert heads and "stale: loopal_ipy was unloaded or reloaded" in heads[-1], heads
+
+
+def test_the_same_cell_run_again_replaces_its_view(kernel: Kernel) -> None:
+    ok(kernel, '%cron create --name a "@yearly" 1')
+    first = ok(kernel, "%cron show a", cell_id="cell-1")
+    second = ok(kernel, "%cron show a", cell_id="cell-1")
+    opened = {m["content"]["comm_id"] for m in first.messages if m["msg_type"] == "comm_open"}
+    closed = {m["content"]["comm_id"] for m in second.messages if m["msg_type"] == "comm_close"}
+    assert opened and opened <= closed, (opened, closed)
+    assert kernel.evaluate("len(__import__('loopal_ipy.ui.view').ui.view.live_views())") == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("%cron show", "%cron show takes one job, got 0; usage: %cron show ID (or NAME)"),
+        ("%cron show a b", "%cron show takes one job, got 2"),
+        ("%cron show nosuch", "no job 'nosuch'"),
+        ("%cron edit a --show", "%cron edit: --show changes no job; %cron show ID shows its latest run live here"),
+        ('%cron create --show=yes "@yearly" 1', "unknown option '--show=yes'"),
+    ],
+)
+def test_show_refuses_bad_input_in_one_line(module_kernel: Kernel, line: str, said: str) -> None:
+    ok(module_kernel, '%cron create --name a --if-exists keep "@yearly" 1')
+    r = module_kernel.execute(line)
+    assert r.status == "error" and r.ename == "UsageError", (r.ename, r.evalue)
+    assert said in (r.evalue or ""), r.evalue
+    assert "\n" not in (r.evalue or "")
+
+
+def test_a_durable_jobs_view_after_a_restart_holds_its_saved_run(tmp_path: Path) -> None:
+    env = kernel_env(tmp_path, LOOPAL_SESSION_ID="live-view")
+    with Kernel(env=env) as k:
+        ok(k, "%load_ext loopal_ipy")
+        ok(k, SETUP)
+        ok(k, f'%%cron create --durable --show --name chart "@yearly"\n{CHART}')
+        ok(k, "sched.run_now('chart')")
+        png = k.evaluate("sched.get('chart').last_run.images[0]")
+        k.restart()
+        ok(k, "%load_ext loopal_ipy")
+        shown = ok(k, "%cron show chart")
+        body = next(
+            m["content"]["data"]["state"]
+            for m in shown.messages
+            if m["msg_type"] == "comm_open" and "outputs" in m["content"]["data"]["state"]
+        )
+        assert kinds(body["outputs"]) == ["stdout", "text/html+text/plain", "image/png+text/plain"], body["outputs"]
+        assert body["outputs"][2]["data"]["image/png"] == png
