@@ -782,9 +782,10 @@ DASHBOARD = [
     md("""
 # A live dashboard
 
-A (made-up) sensor, sampled every second: its value, the last two minutes as a
-chart, and how long this page has been up. The jobs that keep it moving run in
-this page's kernel; the table at the bottom shows them.
+A (made-up) sensor, sampled every second: the last two minutes as a chart and a
+summary table, redrawn in place by a job that runs in this page's kernel
+(`%cron show`, see the guide's *Live charts and tables*). The table at the
+bottom shows the job.
 """),
     code("""
 %load_ext loopal_ipy
@@ -792,45 +793,37 @@ import math
 import random
 import time
 
-import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import pandas as pd
 
 import loopal_ipy
 
-readings = [50.0]
-value = widgets.HTML(_dom_classes=["dash-value"])
-chart = widgets.HTML(_dom_classes=["dash-chart"])
-uptime = widgets.HTML(_dom_classes=["dash-uptime"])
+readings = pd.DataFrame({"seconds": [0.0], "°C": [50.0]})
 started = time.time()
 
 
-def sparkline(values, width=360, height=70):
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    step = width / max(len(values) - 1, 1)
-    points = " ".join(f"{i * step:.1f},{height - (v - lo) / span * (height - 4) - 2:.1f}" for i, v in enumerate(values))
-    return f"<svg width='{width}' height='{height}'><polyline points='{points}' fill='none' stroke='#1565c0'/></svg>"
-
-
 def sample():
-    readings.append(readings[-1] + random.uniform(-2, 2) + 0.3 * math.sin(time.time() / 7))
-    del readings[:-120]  # the last two minutes
-    value.value = f"<h2 style='margin:0'>{readings[-1]:.1f} °C</h2><small>{len(readings)} samples</small>"
-    chart.value = sparkline(readings)
+    \"\"\"One more reading; the last two minutes are kept.\"\"\"
+    global readings
+    last = readings["°C"].iloc[-1]
+    reading = {"seconds": time.time() - started, "°C": last + random.uniform(-2, 2) + 0.3 * math.sin(time.time() / 7)}
+    readings = pd.concat([readings, pd.DataFrame([reading])], ignore_index=True).tail(120)
 
 
-def show_uptime():
-    uptime.value = f"<small>page up for {time.time() - started:.0f} seconds</small>"
-
-
-display(widgets.VBox([value, chart, uptime]))
+def chart():
+    \"\"\"The readings as a chart, and their summary as a table (the job's last expression).\"\"\"
+    fig, ax = plt.subplots(figsize=(6, 2.2))
+    ax.plot(readings["seconds"], readings["°C"], color="#1565c0")
+    ax.set_xlabel("seconds since the page opened")
+    ax.set_ylabel("°C")
+    return readings["°C"].describe()[["count", "mean", "min", "max"]].to_frame("°C").T.round(2)
 """),
     code("""
-# Two jobs keep the page moving; the trailing ';' keeps their "created" lines off the page.
-scheduler = loopal_ipy.get_scheduler()
-scheduler.create("@every 1s", "sample()", name="sample");
-scheduler.create("@every 1s", "show_uptime()", name="uptime");
-_ = await loopal_ipy.wait("sample", runs=1, timeout=30)
+# The job that keeps the page moving; the trailing ';' keeps its "created" line off the page.
+loopal_ipy.get_scheduler().create("@every 1s", "sample()\\nchart()", name="sensor");
+_ = await loopal_ipy.wait("sensor", runs=1, timeout=30)
 """),
+    code("%cron show sensor"),
     code("%cron list"),
 ]
 

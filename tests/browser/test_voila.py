@@ -1,9 +1,9 @@
-"""The dashboard notebook served by Voila, in Debian's chromium (docs/dashboards.md).
+"""The dashboard notebook served by Voila, in Debian's chromium (docs/dashboards.md, docs/live.md).
 
 Voila runs the notebook in a kernel of its own and keeps it while the page is
-open; the notebook's ``%cron`` jobs change widget values there and the page
-follows, with nothing polling from the browser. Two reads 5 s apart must show
-the value and the job table's counters moving.
+open; the notebook's ``%cron`` job redraws its live view there (``%cron show``) and
+the page follows, with nothing polling from the browser. Reads a few seconds
+apart must show the chart, the view's header and the job table's counters moving.
 """
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "dashboard.ipynb"
 
 
+VIEW_IMG = ".loopal-view .loopal-view-body img"
+
+
 def _read(page) -> tuple[str, int]:
-    value = page.locator(".dash-value").first.inner_text()
+    """The view's chart (its image) and the table's run counter."""
+    chart = page.eval_on_selector(VIEW_IMG, "e => e.src")
     runs = page.locator(".loopal-cron .loopal-cell-runs").first.inner_text()
-    return value, int(runs.split("/")[0])
+    return chart, int(runs.split("/")[0])
 
 
 @contextlib.contextmanager
@@ -72,7 +76,7 @@ def _open(p, url: str):
     browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url, timeout=90_000)
-    page.wait_for_selector(".dash-value h2", timeout=90_000)
+    page.wait_for_selector(VIEW_IMG, timeout=90_000)
     page.wait_for_selector(".loopal-cron .loopal-cell-runs", timeout=60_000)
     return browser, page
 
@@ -83,16 +87,28 @@ def test_voila_serves_a_dashboard_that_moves(tmp_path: Path) -> None:
     with voila(tmp_path) as (_proc, url), sync_playwright() as p:
         browser, page = _open(p, url)
         try:
-            first = _read(page)
-            page.wait_for_timeout(5000)
-            second = _read(page)
-            assert second[0] != first[0], (first, second)  # the value and its sample count moved
-            assert second[1] >= first[1] + 3, (first, second)  # the table's run counter too
+            charts = [_read(page)]
+            for _ in range(3):  # each run redraws the chart in place
+                page.wait_for_function(
+                    "([s, prev]) => { const e = document.querySelector(s); return e && e.src !== prev; }",
+                    arg=[VIEW_IMG, charts[-1][0]],
+                    timeout=15_000,
+                )
+                charts.append(_read(page))
+                assert page.locator(VIEW_IMG).count() == 1
+                assert page.locator(".loopal-view .loopal-view-body table").count() == 1  # the summary
+            assert len({chart for chart, _ in charts}) == 4
+            assert charts[-1][1] >= charts[0][1] + 2, charts  # the table's run counter too
+            assert "sensor" in page.locator(".loopal-view .loopal-view-head").first.inner_text()
             assert "Error displaying widget" not in page.content()
             # what a viewer reads: no notes for the notebook's author, no echo of the job setup
             body = page.locator("body").inner_text()
             assert "created job" not in body and "pip install" not in body, body[:2000]
-            assert "seconds" in page.locator(".dash-uptime").first.inner_text()
+
+            # a reload is a new page and a new kernel: its view has a run within 2 s of being drawn
+            page.reload()
+            page.wait_for_selector(".loopal-view .loopal-view-head", timeout=90_000)
+            page.wait_for_selector(VIEW_IMG, timeout=2_000)
         finally:
             browser.close()
 
