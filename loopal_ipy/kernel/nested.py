@@ -34,7 +34,7 @@ def _route_traceback(shell: Any) -> None:
         if buf is None:
             return original(etype, evalue, stb, *args, **kwargs)
         text = plain("\n".join(stb) if isinstance(stb, list | tuple) else str(stb)).rstrip() + "\n"
-        buf.write(text)
+        buf.write(text, "stderr")
         buf.nested_error = text
         shell._last_traceback = stb
         return None

@@ -186,7 +186,11 @@ class Runner:
         data: dict[str, Any] = {}
         formatter = getattr(self.shell, "display_formatter", None)
         if formatter is not None:
-            formatted = formatter.format(value)  # a _repr_html_ that raises is IPython's to report, as in a cell
+            # A _repr_html_ that raises: IPython shows its traceback (in the log and the view), and, as a
+            # cell's would, the run still succeeds.
+            failed = buf.nested_error
+            formatted = formatter.format(value)
+            buf.nested_error = failed
             data = dict(formatted[0]) if isinstance(formatted, tuple) and formatted else {}
         data["text/plain"] = repr(value)  # the log's line, as before: the value's repr
         buf.display(data)

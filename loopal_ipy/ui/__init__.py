@@ -2,7 +2,8 @@
 
 ``%cron`` and its arguments (``magics``, ``magicargs``), text and HTML views
 (``render``), the live table and its parts (``widget``, ``tableparts``,
-``cells``, ``logview``) and frontend notifications (``alerts``). They see the
-kernel through ``kernel.face.SchedulerFace`` and may import every lower layer
-and ipywidgets; the magics and the table do not import each other.
+``cells``, ``logview``), a job's live view (``view``), the lifetimes both share
+(``lifetime``) and frontend notifications (``alerts``). They see the kernel
+through ``kernel.face.SchedulerFace`` and may import every lower layer and
+ipywidgets; the magics, the table and the views do not import each other.
 """

@@ -5,12 +5,16 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from ..core.job import CronJob
+from ..kernel.shown import BEAT_MS
 from . import cells
+
+if TYPE_CHECKING:
+    from ..kernel.face import SchedulerFace
 
 try:  # one shared style object per table instead of one per cell
     from ipywidgets.widgets.widget_string import HTMLStyle
@@ -116,6 +120,12 @@ class Pulse:
             # The frontend starts counting only on a change of `playing` to true: make one, for every page.
             self.play.playing = False
             self.play.playing = True
+
+
+def pulse_for(bridge: SchedulerFace) -> Pulse | None:
+    """A table or view of a kernel whose jobs live while a page shows it carries the pulse that says so."""
+    shown = getattr(bridge, "shown", None)
+    return Pulse(bridge.beat, BEAT_MS) if getattr(shown, "mode", "") == "while-shown" else None  # type: ignore[attr-defined]
 
 
 class Row:

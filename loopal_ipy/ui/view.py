@@ -26,6 +26,7 @@ from ..core.events import GONE, Event
 from ..core.job import CronJob, Run
 from . import cells, render
 from .lifetime import Lifetimes, handed_over
+from .tableparts import pulse_for
 
 if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
@@ -162,7 +163,11 @@ class CronView(widgets.VBox):
         self.sent_runs = 1  # runs sent to the page: the first with the widgets' opening state
         self.head = widgets.HTML(value=head_html(job), _dom_classes=("loopal-view-head",))
         self.body = widgets.Output(outputs=run_outputs(self._run), _dom_classes=("loopal-view-body",))
-        super().__init__(children=[self.head, self.body], _view_count=0, _dom_classes=("loopal-view",), **kwargs)
+        self._pulse = pulse_for(bridge)  # a dashboard of views alone says too when its page is gone (shown.py)
+        pulse = [self._pulse.play] if self._pulse is not None else []
+        super().__init__(
+            children=[self.head, self.body, *pulse], _view_count=0, _dom_classes=("loopal-view",), **kwargs
+        )
         self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
         _live.keep(self)
 
@@ -269,10 +274,11 @@ class CronView(widgets.VBox):
         self._closed = True
         _live.drop(self)
         self._let_go()
-        for w in (self.head, self.body, self):
+        parts = [self.head, self.body, *([self._pulse.play] if self._pulse is not None else [])]
+        for w in (*parts, self):
             for model in (getattr(w, "layout", None), getattr(w, "style", None)):
                 if isinstance(model, widgets.Widget):
                     model.close()
-        self.head.close()
-        self.body.close()
+        for w in parts:
+            w.close()
         super().close()

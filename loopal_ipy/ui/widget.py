@@ -24,11 +24,10 @@ from traitlets import observe
 from ..core.errors import CronError
 from ..core.events import Event
 from ..core.job import CronJob
-from ..kernel.shown import BEAT_MS
 from . import cells, render
 from .lifetime import Lifetimes, handed_over
 from .logview import LogView
-from .tableparts import Look, Pulse, Row
+from .tableparts import Look, Row, pulse_for
 
 if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
@@ -41,12 +40,6 @@ HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fa
 MAX_LIVE_TABLES = 12
 DOUBLE_CLICK = 0.6  # seconds: a second pause/resume click of one job within this is the same click
 _live: Lifetimes[CronTable] = Lifetimes(MAX_LIVE_TABLES)
-
-
-def _pulse_for(bridge: SchedulerFace) -> Pulse | None:
-    """A table of a kernel whose jobs live while a page shows it carries the pulse that says so."""
-    shown = getattr(bridge, "shown", None)
-    return Pulse(bridge.beat, BEAT_MS) if getattr(shown, "mode", "") == "while-shown" else None  # type: ignore[attr-defined]
 
 
 def live_tables() -> list[CronTable]:
@@ -89,7 +82,7 @@ class CronTable(widgets.VBox):
         self._status = widgets.HTML(_dom_classes=("loopal-cron-status",))
         self._footer = widgets.HTML(_dom_classes=("loopal-cron-footer",))
         self._log = LogView(bridge, self._look.button)
-        self._pulse = _pulse_for(bridge)
+        self._pulse = pulse_for(bridge)
         self._owned: list[widgets.Widget] = [*self._header, self._empty, self._grid, self._prev, self._next]
         self._owned += [self._page_label, self._pager, self._status, self._footer, *self._look.models()]
         self._owned += self._pulse_models()

@@ -403,8 +403,8 @@ BAD_INPUTS = [
         "unknown option",
         None,
         '%cron create --every "@every 10s" x = 1',
-        r"%cron create: unknown option '--every'; options are --once, --durable, --show, --name N, --tz TZ, --timeout S, "
-        r"--retries N, --retry-delay S, --catch-up \[GRACE\], --if-exists update\|keep\|error",
+        r"%cron create: unknown option '--every'; options are --once, --durable, --show, --name N, --tz TZ, "
+        r"--timeout S, --retries N, --retry-delay S, --catch-up \[GRACE\], --if-exists update\|keep\|error",
     ),
     (
         "name taken",

@@ -186,3 +186,35 @@ def test_a_durable_jobs_view_after_a_restart_holds_its_saved_run(tmp_path: Path)
         )
         assert kinds(body["outputs"]) == ["stdout", "text/html+text/plain", "image/png+text/plain"], body["outputs"]
         assert body["outputs"][2]["data"]["image/png"] == png
+
+
+def test_a_last_expression_whose_html_raises_is_drawn_as_text_and_reaches_no_cell(kernel: Kernel) -> None:
+    ok(kernel, SETUP)
+    ok(
+        kernel,
+        "class Bad:\n    def _repr_html_(self):\n        raise ValueError('no html')\n"
+        "    def __repr__(self):\n        return 'Bad()'",
+    )
+    ok(kernel, '%cron create --show --name b "@yearly" Bad()')
+    ran = ok(kernel, "sched.run_now('b')\nawait asyncio.sleep(0.1)")
+    leaked = [
+        m["msg_type"] for m in ran.messages if m["msg_type"] in ("stream", "error", "display_data", "execute_result")
+    ]
+    assert leaked == [], [m["content"] for m in ran.messages if m["msg_type"] in ("stream", "error", "display_data")]
+    last = outputs_sent(ran.messages)[-1]
+    assert [o["data"] for o in last if o["output_type"] == "display_data"] == [{"text/plain": "Bad()"}]
+    shown_error = [o["text"] for o in last if o["output_type"] == "stream" and o["name"] == "stderr"]
+    assert shown_error and "ValueError: no html" in shown_error[0], last  # as a cell shows it
+    assert kernel.evaluate("sched.get('b').last_run.status") == "ok"  # and, as a cell's, the run succeeded
+
+
+def test_a_view_carries_the_pulse_where_jobs_live_only_while_a_page_shows_them(kernel: Kernel) -> None:
+    """A dashboard made of views alone must still let its kernel go with its page (docs/dashboards.md)."""
+    ok(kernel, '%cron create --name a "@yearly" 1')
+    plain = ok(kernel, "%cron show a")
+    models = [m["content"]["data"]["state"]["_model_name"] for m in plain.messages if m["msg_type"] == "comm_open"]
+    assert "PlayModel" not in models, models
+    ok(kernel, '%config Cron.keep_alive = "while-shown"')
+    held = ok(kernel, "%cron show a")
+    models = [m["content"]["data"]["state"]["_model_name"] for m in held.messages if m["msg_type"] == "comm_open"]
+    assert models.count("PlayModel") == 1, models
