@@ -10,7 +10,7 @@ import re
 import secrets
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, overload
 
@@ -105,9 +105,9 @@ class Run:
     images: tuple[str, ...] = ()  # base64 PNGs the run drew (pyplot figures, displayed images)
     html: tuple[str, ...] = ()  # HTML the run displayed (a DataFrame, a status card), shown in the log view
     # What a cell would have shown, in order, as nbformat outputs (printed text, displays with their rich data,
-    # figures last): what a live view draws (docs/live.md). Kept in memory only: a run loaded from disk has
-    # none, and a view draws its text, HTML and images instead.
-    shown: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
+    # figures last): what a live view draws (docs/live.md). In memory only, and only for a job's newest run
+    # (RunLog drops it from the one before); None: not recorded (a run loaded from disk, an older run).
+    shown: tuple[Mapping[str, Any], ...] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -157,6 +157,11 @@ class RunLog(list[Run]):
             del self[: len(self) - self.maxlen]
 
     def append(self, run: Run) -> None:
+        if run.shown is not None:  # what a view draws is kept for the newest run only: memory stays flat
+            for i in range(len(self) - 1, -1, -1):
+                if self[i].shown is not None:
+                    self[i] = replace(self[i], shown=None)
+                    break
         super().append(run)
         self._trim()
 

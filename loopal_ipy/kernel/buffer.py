@@ -8,15 +8,18 @@ which a live view draws (docs/live.md). Both are bounded.
 from __future__ import annotations
 
 import html as htmllib
+import json
 import re
 from typing import Any, Protocol
 
 from ..core.figures import MAX_HTML, MAX_HTML_CHARS, MAX_IMAGE_CHARS, MAX_IMAGES
-from ..core.job import tail_text
+from ..core.job import clean_text, tail_text
 
-# What a display keeps for a view: the mimetypes a notebook draws without JavaScript.
+# What a display keeps for a view: the mimetypes a notebook draws, and a widget's view (its model is the user's).
 SHOWN_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/svg+xml")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MAX_SHOWN = 20  # displays a run may show in a view; more are counted, not kept
+MAX_METADATA = 2_000  # characters of a display's metadata (an image's width) a view keeps
 _DEFAULT_REPR = re.compile(r"^<[\w.]+ object(?: at 0x[0-9a-f]+)?>$")
 _TAG = re.compile(r"<[^>]*>")
 
@@ -33,20 +36,43 @@ def as_text(data: dict[str, Any]) -> str:
         return " ".join(htmllib.unescape(_TAG.sub(" ", data["text/html"])).split())
     if isinstance(plain, str):
         return plain
-    return "<display: " + ", ".join(sorted(data)) + ">"
+    return "<display: " + ", ".join(sorted(map(str, data))) + ">"
 
 
-def _kept(data: dict[str, Any]) -> dict[str, str]:
-    """The parts of a display a view may draw: strings of the drawable mimetypes, each within its bound."""
-    kept: dict[str, str] = {}
+def _bound(mime: str) -> int:
+    return MAX_IMAGE_CHARS if mime in ("image/png", "image/jpeg") else MAX_HTML_CHARS
+
+
+def _kept(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The parts of a display a view may draw, each within its bound (text/plain is cut to it), and what
+    was left out, said in words."""
+    kept: dict[str, Any] = {}
+    left: list[str] = []
     for mime in SHOWN_MIMES:
         value = data.get(mime)
         if not isinstance(value, str):
             continue
-        bound = MAX_IMAGE_CHARS if mime.startswith("image/") and mime != "image/svg+xml" else MAX_HTML_CHARS
-        if len(value) <= bound:
-            kept[mime] = value.replace("\n", "") if mime in ("image/png", "image/jpeg") else value
-    return kept
+        value = clean_text(value)
+        if mime == "text/plain" and len(value) > MAX_HTML_CHARS:
+            value = value[:MAX_HTML_CHARS] + f"… [{len(value) - MAX_HTML_CHARS:,} more characters]"
+        if len(value) > _bound(mime):
+            left.append(f"a {mime} part of {len(value):,} characters (over {_bound(mime):,})")
+            continue
+        kept[mime] = value.replace("\n", "") if mime in ("image/png", "image/jpeg") else value
+    view = data.get(WIDGET_VIEW)
+    if isinstance(view, dict) and isinstance(view.get("model_id"), str) and len(view) <= 8:
+        kept[WIDGET_VIEW] = {k: v for k, v in view.items() if isinstance(v, str | int)}
+    return kept, left
+
+
+def _metadata(metadata: Any) -> dict[str, Any]:
+    """A display's metadata (``Image(width=40)``), when it is small and plain; else none."""
+    if not isinstance(metadata, dict) or not metadata:
+        return {}
+    try:
+        return metadata if len(json.dumps(metadata)) <= MAX_METADATA else {}
+    except (TypeError, ValueError):
+        return {}
 
 
 class FdReader(Protocol):
@@ -70,6 +96,7 @@ class Buffer:
         self.shown: list[dict[str, Any]] = []  # what a cell would have shown, in order (nbformat outputs)
         self._shown_text = 0  # characters of printed text in shown (its first ``limit`` are kept)
         self._displays = 0  # displays shown (kept or not)
+        self._ids: dict[str, dict[str, Any]] = {}  # display_id -> its display in shown (handle.update)
         self.nested_error: str | None = None  # a traceback a nested run_cell or %run showed: the run failed
         # The run ended. A callback it scheduled (loop.call_later copies the context, buffer
         # and all) may still write: that goes out like a thread's output, never into a void.
@@ -82,7 +109,7 @@ class Buffer:
         self._add(text)
         self._show_text(text, stream)
 
-    def display(self, data: dict[str, Any], log: bool = True) -> None:
+    def display(self, data: dict[str, Any], log: bool = True, metadata: Any = None, display_id: Any = None) -> None:
         """A display (``display(df)``, the last expression): its text to the log, its PNG and HTML kept for
         the log view (5 of each), its drawable parts for a live view. ``log=False``: for a view only (a
         figure, which the log keeps as it is drawn)."""
@@ -97,17 +124,40 @@ class Buffer:
             if isinstance(markup, str) and len(self.html) < MAX_HTML and len(markup) <= MAX_HTML_CHARS:
                 self.html.append(markup)
         self._displays += 1
-        kept = _kept(data)
+        kept, left = _kept(data)
+        if left:
+            self._show_text(f"[not shown here: {'; '.join(left)}]\n", "stderr")
         if self._displays > MAX_SHOWN or not kept:
             if self._displays == MAX_SHOWN + 1:
                 self._show_text(f"[more displays not shown here: {MAX_SHOWN} per run]\n", "stderr")
             return
-        self.shown.append({"output_type": "display_data", "data": kept, "metadata": {}})
+        out = {"output_type": "display_data", "data": kept, "metadata": _metadata(metadata)}
+        if isinstance(display_id, str):
+            self._ids[display_id] = out
+        self.shown.append(out)
+
+    def update(self, display_id: Any, data: dict[str, Any], metadata: Any = None) -> bool:
+        """``handle.update(...)`` of a display this run made: the view shows the new data in its place.
+        False if the run made no display of that id (the update is aimed at a place the user chose)."""
+        out = self._ids.get(display_id) if isinstance(display_id, str) else None
+        if out is None:
+            return False
+        kept, _ = _kept(data)
+        out["data"], out["metadata"] = kept, _metadata(metadata)
+        self._add(f"{as_text(data)}\n")
+        return True
+
+    def clear(self) -> None:
+        """``clear_output()`` from the job: what a view would show so far goes (the log keeps its text)."""
+        self.shown.clear()
+        self._ids.clear()
+        self._shown_text = 0
 
     def _show_text(self, text: str, stream: str) -> None:
         room = self.limit - self._shown_text
         if not text or room < 0:
             return
+        text = clean_text(text)
         if len(text) > room:
             text = text[:room] + "\n[… the rest is in the log: %cron log]\n"
             self._shown_text = self.limit + 1

@@ -10,7 +10,7 @@ route instead, keyed on a ContextVar that says "this code is a job's":
   reach the job's log too;
 - the display publisher: new displays from a job go to its log as text,
   ``handle.update(...)`` (aimed at a place the user chose) goes out, and
-  ``clear_output()`` from a job is dropped, never sent to a cell;
+  ``clear_output()`` from a job clears only what its run showed, never a cell;
 - file descriptors 1 and 2 (``os.system``, subprocesses, C extensions) are
   pointed at a private file while a *sync* job runs, and pointed back after,
   so the kernel's own fd forwarding works as before for the user's cells.
@@ -75,6 +75,8 @@ def _routed(inner: Any, fd: int = 1) -> Any:
         buf = _capture.get()
         if buf is None or buf.closed:
             return inner(text, *args, **kwargs)
+        if not isinstance(text, str):  # as a text stream refuses it: at the call, which may catch it
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if os.getpid() != _PID:
             os.write(fd, text.encode("utf-8", "replace"))
             return len(text)
@@ -151,18 +153,26 @@ def _route_display(pub: Any) -> None:
 
     def routed_publish(data: Any = None, *args: Any, **kwargs: Any) -> Any:
         buf = _capture.get()
-        # Updates of an existing display (handle.update) are aimed at a place the
-        # user chose, so they go out; new displays from a job go to its log.
-        if buf is None or buf.closed or kwargs.get("update"):
+        if buf is None or buf.closed:
             return publish(data, *args, **kwargs)
-        buf.display(data if isinstance(data, dict) else {})
+        data = data if isinstance(data, dict) else {}
+        metadata = kwargs.get("metadata", args[0] if args else None)
+        transient = kwargs.get("transient")
+        display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        # Updates of a display the user made in a cell (handle.update) are aimed at a place the user
+        # chose, so they go out; updates of the run's own displays, and new displays, stay the run's.
+        if kwargs.get("update"):
+            return None if buf.update(display_id, data, metadata) else publish(data, *args, **kwargs)
+        buf.display(data, metadata=metadata, display_id=display_id)
         return None
 
     def routed_clear(*args: Any, **kwargs: Any) -> Any:
         buf = _capture.get()
         if (buf is None or buf.closed) and clear is not None:
             return clear(*args, **kwargs)
-        return None  # a job has no output area of its own to clear: never a cell's
+        if buf is not None:
+            buf.clear()  # what the run showed so far, never a cell's output
+        return None
 
     pub.publish = routed_publish
     if clear is not None:

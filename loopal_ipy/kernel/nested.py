@@ -5,7 +5,9 @@ ipykernel sends a nested cell's result (the display hook) and its traceback
 ``sys.stdout``, and ``run_cell`` does not raise: the job would be logged
 ``ok`` while its traceback landed in someone else's cell. While job code runs,
 both come to the run's buffer instead, as text, and a traceback marks the run
-failed (``Buffer.nested_error``). Outside jobs nothing changes.
+failed (``Buffer.nested_error``). A traceback of a display's formatter (a
+``_repr_html_`` that raises) is shown too but fails nothing, as in a cell.
+Outside jobs nothing changes.
 """
 
 from __future__ import annotations
@@ -61,6 +63,23 @@ def _route_displayhook(hook: Any) -> None:
     hook.finish_displayhook = finish_displayhook
 
 
+def _route_formatter(formatter: Any) -> None:
+    original: Callable[..., Any] = formatter.format
+
+    def format(*args: Any, **kwargs: Any) -> Any:
+        buf = capture.current()
+        if buf is None:
+            return original(*args, **kwargs)
+        failed = buf.nested_error
+        try:
+            return original(*args, **kwargs)
+        finally:
+            buf.nested_error = failed  # IPython showed the formatter's traceback; the run goes on, as a cell
+
+    setattr(format, _PATCHED, original)
+    formatter.format = format
+
+
 class Nested:
     """Install and remove the routing of one shell's nested results and tracebacks (idempotent)."""
 
@@ -76,12 +95,16 @@ class Nested:
         hook = getattr(shell, "displayhook", None)
         if hook is not None and hasattr(hook, "finish_displayhook") and not hasattr(hook.finish_displayhook, _PATCHED):
             _route_displayhook(hook)
+        formatter = getattr(shell, "display_formatter", None)
+        if formatter is not None and hasattr(formatter, "format") and not hasattr(formatter.format, _PATCHED):
+            _route_formatter(formatter)
 
     def uninstall(self) -> None:
         shell = self.shell
         if shell is None:
             return
-        for owner, name in ((shell, "_showtraceback"), (getattr(shell, "displayhook", None), "finish_displayhook")):
+        owners = ((shell, "_showtraceback"), (getattr(shell, "displayhook", None), "finish_displayhook"))
+        for owner, name in (*owners, (getattr(shell, "display_formatter", None), "format")):
             if hasattr(getattr(owner, name, None), _PATCHED):
                 with contextlib.suppress(AttributeError):
                     delattr(owner, name)

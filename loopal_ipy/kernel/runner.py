@@ -184,16 +184,14 @@ class Runner:
         if value is None:
             return
         data: dict[str, Any] = {}
+        metadata: Any = None
         formatter = getattr(self.shell, "display_formatter", None)
-        if formatter is not None:
-            # A _repr_html_ that raises: IPython shows its traceback (in the log and the view), and, as a
-            # cell's would, the run still succeeds.
-            failed = buf.nested_error
+        if formatter is not None:  # a _repr_html_ that raises: its traceback is shown, the run goes on (nested.py)
             formatted = formatter.format(value)
-            buf.nested_error = failed
-            data = dict(formatted[0]) if isinstance(formatted, tuple) and formatted else {}
+            if isinstance(formatted, tuple) and len(formatted) == 2:
+                data, metadata = dict(formatted[0]), formatted[1]
         data["text/plain"] = repr(value)  # the log's line, as before: the value's repr
-        buf.display(data)
+        buf.display(data, metadata=metadata)
 
     # ---------------------------------------------------------------- run
     def run_sync(self, attempt: Attempt) -> Run:

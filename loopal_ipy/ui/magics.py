@@ -119,7 +119,11 @@ class CronMagics(Magics):
         self._get_bridge = get_bridge
         self._get_table = get_table  # bridge -> live table widget, or None for the text snapshot
         self._get_view = get_view  # (bridge, job) -> the job's live view
-        self.commands: dict[str, Command] = {
+        self.commands = self._commands()
+
+    def _commands(self) -> dict[str, Command]:
+        """The subcommands, in the order help lists them."""
+        return {
             "create": Command(
                 self._create,
                 lambda: f"create {' '.join(f'[{o}]' for o in create_usage().split(', '))} SCHEDULE CODE...",

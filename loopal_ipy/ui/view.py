@@ -51,16 +51,17 @@ def live_views() -> list[CronView]:
 def run_outputs(run: Run | None) -> tuple[Output, ...]:
     """A run as a cell's outputs: what it showed, in order, then its error.
 
-    A run loaded from disk kept no order (``Run.shown`` is memory only): its text, its HTML and its
-    images stand in.
+    A run loaded from disk kept no order (``Run.shown`` is in memory, for a job's newest run only): its
+    text, its HTML and its images stand in.
     """
     if run is None:
         return ()
     error = run.error or ""
-    if run.shown:
+    if run.shown is not None:
         outputs = list(run.shown)
     else:
-        text = run.output.removesuffix(error) if error else run.output
+        text = run.output.rstrip()
+        text = text[: len(text) - len(error)] if error and text.endswith(error) else run.output
         outputs = [{"output_type": "stream", "name": "stdout", "text": text}] if text.strip() else []
         outputs += [_display({"text/html": h, "text/plain": "<html>"}) for h in run.html]
         outputs += [_display({"image/png": png, "text/plain": "<Figure>"}) for png in run.images]
@@ -154,7 +155,8 @@ class CronView(widgets.VBox):
         self._loop: asyncio.AbstractEventLoop = bridge.loop
         self.job_id = job.id
         self._job = job
-        self._gone: str | None = None
+        self._gone: str | None = None  # why the job left (deleted, expired, ...), while it is gone
+        self._stale: str | None = None  # why this view hears nothing more (the extension unloaded)
         self._flush_handle: asyncio.Handle | None = None
         self._dormant = False  # the frontend counted its views down to 0: nothing is sent until one is back
         self._missed = False  # something changed while dormant
@@ -169,7 +171,7 @@ class CronView(widgets.VBox):
             children=[self.head, self.body, *pulse], _view_count=0, _dom_classes=("loopal-view",), **kwargs
         )
         self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
-        _live.keep(self)
+        _live.keep(self, bridge.displaying_cell())  # made by this cell, even inside a layout of the user's
 
     @property
     def bridge(self) -> SchedulerFace:
@@ -199,13 +201,14 @@ class CronView(widgets.VBox):
         self._flush_handle = None
         if self._closed or self._dormant:
             return
-        try:
-            if self._gone is None:
+        if self._stale is None:
+            try:  # a job that left may come back (a session switched back): the view follows it again
                 self._job = self._bridge.get(self.job_id)
-        except CronError:
-            self._gone = "deleted"
+                self._gone = None
+            except CronError:
+                self._gone = self._gone or "deleted"
         try:
-            head = head_html(self._job, self._gone)
+            head = head_html(self._job, self._stale or self._gone)
             if self.head.value != head:
                 self.head.value = head
             run = self._job.last_run
@@ -214,13 +217,14 @@ class CronView(widgets.VBox):
                 self.body.outputs = run_outputs(run)
                 self.sent_runs += 1
         except Exception as e:  # a view bug must not break the scheduler: say it where the view is
-            self.head.value = f"<pre style='color:{cells.RED}'>view update failed: {html.escape(repr(e))}</pre>"
+            said = html.escape(f"{type(e).__name__}: {e}"[:300])
+            self.head.value = f"<pre style='color:{cells.RED}'>view update failed: {said}</pre>"
 
     def stale(self, why: str) -> None:
         """This view will hear nothing more (the extension was unloaded): say so, and let go of the scheduler."""
         if self._closed:
             return
-        self._gone = why
+        self._stale = why
         self._flush()
         self._let_go()
 
@@ -251,8 +255,8 @@ class CronView(widgets.VBox):
             return None
         outputs = run_outputs(self._run)
         now = self._bridge.now()
-        data["text/plain"] = snapshot_text(self._job, outputs, now, self._gone)
-        data["text/html"] = snapshot_html(self._job, outputs, now, self._gone)
+        data["text/plain"] = snapshot_text(self._job, outputs, now, self._stale or self._gone)
+        data["text/html"] = snapshot_html(self._job, outputs, now, self._stale or self._gone)
         _live.keep(self, self._bridge.displaying_cell())
         self._back()
         return data

@@ -95,7 +95,7 @@ class CronTable(widgets.VBox):
         self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
         self._sync_rows(self._bridge.now())
         self._update_footer()
-        _live.keep(self)
+        _live.keep(self, bridge.displaying_cell())  # made by this cell, even inside a layout of the user's
 
     def _pulse_models(self) -> list[widgets.Widget]:
         return [self._pulse.play, self._pulse.play.layout] if self._pulse is not None else []

@@ -218,3 +218,94 @@ def test_a_view_carries_the_pulse_where_jobs_live_only_while_a_page_shows_them(k
     held = ok(kernel, "%cron show a")
     models = [m["content"]["data"]["state"]["_model_name"] for m in held.messages if m["msg_type"] == "comm_open"]
     assert models.count("PlayModel") == 1, models
+
+
+HOSTILE = "from IPython.display import display, clear_output, HTML\nimport sys\n"
+CASES = {
+    # a failed run that printed nothing: its traceback once, in red
+    "error_alone": ("1 / 0", lambda out: kinds(out) == ["stderr"] and out[0]["text"].count("ZeroDivisionError") == 1),
+    # a lone surrogate (a file name that is not UTF-8) is drawn as U+FFFD, and the view still updates
+    "surrogate": ("print('a\\ud800b')", lambda out: out[0]["text"] == "a\ufffdb\n"),
+    # writing bytes raises at the call, as a cell's stream does, and the job may catch it
+    "bytes_write": (
+        "try:\n    sys.stdout.write(b'x')\nexcept TypeError as e:\n    print('caught', e)",
+        lambda out: out[0]["text"] == "caught write() argument must be str, not bytes\n",
+    ),
+    # handle.update of the run's own display: the view shows the new value in its place
+    "own_update": (
+        "h = display('first', display_id=True)\nh.update('second')",
+        lambda out: [o["data"]["text/plain"] for o in out] == ["'second'"],
+    ),
+    # clear_output clears what the run showed so far
+    "clear": ("print('a')\nclear_output()\nprint('b')", lambda out: out == [_stream("b\n")]),
+    # a part over its bound is said, not dropped in silence
+    "too_big": (
+        "display(HTML('x' * 150_000))",
+        lambda out: "a text/html part of 150,000 characters" in out[0]["text"] and kinds(out)[1] == "text/plain",
+    ),
+    # a display whose formatter raises: its traceback shown once, the run goes on
+    "bad_formatter": (
+        "class B:\n    def _repr_mimebundle_(self, **kw):\n        raise ValueError('mb')\n"
+        "display(B())\nprint('after')",
+        lambda out: (
+            "".join(o.get("text", "") for o in out).count("ValueError: mb") == 1 and out[-1] == _stream("after\n")
+        ),
+    ),
+    # an image's width is kept, as a cell keeps it
+    "metadata": (
+        "from IPython.display import Image\nimport base64\n"
+        "display(Image(data=base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+        "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='), width=40))",
+        lambda out: out[0]["metadata"] == {"image/png": {"width": 40}},
+    ),
+}
+
+
+def _stream(text: str, name: str = "stdout") -> dict[str, str]:
+    return {"output_type": "stream", "name": name, "text": text}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_hostile_job_output_is_drawn_as_a_cell_would_and_reaches_no_cell(module_kernel: Kernel, case: str) -> None:
+    code, holds = CASES[case]
+    ok(module_kernel, HOSTILE + "import asyncio, loopal_ipy\nsched = loopal_ipy.get_scheduler()")
+    ok(module_kernel, f'%%cron create --show --name {case} "@yearly"\n{code}')
+    ran = ok(module_kernel, f"sched.run_now('{case}')\nawait asyncio.sleep(0.1)")
+    leaked = [m for m in ran.messages if m["msg_type"] in ("stream", "error", "display_data", "update_display_data")]
+    assert leaked == [], [m["content"] for m in leaked]
+    out = outputs_sent(ran.messages)[-1]
+    assert holds(out), out
+    status = module_kernel.evaluate(f"sched.get('{case}').last_run.status")
+    assert status == ("error" if case == "error_alone" else "ok"), status
+
+
+def test_only_a_jobs_newest_run_keeps_what_a_view_draws(kernel: Kernel) -> None:
+    """A run's shown outputs are held for the newest run only: 20 runs of history hold one."""
+    ok(kernel, "import asyncio, loopal_ipy\nsched = loopal_ipy.get_scheduler()")
+    ok(kernel, '%cron create --name many "@yearly" print("x" * 5000)')
+    ok(kernel, "for _ in range(25):\n    sched.run_now('many')\n    await asyncio.sleep(0)")
+    held = kernel.evaluate("[r.shown is not None for r in sched.get('many').history]")
+    assert held == [False] * 19 + [True], held
+
+
+def test_views_made_inside_a_layout_are_replaced_when_their_cell_runs_again(kernel: Kernel) -> None:
+    ok(kernel, "import ipywidgets as W, loopal_ipy")
+    ok(kernel, '%cron create --name a "@yearly" 1')
+    for _ in range(5):
+        ok(kernel, 'W.HBox([loopal_ipy.show("a"), loopal_ipy.show("a")])', cell_id="layout")
+    assert kernel.evaluate("len(__import__('loopal_ipy.ui.view').ui.view.live_views())") == 2
+
+
+def test_a_view_follows_its_job_again_when_the_job_comes_back(tmp_path: Path) -> None:
+    with Kernel(env=kernel_env(tmp_path, LOOPAL_SESSION_ID="s1")) as k:
+        ok(k, "%load_ext loopal_ipy")
+        ok(k, "import asyncio, loopal_ipy\nsched = loopal_ipy.get_scheduler()")
+        ok(k, '%cron create --durable --show --name d "@yearly" print("ran")')
+        away = ok(k, "%cron session s2\nawait asyncio.sleep(0.1)")
+        heads = [s["value"] for s in updates(away.messages) if "value" in s]
+        assert heads and "gone" in heads[-1], heads
+        ok(k, "%cron session s1")
+        back = ok(k, "sched.run_now('d')\nawait asyncio.sleep(0.1)")
+        assert outputs_sent(back.messages)[-1] == [_stream("ran\n")]
+        heads = [s["value"] for s in updates(back.messages) if "value" in s]
+        assert "gone" not in heads[-1], heads
