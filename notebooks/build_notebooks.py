@@ -400,9 +400,10 @@ The schedules are one second long so the notebook runs in about 20 seconds;
 in real use you'd pick `"@every 30s"`, `"*/5 * * * *"` or `@hourly`.
 
 Remember: jobs fire only while no cell runs, and a job's `print` goes to its
-log (`%cron log ID`). To reach the page from a job, **update widget state**
-(`widget.value = ...`, `Output.append_stdout(...)`): that works from a job,
-even after a restart, whatever cell ran last.
+log (`%cron log ID`). To see a job's output on the page, give it a **live view**
+(`--show`, recipe 1), or **update widget state** (`widget.value = ...`,
+`Output.append_stdout(...)`): both work from a job, even after a restart,
+whatever cell ran last.
 """),
     code("""
 %load_ext loopal_ipy
@@ -422,14 +423,36 @@ scheduler = loopal_ipy.get_scheduler()
     md("""
 ## 1. A live display
 
-A small SVG line chart in an `HTML` widget, and a status `Label`. The job
-adds a data point and sets the widgets' `.value`; the page updates in place.
-(Here the "data" is a random walk; yours would read a file, a queue or an API.)
+A chart that follows the data: the job adds a reading and draws the last 60
+with matplotlib; `--show` puts the job's latest run under the create cell, its
+figure and its last expression, replaced in place on each run (the guide's
+*Live charts and tables*). Here the "data" is a random walk; yours would read a
+file, a queue or an API.
 """),
     code("""
+import matplotlib.pyplot as plt
+
 readings = [20.0]
-
-
+"""),
+    code("""
+%%cron create --show --name refresh "@every 1s"
+readings.append(readings[-1] + random.uniform(-1, 1))
+del readings[:-60]  # keep the last 60 points
+plt.figure(figsize=(5, 1.6))
+plt.plot(readings, color="steelblue")
+f"{len(readings)} points, latest {readings[-1]:.2f}, at {time.strftime('%H:%M:%S')}"
+"""),
+    code("""
+%cron wait refresh --runs 3 --timeout 30
+last = scheduler.get("refresh").last_run
+assert len(readings) >= 4 and last.status == "ok" and len(last.images) == 1, (readings, last)
+"""),
+    md("""
+Building your own page instead? Set widget values from a job: a small SVG
+line chart in an `HTML` widget and a status `Label`, which the job updates in
+place.
+"""),
+    code("""
 def sparkline(values, width=320, height=60):
     lo, hi = min(values), max(values)
     span = (hi - lo) or 1.0
@@ -446,16 +469,14 @@ status = widgets.Label("waiting for the first refresh")
 display(widgets.VBox([status, chart]))
 """),
     code("""
-%%cron create --name refresh "@every 1s"
-readings.append(readings[-1] + random.uniform(-1, 1))
-del readings[:-60]  # keep the last 60 points
+%%cron create --name sparkline "@every 1s"
 chart.value = sparkline(readings)
 status.value = f"{len(readings)} points, latest {readings[-1]:.2f}, at {time.strftime('%H:%M:%S')}"
 """),
     code("""
-%cron wait refresh --runs 3 --timeout 30
-assert len(readings) >= 4 and status.value.startswith(f"{len(readings)} points"), (readings, status.value)
-status.value
+%cron wait sparkline --runs 2 --timeout 30
+assert status.value.startswith(f"{len(readings)} points"), (readings, status.value)
+%cron delete sparkline
 """),
     md("""
 No widgets where you run this (nbviewer, some terminals)? A display handle
@@ -766,7 +787,7 @@ api_server.shutdown()
     md("""
 ## Still running
 
-*Run All* stops here with the live display of recipe 1 (`refresh`) still
+*Run All* stops here with the live view of recipe 1 (`refresh`) still
 updating its chart. When you are done, `%cron delete --all` removes every job
 of this kernel (left out of *Run All* on purpose).
 """),
