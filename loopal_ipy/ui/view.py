@@ -19,13 +19,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-from traitlets import observe
 
 from ..core.errors import CronError
 from ..core.events import GONE, Event
 from ..core.job import CronJob, Run
 from . import cells, render
-from .lifetime import Lifetimes, handed_over
+from .lifetime import Lifetimes, LiveBox
 from .tableparts import pulse_for
 
 if TYPE_CHECKING:
@@ -146,7 +145,7 @@ def snapshot_text(job: CronJob, outputs: tuple[Output, ...], taken: datetime, go
 
 
 # ------------------------------------------------------------------ the widget
-class CronView(widgets.VBox):
+class CronView(LiveBox):
     """One job's latest run, replaced in place on each run: ``%cron show NAME`` / ``loopal_ipy.show(NAME)``."""
 
     def __init__(self, bridge: SchedulerFace, key: str, **kwargs: Any) -> None:
@@ -172,6 +171,8 @@ class CronView(widgets.VBox):
         )
         self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
         _live.keep(self, bridge.displaying_cell())  # made by this cell, even inside a layout of the user's
+
+    lives = _live
 
     @property
     def bridge(self) -> SchedulerFace:
@@ -229,37 +230,20 @@ class CronView(widgets.VBox):
         self._let_go()
 
     # ----------------------------------------------------------------- the page
-    @observe("_view_count")
-    def _views_changed(self, change: dict[str, Any]) -> None:
-        if handed_over(self._loop, self._views_changed, change):
-            return
-        new, old = change["new"], change["old"]
-        if new is None or getattr(self, "_closed", True):
-            return
-        if new > 0:
-            self._back()
-        elif old:  # the frontend removed the last view (output cleared, cell re-run)
-            self._dormant = True
+    def _hidden(self) -> None:
+        self._dormant = True
 
-    def _back(self) -> None:
+    def _shown(self) -> None:
         if self._dormant:
             self._dormant = False
             if self._missed:
                 self._missed = False
                 self._flush()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """The widget view, plus dated text/html and text/plain snapshots for a saved notebook."""
-        data = super()._repr_mimebundle_(**kwargs)
-        if data is None:
-            return None
+    def _snapshots(self) -> tuple[str, str]:
         outputs = run_outputs(self._run)
-        now = self._bridge.now()
-        data["text/plain"] = snapshot_text(self._job, outputs, now, self._stale or self._gone)
-        data["text/html"] = snapshot_html(self._job, outputs, now, self._stale or self._gone)
-        _live.keep(self, self._bridge.displaying_cell())
-        self._back()
-        return data
+        now, why = self._bridge.now(), self._stale or self._gone
+        return snapshot_text(self._job, outputs, now, why), snapshot_html(self._job, outputs, now, why)
 
     # ---------------------------------------------------------------- closing
     def _let_go(self) -> None:
@@ -270,19 +254,5 @@ class CronView(widgets.VBox):
             self._flush_handle.cancel()
             self._flush_handle = None
 
-    def close(self) -> None:
-        """Stop listening, and close the view's widgets."""
-        if getattr(self, "_closed", True):
-            super().close()
-            return
-        self._closed = True
-        _live.drop(self)
-        self._let_go()
-        parts = [self.head, self.body, *([self._pulse.play] if self._pulse is not None else [])]
-        for w in (*parts, self):
-            for model in (getattr(w, "layout", None), getattr(w, "style", None)):
-                if isinstance(model, widgets.Widget):
-                    model.close()
-        for w in parts:
-            w.close()
-        super().close()
+    def _owned(self) -> list[widgets.Widget]:
+        return [self.head, self.body, *([self._pulse.play] if self._pulse is not None else [])]

@@ -19,13 +19,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-from traitlets import observe
 
 from ..core.errors import CronError
 from ..core.events import Event
 from ..core.job import CronJob
 from . import cells, render
-from .lifetime import Lifetimes, handed_over
+from .lifetime import Lifetimes, LiveBox, handed_over
 from .logview import LogView
 from .tableparts import Look, Row, pulse_for
 
@@ -47,7 +46,7 @@ def live_tables() -> list[CronTable]:
     return _live.alive()
 
 
-class CronTable(widgets.VBox):
+class CronTable(LiveBox):
     """The live table of a kernel's jobs: ``%cron list`` / ``loopal_ipy.table()``.
 
     ``bridge`` is a ``KernelScheduler``, seen through ``face.SchedulerFace``
@@ -83,9 +82,9 @@ class CronTable(widgets.VBox):
         self._footer = widgets.HTML(_dom_classes=("loopal-cron-footer",))
         self._log = LogView(bridge, self._look.button)
         self._pulse = pulse_for(bridge)
-        self._owned: list[widgets.Widget] = [*self._header, self._empty, self._grid, self._prev, self._next]
-        self._owned += [self._page_label, self._pager, self._status, self._footer, *self._look.models()]
-        self._owned += self._pulse_models()
+        self._parts: list[widgets.Widget] = [*self._header, self._empty, self._grid, self._prev, self._next]
+        self._parts += [self._page_label, self._pager, self._status, self._footer, *self._look.models()]
+        self._parts += self._pulse_models()
         super().__init__(
             children=[self._grid, self._pager, self._footer, self._status, self._log, *self._pulse_models()[:1]],
             _view_count=0,  # ask the frontend to count views: the ticker runs only while one exists
@@ -205,6 +204,8 @@ class CronTable(widgets.VBox):
     def _handed_over(self, call: Callable[..., None], *args: Any) -> bool:
         return handed_over(self._loop, call, *args)
 
+    lives = _live
+
     def show_page(self, page: int) -> None:
         if self._handed_over(self.show_page, page):
             return
@@ -244,32 +245,15 @@ class CronTable(widgets.VBox):
             row.update_countdown(now)
         self._arm_ticker()
 
-    @observe("_view_count")
-    def _views_changed(self, change: dict[str, Any]) -> None:
-        if self._handed_over(self._views_changed, change):
-            return
-        new, old = change["new"], change["old"]
-        if new is None or getattr(self, "_closed", True):
-            return
-        if new > 0:
-            self._shown()
-        elif old:  # the frontend removed the last view (output cleared, cell re-run)
-            self._dormant = True
-            self._arm_ticker()
+    def _hidden(self) -> None:
+        self._dormant = True
+        self._arm_ticker()
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """The widget view plus text/html and text/plain snapshots for saved notebooks."""
-        data = super()._repr_mimebundle_(**kwargs)
-        if data is None:
-            return None
+    def _snapshots(self) -> tuple[str, str]:
         jobs = self._bridge.jobs()
         now = self._bridge.now()
         events = list(self._bridge.events)
-        data["text/plain"] = render.table_text(jobs, now, events)
-        data["text/html"] = render.table_html(jobs, now, events)
-        _live.keep(self, self._bridge.displaying_cell())
-        self._shown()
-        return data
+        return render.table_text(jobs, now, events), render.table_html(jobs, now, events)
 
     def _shown(self) -> None:
         """On screen (again): catch up if events were missed while hidden, else keep ticking."""
@@ -332,13 +316,7 @@ class CronTable(widgets.VBox):
             self._footer.value = value
 
     # ---------------------------------------------------------------- closing
-    def close(self) -> None:
-        """Stop listening and ticking, and close every widget of the table."""
-        if getattr(self, "_closed", True):
-            super().close()
-            return
-        self._closed = True
-        _live.drop(self)
+    def _let_go(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -350,10 +328,6 @@ class CronTable(widgets.VBox):
             row.close()
         self._rows.clear()
         self._log.close()
-        for w in [*self._owned, self]:
-            for model in (getattr(w, "layout", None), getattr(w, "style", None)):
-                if isinstance(model, widgets.Widget):  # closing twice (shared ones) is a no-op
-                    model.close()
-        for w in self._owned:
-            w.close()
-        super().close()
+
+    def _owned(self) -> list[widgets.Widget]:
+        return self._parts
