@@ -31,7 +31,6 @@ from .ui.magics import MARK, CronMagics
 
 if TYPE_CHECKING:
     from .storage.loadrules import LoadResult
-    from .ui.view import CronView
     from .ui.widget import CronTable
 
 _ATTR = "_loopal_ipy"
@@ -204,11 +203,11 @@ def _make_table(bridge: KernelScheduler) -> CronTable:
     return CronTable(bridge)
 
 
-def _make_view(bridge: KernelScheduler, key: str) -> CronView:
-    """``%cron show NAME`` and ``create --show`` in a kernel: the job's live view (docs/live.md)."""
+def _make_view(bridge: KernelScheduler, key: str) -> None:
+    """``%cron show NAME`` and ``create --show`` in a kernel: the job's live view, shown (docs/live.md)."""
     from .ui.view import CronView
 
-    return CronView(bridge, key)
+    CronView(bridge, key).show()
 
 
 def _views_go_stale(bridge: KernelScheduler) -> None:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
 
     TableMaker = Callable[[SchedulerFace], object]  # the live table for a scheduler (widget.CronTable)
-    ViewMaker = Callable[[SchedulerFace, str], object]  # a job's live view (view.CronView)
+    ViewMaker = Callable[[SchedulerFace, str], None]  # shows a job's live view under the cell (view.CronView)
 
 
 def _said(got: Declared, kind: str, now: datetime, unsaved: str | None) -> str:
@@ -118,7 +118,7 @@ class CronMagics(Magics):
         super().__init__(shell)
         self._get_bridge = get_bridge
         self._get_table = get_table  # bridge -> live table widget, or None for the text snapshot
-        self._get_view = get_view  # (bridge, job) -> the job's live view
+        self._get_view = get_view  # (bridge, job): shows the job's live view
         self.commands = self._commands()
 
     def _commands(self) -> dict[str, Command]:
@@ -239,10 +239,11 @@ class CronMagics(Magics):
         return self._view(bridge, bridge.get(ids[0]).id)
 
     def _view(self, bridge: SchedulerFace, job_id: str) -> object:
-        make_view = self._get_view()
-        if make_view is None:  # no kernel comms (a test's stand-in): the job's log says the same
+        show_view = self._get_view()
+        if show_view is None:  # no kernel comms (a test's stand-in): the job's log says the same
             return Text(render.log_text(bridge.get(job_id), 1))
-        return make_view(bridge, job_id)
+        show_view(bridge, job_id)  # displayed with a display id (docs/live.md, "A saved notebook")
+        return None
 
     def _edit(self, rest: str, cell: str | None) -> Text:
         bridge = self._bridge("edit")

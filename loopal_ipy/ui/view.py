@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import html
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+from IPython.display import display, update_display
 
 from ..core.errors import CronError
 from ..core.events import GONE, Event
@@ -159,6 +161,7 @@ class CronView(LiveBox):
         self._flush_handle: asyncio.Handle | None = None
         self._dormant = False  # the frontend counted its views down to 0: nothing is sent until one is back
         self._missed = False  # something changed while dormant
+        self._display_id: str | None = None  # set by show()
         self._closed = False
         self._run: Run | None = job.last_run
         self.sent_runs = 1  # runs sent to the page: the first with the widgets' opening state
@@ -217,9 +220,24 @@ class CronView(LiveBox):
                 self._run = run
                 self.body.outputs = run_outputs(run)
                 self.sent_runs += 1
+                if self._display_id is not None and not self._view_count:
+                    self._refresh_snapshot()
         except Exception as e:  # a view bug must not break the scheduler: say it where the view is
             said = html.escape(f"{type(e).__name__}: {e}"[:300])
             self.head.value = f"<pre style='color:{cells.RED}'>view update failed: {said}</pre>"
+
+    def show(self) -> None:
+        """Display the view under the running cell, with a display id of its own: where no page draws
+        widgets (nbclient, papermill, nbconvert --execute: no view is ever counted), each run then also
+        refreshes the saved snapshot, so an executed notebook keeps the last run. A page that draws the
+        view gets only the widget's updates (a run sends only itself)."""
+        self._display_id = uuid.uuid4().hex
+        display(self, display_id=self._display_id)
+
+    def _refresh_snapshot(self) -> None:
+        data = widgets.VBox._repr_mimebundle_(self) or {}
+        data["text/plain"], data["text/html"] = self._snapshots()
+        update_display(data, raw=True, display_id=self._display_id)
 
     def stale(self, why: str) -> None:
         """This view will hear nothing more (the extension was unloaded): say so, and let go of the scheduler."""

@@ -43,6 +43,23 @@ def kinds(outputs: list[dict[str, Any]]) -> list[str]:
     return [o["name"] if o["output_type"] == "stream" else "+".join(sorted(o["data"])) for o in outputs]
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def view_display(r: Any) -> dict[str, Any]:
+    """The bundle a cell displayed its view with (the widget's, plus the snapshots)."""
+    return next(d for d in r.displays if WIDGET in d.get("data", {}))
+
+
+def count_a_view(kernel: Kernel, r: Any) -> None:
+    """Do what a page does once it draws the view: tell the kernel the widget has a view (``_view_count``)."""
+    assert kernel.kc is not None
+    model = view_display(r)["data"][WIDGET]["model_id"]
+    data = {"method": "update", "state": {"_view_count": 1}, "buffer_paths": []}
+    kernel.kc.shell_channel.send(kernel.kc.session.msg("comm_msg", {"comm_id": model, "data": data}))
+    ok(kernel, "pass")  # handled in order, before the next request
+
+
 def size(msg: Msg) -> int:
     """A message's bytes as the kernel sends them: its JSON parts and its buffers."""
     parts = (msg["header"], msg["parent_header"], msg["metadata"], msg["content"])
@@ -53,9 +70,9 @@ def test_after_three_runs_the_view_holds_exactly_the_last_runs_png_and_html(kern
     ok(kernel, SETUP)
     created = ok(kernel, f'%%cron create --show --name chart "@every 1s"\n{CHART}')
     assert created.displays[0]["data"]["text/plain"].startswith("created job"), created.displays
-    view = created.execute_result or {}
-    assert "application/vnd.jupyter.widget-view+json" in view, view
+    view = view_display(created)["data"]
     assert "chart" in view["text/plain"] and "no run yet" in view["text/plain"]
+    count_a_view(kernel, created)  # a page draws it
     waited = ok(kernel, "%cron wait chart --runs 3 --timeout 30", timeout=60)
     ok(kernel, "%cron pause chart")
     n, images = kernel.evaluate("(n, sched.get('chart').last_run.images)")
@@ -81,7 +98,7 @@ def test_a_view_sends_per_run_no_more_than_the_runs_own_output_and_2_kb(kernel: 
     as_cell = ok(kernel, FIXED)  # what the same code sends when it runs as a cell
     own = sum(size(m) for m in as_cell.messages if m["msg_type"] in ("stream", "display_data", "execute_result"))
     assert own > 10_000, own  # a real figure and table
-    ok(kernel, f'%%cron create --show --name fixed "@yearly"\n{FIXED}')
+    count_a_view(kernel, ok(kernel, f'%%cron create --show --name fixed "@yearly"\n{FIXED}'))
     ran = ok(kernel, "for _ in range(50):\n    sched.run_now('fixed')\n    await asyncio.sleep(0.02)", timeout=120)
     sent = [m for m in ran.messages if m["msg_type"] == "comm_msg"]
     assert len(outputs_sent(ran.messages)) == 50, "one update of the view per run"
@@ -115,7 +132,7 @@ def test_show_names_an_existing_job_and_its_latest_run_is_there_at_once(kernel: 
     body = next(s for s in opened if "outputs" in s)
     assert kinds(body["outputs"]) == ["stdout", "text/html+text/plain", "image/png+text/plain"]
     assert body["outputs"][0]["text"] == "run 2\n"
-    snapshot = (shown.execute_result or {})["text/html"]
+    snapshot = view_display(shown)["data"]["text/html"]
     assert "snapshot of" in snapshot and "<td>2</td>" in snapshot and "data:image/png;base64," in snapshot
 
 
@@ -269,7 +286,7 @@ def _stream(text: str, name: str = "stdout") -> dict[str, str]:
 def test_hostile_job_output_is_drawn_as_a_cell_would_and_reaches_no_cell(module_kernel: Kernel, case: str) -> None:
     code, holds = CASES[case]
     ok(module_kernel, HOSTILE + "import asyncio, loopal_ipy\nsched = loopal_ipy.get_scheduler()")
-    ok(module_kernel, f'%%cron create --show --name {case} "@yearly"\n{code}')
+    count_a_view(module_kernel, ok(module_kernel, f'%%cron create --show --name {case} "@yearly"\n{code}'))
     ran = ok(module_kernel, f"sched.run_now('{case}')\nawait asyncio.sleep(0.1)")
     leaked = [m for m in ran.messages if m["msg_type"] in ("stream", "error", "display_data", "update_display_data")]
     assert leaked == [], [m["content"] for m in leaked]
@@ -309,3 +326,29 @@ def test_a_view_follows_its_job_again_when_the_job_comes_back(tmp_path: Path) ->
         assert outputs_sent(back.messages)[-1] == [_stream("ran\n")]
         heads = [s["value"] for s in updates(back.messages) if "value" in s]
         assert "gone" not in heads[-1], heads
+
+
+def test_an_executed_notebook_saves_the_views_last_run(tmp_path: Path) -> None:
+    """Where no page draws widgets (nbclient here; papermill and nbconvert --execute are nbclient), each run
+    also refreshes the view's saved snapshot: the executed notebook shows the last run, dated."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        "%load_ext loopal_ipy\n" + SETUP,
+        f'%%cron create --show --name chart "@every 1s"\n{CHART}',
+        "%cron wait chart --runs 3 --timeout 60",
+        "%cron pause chart\nprint(n)",
+    ]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    env = kernel_env(tmp_path)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        client.execute()
+    n = int(nb.cells[3].outputs[-1]["text"])
+    saved = next(o for o in nb.cells[1].outputs if WIDGET in o.get("data", {}))["data"]
+    assert f"run {n}" in saved["text/plain"] and f"<td>{n}</td>" in saved["text/html"], saved["text/plain"]
+    assert "snapshot of" in saved["text/html"] and "data:image/png;base64," in saved["text/html"]
