@@ -268,6 +268,11 @@ CASES = {
             "".join(o.get("text", "") for o in out).count("ValueError: mb") == 1 and out[-1] == _stream("after\n")
         ),
     ),
+    # a widget as the last expression is drawn as the widget, as Out draws it
+    "widget": (
+        "import ipywidgets\nipywidgets.IntSlider(3)",
+        lambda out: kinds(out) == [f"{WIDGET}+text/plain"] and out[0]["data"][WIDGET]["model_id"],
+    ),
     # an image's width is kept, as a cell keeps it
     "metadata": (
         "from IPython.display import Image\nimport base64\n"
