@@ -234,6 +234,9 @@ class CronMagics(Magics):
     def _show(self, rest: str) -> object:
         bridge = self._bridge("show")
         ids = shell_words(rest)
+        flags = [w for w in ids if w.startswith("-")]
+        if flags:
+            raise UsageError(f"%cron show takes no options, got {short(flags[0], 30)}; usage: %cron show ID (or NAME)")
         if len(ids) != 1:
             raise UsageError(f"%cron show takes one job, got {len(ids)}; usage: %cron show ID (or NAME)")
         return self._view(bridge, bridge.get(ids[0]).id)

@@ -64,8 +64,8 @@ def run_outputs(run: Run | None) -> tuple[Output, ...]:
         text = run.output.rstrip()
         text = text[: len(text) - len(error)] if error and text.endswith(error) else run.output
         outputs = [{"output_type": "stream", "name": "stdout", "text": text}] if text.strip() else []
-        outputs += [_display({"text/html": h, "text/plain": "<html>"}) for h in run.html]
-        outputs += [_display({"image/png": png, "text/plain": "<Figure>"}) for png in run.images]
+        outputs += [_display({"text/html": h, "text/plain": "[an HTML display]"}) for h in run.html]
+        outputs += [_display({"image/png": png, "text/plain": "[an image]"}) for png in run.images]
     if error:
         outputs.append({"output_type": "stream", "name": "stderr", "text": error.rstrip() + "\n"})
     return tuple(outputs)

@@ -172,6 +172,8 @@ def test_the_same_cell_run_again_replaces_its_view(kernel: Kernel) -> None:
     [
         ("%cron show", "%cron show takes one job, got 0; usage: %cron show ID (or NAME)"),
         ("%cron show a b", "%cron show takes one job, got 2"),
+        ("%cron show --bogus a", "%cron show takes no options, got '--bogus'; usage: %cron show ID (or NAME)"),
+        ("%cron show --help", "%cron show takes no options, got '--help'"),
         ("%cron show nosuch", "no job 'nosuch'"),
         ("%cron edit a --show", "%cron edit: --show changes no job; %cron show ID shows its latest run live here"),
         ('%cron create --show=yes "@yearly" 1', "unknown option '--show=yes'"),
