@@ -841,7 +841,7 @@ def chart():
 """),
     code("""
 # The job that keeps the page moving; the trailing ';' keeps its "created" line off the page.
-loopal_ipy.get_scheduler().create("@every 1s", "sample()\\nchart()", name="sensor");
+loopal_ipy.get_scheduler().create("@every 1s", "sample(); chart()", name="sensor");
 _ = await loopal_ipy.wait("sensor", runs=1, timeout=30)
 """),
     code("%cron show sensor"),
