@@ -124,10 +124,9 @@ def snapshot_html(job: CronJob, outputs: tuple[Output, ...], taken: datetime, go
         data = out.get("data") or {}
         if "text/html" in data:
             body.append(str(data["text/html"]))
-        elif "image/png" in data:
-            body.append(f"<img src='data:image/png;base64,{data['image/png']}'/>")
-        elif "image/jpeg" in data:
-            body.append(f"<img src='data:image/jpeg;base64,{data['image/jpeg']}'/>")
+        elif "image/png" in data or "image/jpeg" in data:
+            mime = "image/png" if "image/png" in data else "image/jpeg"
+            body.append(f"<img src='data:{mime};base64,{html.escape(str(data[mime]))}'/>")
         else:
             text = next((str(data[m]) for m in ("text/markdown", "text/latex", "text/plain") if m in data), "")
             body.append(f"<pre style='margin:2px 0'>{html.escape(text)}</pre>")
