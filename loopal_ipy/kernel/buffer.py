@@ -70,9 +70,10 @@ def _metadata(metadata: Any) -> dict[str, Any]:
     if not isinstance(metadata, dict) or not metadata:
         return {}
     try:
-        return metadata if len(json.dumps(metadata)) <= MAX_METADATA else {}
-    except (TypeError, ValueError):
+        text = json.dumps(metadata)
+    except (TypeError, ValueError, RecursionError):  # not JSON (a set, a cycle): a cell would refuse it too
         return {}
+    return dict(json.loads(text)) if len(text) <= MAX_METADATA else {}  # a copy: the job may change its own
 
 
 class FdReader(Protocol):
