@@ -232,6 +232,9 @@ class Commands:
     def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
         return self.runner.output_so_far(job_id)
 
+    def watch(self, job_id: str) -> Callable[[], None]:
+        return self.runner.watch(job_id)
+
     def stopping(self, job_id: str) -> bool:
         """An interrupted run of the job waits out the grace in which a restart's shutdown request comes."""
         return job_id in self._stopping

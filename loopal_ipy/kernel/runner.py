@@ -19,6 +19,7 @@ import linecache
 import math
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -103,11 +104,25 @@ class Runner:
         self.exits = Exits(shell, self.in_job)
         self.nested = Nested(shell)
         self.live: dict[str, tuple[datetime, capture.Buffer]] = {}  # job id -> its run going now
+        self.watched: Counter[str] = Counter()  # job id -> its live views: their runs' values are formatted
 
     def output_so_far(self, job_id: str) -> tuple[datetime, str] | None:
         """When the job's current run started and what it wrote so far (its last output_limit characters)."""
         got = self.live.get(job_id)
         return None if got is None else (got[0], got[1].text())
+
+    def watch(self, job_id: str) -> Callable[[], None]:
+        """A live view of the job exists until the returned call: its runs' last values are formatted as
+        ``Out`` formats them (a DataFrame's table). Other jobs' values are only repr'd: formatting every
+        value would cost every fire (docs/live.md)."""
+        self.watched[job_id] += 1
+
+        def unwatch() -> None:
+            self.watched[job_id] -= 1
+            if self.watched[job_id] <= 0:
+                del self.watched[job_id]
+
+        return unwatch
 
     def install(self) -> None:
         """Route output of jobs to their logs, and keep them from ending the kernel (idempotent)."""
@@ -180,13 +195,15 @@ class Runner:
             return False
 
     def _show(self, buf: capture.Buffer, value: Any) -> None:
-        """The last expression, as a cell shows ``Out``: its repr in the log, its rich data in a view."""
+        """The last expression, as a cell shows ``Out``: its repr in the log, its rich data in a view (only
+        while the job has one: see ``watch``)."""
         if value is None:
             return
         data: dict[str, Any] = {}
         metadata: Any = None
         formatter = getattr(self.shell, "display_formatter", None)
-        if formatter is not None:  # a _repr_html_ that raises: its traceback is shown, the run goes on (nested.py)
+        # A _repr_html_ that raises: its traceback is shown and the run goes on (nested.py).
+        if formatter is not None and buf.owner in self.watched:
             formatted = formatter.format(value)
             if isinstance(formatted, tuple) and len(formatted) == 2:
                 data, metadata = dict(formatted[0]), formatted[1]

@@ -163,7 +163,7 @@ class CronView(LiveBox):
         self._display_id: str | None = None  # set by show()
         self._closed = False
         self._run: Run | None = job.last_run
-        self.sent_runs = 1  # runs sent to the page: the first with the widgets' opening state
+        self._unwatch: Callable[[], None] | None = bridge.watch(job.id)
         self.head = widgets.HTML(value=head_html(job), _dom_classes=("loopal-view-head",))
         self.body = widgets.Output(outputs=run_outputs(self._run), _dom_classes=("loopal-view-body",))
         self._pulse = pulse_for(bridge)  # a dashboard of views alone says too when its page is gone (shown.py)
@@ -179,11 +179,6 @@ class CronView(LiveBox):
     @property
     def bridge(self) -> SchedulerFace:
         return self._bridge
-
-    @property
-    def run(self) -> Run | None:
-        """The run the view holds now."""
-        return self._run
 
     # ----------------------------------------------------------------- events
     def _on_event(self, event: Event) -> None:
@@ -218,7 +213,6 @@ class CronView(LiveBox):
             if run is not self._run:
                 self._run = run
                 self.body.outputs = run_outputs(run)
-                self.sent_runs += 1
                 if self._display_id is not None and not self._view_count:
                     self._refresh_snapshot()
         except Exception as e:  # a view bug must not break the scheduler: say it where the view is
@@ -264,6 +258,9 @@ class CronView(LiveBox):
 
     # ---------------------------------------------------------------- closing
     def _let_go(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -130,10 +130,37 @@ def test_show_names_an_existing_job_and_its_latest_run_is_there_at_once(kernel: 
     shown = ok(kernel, "%cron show chart")
     opened = [m["content"]["data"]["state"] for m in shown.messages if m["msg_type"] == "comm_open"]
     body = next(s for s in opened if "outputs" in s)
-    assert kinds(body["outputs"]) == ["stdout", "text/html+text/plain", "image/png+text/plain"]
+    # a run made before any view: its value as its repr (formatting every job's value would cost every fire)
+    assert kinds(body["outputs"]) == ["stdout", "text/plain", "image/png+text/plain"]
     assert body["outputs"][0]["text"] == "run 2\n"
     snapshot = view_display(shown)["data"]["text/html"]
-    assert "snapshot of" in snapshot and "<td>2</td>" in snapshot and "data:image/png;base64," in snapshot
+    assert "snapshot of" in snapshot and "0  2" in snapshot and "data:image/png;base64," in snapshot
+    count_a_view(kernel, shown)
+    ran = ok(kernel, "sched.run_now('chart')\nawait asyncio.sleep(0.1)")
+    assert kinds(outputs_sent(ran.messages)[-1]) == ["stdout", "text/html+text/plain", "image/png+text/plain"]
+
+
+COUNTED = """
+class Counted:
+    calls = 0
+    def _repr_html_(self):
+        Counted.calls += 1
+        return "<b>counted</b>"
+"""
+
+
+def test_a_jobs_value_is_formatted_only_while_the_job_has_a_view(kernel: Kernel) -> None:
+    """The firing path: a job's last value is formatted as Out only for a view, never for every fire."""
+    ok(kernel, SETUP + COUNTED)
+    ok(kernel, '%cron create --name c "@yearly" Counted()')
+    ok(kernel, "for _ in range(5): sched.run_now('c')")
+    assert kernel.evaluate("Counted.calls") == 0
+    ok(kernel, "v1 = loopal_ipy.show('c'); v2 = loopal_ipy.show('c')\nsched.run_now('c')")
+    assert kernel.evaluate("Counted.calls") == 1
+    ok(kernel, "v1.close()\nsched.run_now('c')")
+    assert kernel.evaluate("Counted.calls") == 2  # one view is left
+    ok(kernel, "v2.close(); v2.close()\nsched.run_now('c')")  # closing twice unwatches once
+    assert kernel.evaluate("(Counted.calls, dict(sched.runner.watched))") == (2, {})
 
 
 def test_a_failing_run_shows_its_printed_text_then_its_error(kernel: Kernel) -> None:
