@@ -125,12 +125,14 @@ class Buffer:
             if isinstance(markup, str) and len(self.html) < MAX_HTML and len(markup) <= MAX_HTML_CHARS:
                 self.html.append(markup)
         self._displays += 1
+        if self._displays > MAX_SHOWN:
+            if self._displays == MAX_SHOWN + 1:
+                self._note(f"[more displays not shown here: {MAX_SHOWN} per run]\n")
+            return
         kept, left = _kept(data)
         if left:
-            self._show_text(f"[not shown here: {'; '.join(left)}]\n", "stderr")
-        if self._displays > MAX_SHOWN or not kept:
-            if self._displays == MAX_SHOWN + 1:
-                self._show_text(f"[more displays not shown here: {MAX_SHOWN} per run]\n", "stderr")
+            self._note(f"[not shown here: {'; '.join(left)}]\n")
+        if not kept:
             return
         out = {"output_type": "display_data", "data": kept, "metadata": _metadata(metadata)}
         if isinstance(display_id, str):
@@ -153,6 +155,10 @@ class Buffer:
         self.shown.clear()
         self._ids.clear()
         self._shown_text = 0
+
+    def _note(self, text: str) -> None:
+        """What a view left out, said even when its printed text is used up (at most one a display)."""
+        self.shown.append({"output_type": "stream", "name": "stderr", "text": text})
 
     def _show_text(self, text: str, stream: str) -> None:
         room = self.limit - self._shown_text

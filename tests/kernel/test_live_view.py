@@ -386,3 +386,45 @@ def test_an_executed_notebook_saves_the_views_last_run(tmp_path: Path) -> None:
     saved = next(o for o in nb.cells[1].outputs if WIDGET in o.get("data", {}))["data"]
     assert f"run {n}" in saved["text/plain"] and f"<td>{n}</td>" in saved["text/html"], saved["text/plain"]
     assert "snapshot of" in saved["text/html"] and "data:image/png;base64," in saved["text/html"]
+
+
+def test_the_25th_view_closes_the_oldest(kernel: Kernel) -> None:
+    ok(kernel, "import loopal_ipy\nfrom loopal_ipy.ui import view as V")
+    ok(kernel, '%cron create --name a "@yearly" 1')
+    ok(kernel, "views = [loopal_ipy.show('a') for _ in range(25)]")
+    assert kernel.evaluate("(len(V.live_views()), views[0]._closed, views[1]._closed, V.MAX_LIVE_VIEWS)") == (
+        24,
+        True,
+        False,
+        24,
+    )
+    assert kernel.evaluate("(s := loopal_ipy.get_scheduler()).runner.watched[s.get('a').id]") == 24
+
+
+def test_a_view_holds_bounded_text_and_displays_and_says_what_it_left_out(kernel: Kernel) -> None:
+    ok(kernel, "import asyncio, loopal_ipy\nsched = loopal_ipy.get_scheduler()")
+    code = "print('x' * 3_000_000)\\nfrom IPython.display import display\\nfor i in range(30): display(i)"
+    count_a_view(kernel, ok(kernel, f'%cron create --show --name big "@yearly" exec("{code}")'))
+    ran = ok(kernel, "sched.run_now('big')\nawait asyncio.sleep(0.1)")
+    out = outputs_sent(ran.messages)[-1]
+    text = "".join(o["text"] for o in out if o["output_type"] == "stream")
+    assert len(text) < 10_200 and "the rest is in the log: %cron log" in text, len(text)
+    assert "[more displays not shown here: 20 per run]" in text  # said, though the printed text ran out
+    assert [o["data"]["text/plain"] for o in out if o["output_type"] == "display_data"] == [str(i) for i in range(20)]
+    sizes = sum(size(m) for m in ran.messages if m["msg_type"] == "comm_msg")
+    assert sizes < 15_000, sizes  # 3 MB printed: the view sends its first 10,000 characters
+
+
+def test_a_hidden_view_sends_nothing_and_catches_up_when_shown_again(kernel: Kernel) -> None:
+    ok(kernel, "import asyncio, loopal_ipy\nsched = loopal_ipy.get_scheduler()\nk = 0")
+    created = ok(kernel, '%cron create --show --name h "@yearly" k += 1; print(k)')
+    count_a_view(kernel, created)
+    model = view_display(created)["data"][WIDGET]["model_id"]
+    assert kernel.kc is not None
+    hide = {"method": "update", "state": {"_view_count": 0}, "buffer_paths": []}
+    kernel.kc.shell_channel.send(kernel.kc.session.msg("comm_msg", {"comm_id": model, "data": hide}))
+    hidden = ok(kernel, "for _ in range(3):\n    sched.run_now('h')\n    await asyncio.sleep(0.05)")
+    assert [m for m in hidden.messages if m["msg_type"] in ("comm_msg", "update_display_data")] == []
+    count_a_view(kernel, created)  # shown again (the output came back: a page shows it)
+    back = kernel.drain_iopub(quiet=0.5)
+    assert outputs_sent(back)[-1] == [_stream("3\n")], outputs_sent(back)
