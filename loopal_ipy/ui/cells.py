@@ -141,11 +141,11 @@ def log_outputs(job: CronJob, run: Run) -> tuple[dict[str, object], ...]:
         {"output_type": "stream", "name": name, "text": text} for name, text in run_outputs(job, run)
     )
     images: tuple[dict[str, object], ...] = tuple(
-        {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<figure>"}, "metadata": {}}
+        {"output_type": "display_data", "data": {"image/png": png, "text/plain": "[an image]"}, "metadata": {}}
         for png in run.images
     )
     markup: tuple[dict[str, object], ...] = tuple(
-        {"output_type": "display_data", "data": {"text/html": h, "text/plain": "<html>"}, "metadata": {}}
+        {"output_type": "display_data", "data": {"text/html": h, "text/plain": "[an HTML display]"}, "metadata": {}}
         for h in run.html
     )
     return streams + markup + images

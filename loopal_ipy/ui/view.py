@@ -49,30 +49,18 @@ def live_views() -> list[CronView]:
 
 
 # ------------------------------------------------------------------ what a view holds
-def run_outputs(run: Run | None) -> tuple[Output, ...]:
+def run_outputs(job: CronJob, run: Run | None) -> tuple[Output, ...]:
     """A run as a cell's outputs: what it showed, in order, then its error.
 
-    A run loaded from disk kept no order (``Run.shown`` is in memory, for a job's newest run only): its
-    text, its HTML and its images stand in.
+    A run loaded from disk kept no order (``Run.shown`` is in memory, for a job's newest run only): the
+    log view's outputs of it stand in (its text, its error, its HTML, its images).
     """
     if run is None:
         return ()
-    error = run.error or ""
-    if run.shown is not None:
-        outputs = list(run.shown)
-    else:
-        text = run.output.rstrip()
-        text = text[: len(text) - len(error)] if error and text.endswith(error) else run.output
-        outputs = [{"output_type": "stream", "name": "stdout", "text": text}] if text.strip() else []
-        outputs += [_display({"text/html": h, "text/plain": "[an HTML display]"}) for h in run.html]
-        outputs += [_display({"image/png": png, "text/plain": "[an image]"}) for png in run.images]
-    if error:
-        outputs.append({"output_type": "stream", "name": "stderr", "text": error.rstrip() + "\n"})
-    return tuple(outputs)
-
-
-def _display(data: dict[str, str]) -> Output:
-    return {"output_type": "display_data", "data": data, "metadata": {}}
+    if run.shown is None:
+        return cells.log_outputs(job, run)[1:]  # without the log's header line: the view has its own
+    error = [{"output_type": "stream", "name": "stderr", "text": run.error.rstrip() + "\n"}] if run.error else []
+    return (*run.shown, *error)
 
 
 def head_parts(job: CronJob, gone: str | None = None) -> list[str]:
@@ -165,7 +153,7 @@ class CronView(LiveBox):
         self._run: Run | None = job.last_run
         self._unwatch: Callable[[], None] | None = bridge.watch(job.id)
         self.head = widgets.HTML(value=head_html(job), _dom_classes=("loopal-view-head",))
-        self.body = widgets.Output(outputs=run_outputs(self._run), _dom_classes=("loopal-view-body",))
+        self.body = widgets.Output(outputs=run_outputs(self._job, self._run), _dom_classes=("loopal-view-body",))
         self._pulse = pulse_for(bridge)  # a dashboard of views alone says too when its page is gone (shown.py)
         pulse = [self._pulse.play] if self._pulse is not None else []
         super().__init__(
@@ -212,7 +200,7 @@ class CronView(LiveBox):
             run = self._job.last_run
             if run is not self._run:
                 self._run = run
-                self.body.outputs = run_outputs(run)
+                self.body.outputs = run_outputs(self._job, run)
                 if self._display_id is not None and not self._view_count:
                     self._refresh_snapshot()
         except Exception as e:  # a view bug must not break the scheduler: say it where the view is
@@ -252,7 +240,7 @@ class CronView(LiveBox):
                 self._flush()
 
     def _snapshots(self) -> tuple[str, str]:
-        outputs = run_outputs(self._run)
+        outputs = run_outputs(self._job, self._run)
         now, why = self._bridge.now(), self._stale or self._gone
         return snapshot_text(self._job, outputs, now, why), snapshot_html(self._job, outputs, now, why)
 
