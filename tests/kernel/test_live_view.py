@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernelutil import Kernel, Msg, kernel_env, ok
+from kernelutil import Kernel, Msg, kernel_env, ok, wait_for
 
 pytestmark = pytest.mark.kernel
 
@@ -428,3 +428,28 @@ def test_a_hidden_view_sends_nothing_and_catches_up_when_shown_again(kernel: Ker
     count_a_view(kernel, created)  # shown again (the output came back: a page shows it)
     back = kernel.drain_iopub(quiet=0.5)
     assert outputs_sent(back)[-1] == [_stream("3\n")], outputs_sent(back)
+
+
+def test_a_restart_in_the_middle_of_a_shown_run_is_said_in_the_next_kernels_view(tmp_path: Path) -> None:
+    """Kernel → Restart while a shown durable job runs (jupyter_client interrupts first): the next kernel's
+    view of the job draws that run as ended by the restart, and the job is still active."""
+    with Kernel(env=kernel_env(tmp_path, LOOPAL_SESSION_ID="mid-run")) as k:
+        ok(k, "%load_ext loopal_ipy")
+        ok(k, "import time, loopal_ipy\nsched = loopal_ipy.get_scheduler()")
+        mark = tmp_path / "started"
+        code = f'print("started")\nopen({str(mark)!r}, "w").close()\ntime.sleep(60)'
+        ok(k, f'%%cron create --durable --show --name slow "@every 1s"\n{code}')
+        assert wait_for(mark.exists, 20)  # the run is going (the kernel is busy: no request is answered)
+        k.restart()
+        ok(k, "%load_ext loopal_ipy")
+        shown = ok(k, "%cron show slow")
+        body = next(
+            m["content"]["data"]["state"]
+            for m in shown.messages
+            if m["msg_type"] == "comm_open" and "outputs" in m["content"]["data"]["state"]
+        )
+        errors = [o["text"] for o in body["outputs"] if o.get("name") == "stderr"]
+        assert errors and "ended by the kernel's restart" in errors[-1], body["outputs"]
+        assert "started" in "".join(o.get("text", "") for o in body["outputs"] if o.get("name") == "stdout")
+        head = view_display(shown)["data"]["text/plain"]
+        assert "paused" not in head.splitlines()[0], head
