@@ -23,7 +23,12 @@ GATED = (
     "if os.path.exists({gate!r}):\n"
     "    open({marks!r}, 'a').write('slow\\n'); time.sleep(60)"
 )
-STATE = "import loopal_ipy; j = loopal_ipy.get_scheduler().get('slow'); print(j.paused, j.history[-1].error)"
+# The job is due every second, so a run may follow the restored one before this cell: read the newest
+# run that ended with an error, not merely the newest run.
+STATE = (
+    "import loopal_ipy; j = loopal_ipy.get_scheduler().get('slow')\n"
+    "print(j.paused, next((r.error for r in reversed(j.history) if r.error), None))"
+)
 
 
 def caught_in_a_run(gate: Path, marks: Path) -> None:
