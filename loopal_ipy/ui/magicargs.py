@@ -59,6 +59,35 @@ def short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+HELP_WIDTH = 88  # a notebook cell shows about 100 columns before it wraps
+
+
+def wrapped(text: str, first: str, rest: str, width: int = HELP_WIDTH) -> list[str]:
+    """``text`` in lines of at most ``width`` columns, never breaking inside ``[...]`` (one option,
+    which may nest) or a quoted example."""
+    lines: list[str] = []
+    line = first
+    for atom in _atoms(text):
+        if line.strip() and len(line) + 1 + len(atom) > width:
+            lines.append(line)
+            line = rest
+        line += atom if not line.strip() else " " + atom
+    return [*lines, line]
+
+
+def _atoms(text: str) -> list[str]:
+    atoms, depth, quoted, word = [], 0, False, ""
+    for ch in text:
+        if ch.isspace() and not depth and not quoted:
+            atoms += [word] if word else []
+            word = ""
+            continue
+        word += ch
+        depth += (ch == "[") - (ch == "]") if not quoted else 0
+        quoted ^= ch == '"'
+    return [*atoms, word] if word else atoms
+
+
 def split_word(rest: str) -> tuple[str, bool, str]:
     """Take one shell word off ``rest``: (word, was_quoted, remainder verbatim)."""
     m = _TOKEN.match(rest)

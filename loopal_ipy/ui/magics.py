@@ -35,6 +35,7 @@ from .magicargs import (
     shell_words,
     short,
     split_word,
+    wrapped,
 )
 
 if TYPE_CHECKING:
@@ -434,11 +435,14 @@ class CronMagics(Magics):
         return bool(getattr(self.shell, "autoawait", True)) and (bridge is None or not bridge.cells)
 
     def _help(self, rest: str) -> Text:
-        width = max(len(c.usage) for c in self.commands.values())
         lines = ["%cron — cron inside this kernel. Subcommands:"]
-        lines += [f"  %cron {c.usage:<{width}}  {c.help}" for c in self.commands.values()]
-        lines.append(
+        for c in self.commands.values():
+            lines += wrapped(f"%cron {c.usage}", "  ", "        ")
+            lines += wrapped(c.help, "      ", "      ")
+        lines += wrapped(
             'SCHEDULE: "*/5 * * * *" (5-field cron), @hourly/@daily/@weekly/@monthly/@yearly, '
-            '"@every 10s". Jobs fire only while no cell runs.'
+            '"@every 10s". Jobs fire only while no cell runs.',
+            "",
+            "  ",
         )
         return Text("\n".join(lines))

@@ -25,6 +25,19 @@ def test_help_lists_every_subcommand_once(shell) -> None:
         assert text.count(f"%cron {sub}") == 1, sub
 
 
+def test_help_fits_a_cell_and_never_splits_an_option(shell) -> None:
+    """A cell is about 100 columns wide: help wraps narrower, and never inside `[--catch-up [GRACE]]`."""
+    shell.run_cell("%load_ext loopal_ipy")
+    text = str(shell.run_line_magic("cron", "help"))
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 88, max(lines, key=len)
+    flat = " ".join(line.strip() for line in lines)
+    for whole in ("[--catch-up [GRACE]]", "[--if-exists update|keep|error]", "SCHEDULE CODE...", '"@every 10s"'):
+        assert whole in flat, whole
+    for line in lines:
+        assert line.count("[") == line.count("]"), line
+
+
 def test_unknown_subcommand(shell) -> None:
     shell.run_cell("%load_ext loopal_ipy")
     with pytest.raises(UsageError, match=r"^%cron has no subcommand 'frobnicate'; valid subcommands are: create, "):
