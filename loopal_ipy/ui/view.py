@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
 
 MAX_LIVE_VIEWS = 24  # views alive in a kernel; showing one more closes the oldest
-# Shown only where the frontend marked the view's widgets disconnected (its kernel restarted or died).
+# Shows the stale line only where the frontend marked the view's widgets disconnected (its kernel
+# restarted or died). It is a child of its own that never changes, so no header update resends it.
 STYLE = (
     "<style>.loopal-view-head .loopal-stale{display:none}"
     ".jupyter-widgets-disconnected .loopal-stale{display:inline;color:#c62828;font-weight:bold}</style>"
@@ -96,7 +97,7 @@ def head_html(job: CronJob, gone: str | None = None) -> str:
     words = " · ".join(html.escape(p) for p in parts[1:])
     stale = f"stale: this view's kernel restarted or stopped; run %cron show {parts[0]} again"
     return (
-        f"{STYLE}<div style='font-size:90%;color:#555'><b>{html.escape(parts[0])}</b> "
+        f"<div style='font-size:90%;color:#555'><b>{html.escape(parts[0])}</b> "
         f"{cells.badge(state, color)} {words} <span class='loopal-stale'>⚠ {html.escape(stale)}</span></div>"
     )
 
@@ -153,11 +154,12 @@ class CronView(LiveBox):
         self._run: Run | None = job.last_run
         self._unwatch: Callable[[], None] | None = bridge.watch(job.id)
         self.head = widgets.HTML(value=head_html(job), _dom_classes=("loopal-view-head",))
+        self.rule = widgets.HTML(value=STYLE, layout=widgets.Layout(display="none"))  # a <style> applies hidden
         self.body = widgets.Output(outputs=run_outputs(self._job, self._run), _dom_classes=("loopal-view-body",))
         self._pulse = pulse_for(bridge)  # a dashboard of views alone says too when its page is gone (shown.py)
         pulse = [self._pulse.play] if self._pulse is not None else []
         super().__init__(
-            children=[self.head, self.body, *pulse], _view_count=0, _dom_classes=("loopal-view",), **kwargs
+            children=[self.rule, self.head, self.body, *pulse], _view_count=0, _dom_classes=("loopal-view",), **kwargs
         )
         self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
         _live.keep(self, bridge.displaying_cell())  # made by this cell, even inside a layout of the user's
@@ -257,4 +259,4 @@ class CronView(LiveBox):
             self._flush_handle = None
 
     def _owned(self) -> list[widgets.Widget]:
-        return [self.head, self.body, *([self._pulse.play] if self._pulse is not None else [])]
+        return [self.rule, self.head, self.body, *([self._pulse.play] if self._pulse is not None else [])]
