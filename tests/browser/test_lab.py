@@ -419,6 +419,13 @@ def _toasts(page, text: str) -> int:
     )
 
 
+QUIET_FAILED_TWICE = """() => {
+  const job = [...document.querySelectorAll('.loopal-cron .loopal-cell-job')].find(e => e.innerText.includes('quiet'));
+  const runs = job && document.querySelector('.loopal-cell-runs.loopal-job-' + job.innerText.split(/\\s/)[0]);
+  return !!runs && parseInt(runs.innerText) >= 2;
+}"""
+
+
 def test_a_failing_job_raises_one_notification_whose_action_opens_its_log(lab: Lab) -> None:
     """Alerts (docs/alerts.md): one toast when a job starts failing, none for the next failures, none when off."""
     from playwright.sync_api import sync_playwright
@@ -432,9 +439,14 @@ def test_a_failing_job_raises_one_notification_whose_action_opens_its_log(lab: L
             job_id = _text(page, ".loopal-cron .loopal-cell-job").split()[0]
             said = f"job {job_id} (flaky) failed: ZeroDivisionError: division by zero"
             _wait(page, "(t) => document.body.innerText.includes(t)", said, timeout=30)
-            page.wait_for_timeout(3500)  # three more failures in a row: no second toast
+            # three more failures in a row: no second toast
+            _wait(
+                page,
+                "(s) => parseInt(document.querySelector(s).innerText) >= 4",
+                f".loopal-cell-runs.loopal-job-{job_id}",
+            )
+            page.wait_for_timeout(500)  # a toast the 4th failure sent would be drawn by now
             assert _toasts(page, "(flaky) failed") == 1
-            assert _runs(page, job_id) >= 4
             page.locator(".Toastify__toast", has_text="(flaky) failed").get_by_text("Show log").click()
             _wait(
                 page,
@@ -446,9 +458,9 @@ def test_a_failing_job_raises_one_notification_whose_action_opens_its_log(lab: L
                 "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.requestExecute("
                 '{code: \'%config Cron.notify = "off"\\n%cron create --name quiet "@every 1s" 1/0\'})'
             )
-            page.wait_for_timeout(3500)
+            _wait(page, QUIET_FAILED_TWICE)  # it exists, and fails
+            page.wait_for_timeout(500)  # a toast its failures sent would be drawn by now
             assert _toasts(page, "(quiet) failed") == 0
-            assert "quiet" in page.locator(".loopal-cron").first.inner_text()  # it exists, and fails
         finally:
             browser.close()
 

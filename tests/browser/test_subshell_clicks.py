@@ -54,13 +54,13 @@ def test_resume_by_the_button_with_comms_over_subshells(lab: Lab) -> None:
                     page,
                     "(s) => document.querySelector(s).innerText.trim() !== 'paused'",
                     STATE.format(tick),
-                    timeout=2,
+                    timeout=10,  # at once, not after the loop's longest sleep (60 s); 10 s for a loaded machine
                 )
                 _wait(
                     page,
                     "([s, n]) => parseInt(document.querySelector(s).innerText) > n",
                     [runs, paused_at],
-                    timeout=2.5,
+                    timeout=10,
                 )
             page.click(f".loopal-btn-log.loopal-job-{tick}")
             _wait(page, "() => (document.querySelector('.loopal-cron-log') || {}).innerText?.includes('log of')")

@@ -69,9 +69,10 @@ def test_a_missed_one_shot_is_dropped_and_reported(tmp_path: Path) -> None:
     env = env_for(tmp_path, "missed")
     with Kernel(env=env) as k:
         k.execute("%load_ext loopal_ipy")
-        assert k.execute('%cron create --durable --once --name soon "@every 3s" pass').status == "ok"
+        assert k.execute('%cron create --durable --once --name soon "@every 10s" pass').status == "ok"
         assert k.execute('%cron create --durable --name tick "@every 1s" pass').status == "ok"
-    time.sleep(4)  # no kernel runs while the one-shot comes due
+        due = k.evaluate("__import__('loopal_ipy').get_scheduler().get('soon').next_fire.timestamp()")
+    time.sleep(max(0.0, due - time.time()) + 1)  # no kernel runs while the one-shot comes due
     with Kernel(env=env) as k:
         r = k.execute("%load_ext loopal_ipy")
         assert "restored 1 durable job for session missed" in r.stdout

@@ -3,6 +3,7 @@ durable --catch-up job whose occurrence passed while its kernel was down."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -27,8 +28,9 @@ def test_a_job_failing_twice_then_working_shows_three_runs_and_no_alert(kernel: 
     )
     runs = kernel.evaluate(f"[(r.status, r.trigger) for r in {SCHED}.get('flaky').history]")
     assert runs == [("error", "schedule"), ("error", "retry 1 of 3"), ("ok", "retry 2 of 3")], runs
-    gaps = [round(b - a) for a, b in zip(kernel.evaluate("calls"), kernel.evaluate("calls")[1:], strict=False)]
-    assert gaps == [1, 2], gaps  # S, then 2S
+    calls = kernel.evaluate("calls")
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert 0.95 <= gaps[0] < 1.9 and 1.95 <= gaps[1] < 2.9, gaps  # S, then 2S (never early; late on a busy loop)
     assert kernel.evaluate("failed") == []  # no failure to report: the occurrence worked in the end
     assert len(kernel.evaluate("retrying")) == 2
     said = ok(kernel, "%cron list").execute_result["text/plain"]
@@ -51,8 +53,9 @@ def test_a_durable_catch_up_job_runs_once_after_its_kernel_was_down(tmp_path: Pa
         k._wait_ready()
         ok(k, "import loopal_ipy")
         assert wait_for(lambda: k.evaluate("globals().get('ran', 0)") >= 1, 10), "no catch-up run"
-        first = k.evaluate(f"[r.trigger for r in {SCHED}.get('daily').history][0]")
-        assert first.startswith("catch-up for "), first
-        assert k.evaluate("ran") == 1  # once, right after load
+        # Read together: the next regular occurrence (8 s on) may have run too on a slow machine.
+        ran, triggers = k.evaluate(f"(ran, [r.trigger for r in {SCHED}.get('daily').history])")
+        assert triggers[0].startswith("catch-up for "), triggers
+        assert sum(t.startswith("catch-up") for t in triggers) == 1 and ran == len(triggers), (ran, triggers)
         said = ok(k, "%cron session").execute_result["text/plain"]
         assert "missed" in said, said  # the missed occurrence is still reported

@@ -15,10 +15,15 @@ from kernelutil import SCHED, Kernel, create, history, job, kernel_env, last_err
 from loopal_ipy import cli
 
 
-def test_interrupt_stops_a_spinning_job_pauses_it_and_spares_the_next_cell(kernel: Kernel) -> None:
+def spins(marker: Path, body: str = "while True: pass") -> str:
+    """Job code that says on disk when it started, then ``body``: the test waits on that, not on time."""
+    return f"open({str(marker)!r}, 'w').close()\n{body}"
+
+
+def test_interrupt_stops_a_spinning_job_pauses_it_and_spares_the_next_cell(kernel: Kernel, tmp_path: Path) -> None:
     ok(kernel, "t_created = time.time()")
-    jid = create(kernel, '%cron create --name spin "@every 2s" while True: pass')
-    time.sleep(3)  # the first run started ~1 s ago and spins
+    jid = create(kernel, f'%%cron create --name spin "@every 2s"\n{spins(tmp_path / "on")}')
+    assert wait_for((tmp_path / "on").exists, 30)  # the first run spins
     t0 = time.monotonic()
     kernel.km.interrupt_kernel()
     r = kernel.execute("1 + 1", timeout=20)
@@ -77,9 +82,9 @@ def test_a_durable_job_spinning_at_a_forced_restart_comes_back_paused(tmp_path: 
     print(cli.enable(cli.config_path("default", env["IPYTHONDIR"])), file=sys.stderr)
     with Kernel(env=env) as k:
         ok(k, "import time")
-        r = ok(k, '%cron create --durable --name hang "@every 2s" while True: pass')
+        r = ok(k, f'%%cron create --durable --name hang "@every 2s"\n{spins(tmp_path / "on")}')
         jid = r.execute_result["text/plain"].split()[2]
-        time.sleep(3.5)  # spinning now; the pre-run save recorded it as running
+        assert wait_for((tmp_path / "on").exists, 30)  # spinning now; the pre-run save recorded it as running
         k.km.restart_kernel(now=True)  # what a user does to a stuck kernel
         k._wait_ready()
         r = k.execute("import loopal_ipy; 6 * 7", timeout=10)
@@ -121,9 +126,10 @@ def test_an_async_job_awaiting_at_a_normal_restart_comes_back_active(tmp_path: P
         assert k.evaluate("loopal_ipy.get_scheduler().get('nap').paused") is False
 
 
-def test_an_async_job_that_spins_between_awaits_is_stopped_too(kernel: Kernel) -> None:
-    spin = create(kernel, '%%cron create --name aspin "@every 2s"\nawait asyncio.sleep(0)\nwhile True: pass')
-    time.sleep(3)  # spinning inside a step of its task
+def test_an_async_job_that_spins_between_awaits_is_stopped_too(kernel: Kernel, tmp_path: Path) -> None:
+    body = "await asyncio.sleep(0)\n" + spins(tmp_path / "on")
+    spin = create(kernel, f'%%cron create --name aspin "@every 2s"\n{body}')
+    assert wait_for((tmp_path / "on").exists, 30)  # spinning inside a step of its task
     t0 = time.monotonic()
     kernel.km.interrupt_kernel()
     r = kernel.execute("1 + 1", timeout=20)
@@ -137,10 +143,12 @@ def test_an_async_job_that_spins_between_awaits_is_stopped_too(kernel: Kernel) -
     assert kernel.evaluate(job(late, "paused")) is False
 
 
-def test_a_job_that_swallows_every_exception_is_still_stopped(kernel: Kernel) -> None:
-    body = "\nwhile True:\n    try:\n        time.sleep(0.01)\n    except BaseException:\n        pass"
-    jid = create(kernel, '%%cron create --name sw "@every 2s"' + body)
-    time.sleep(3)
+def test_a_job_that_swallows_every_exception_is_still_stopped(kernel: Kernel, tmp_path: Path) -> None:
+    body = spins(
+        tmp_path / "on", "while True:\n    try:\n        time.sleep(0.01)\n    except BaseException:\n        pass"
+    )
+    jid = create(kernel, f'%%cron create --name sw "@every 2s"\n{body}')
+    assert wait_for((tmp_path / "on").exists, 30)
     t0 = time.monotonic()
     kernel.km.interrupt_kernel()  # one press: the watchdog kicks again, harder, while the code ignores it
     r = kernel.execute("1 + 1", timeout=20)
@@ -149,7 +157,7 @@ def test_a_job_that_swallows_every_exception_is_still_stopped(kernel: Kernel) ->
     assert r.status == "ok" and answered < 4.0
     assert wait_for(lambda: kernel.evaluate(job(jid, "paused")), 10)  # after the interrupt's grace
     assert "interrupted" in last_error(kernel, jid)["error"]
-    late = create(kernel, '%%cron create --timeout 1 --name sw2 "@every 3s"' + body)
+    late = create(kernel, '%%cron create --timeout 1 --name sw2 "@every 3s"\n' + body)
     assert wait_for(lambda: kernel.evaluate(job(late, "runs")) >= 1, 10)
     assert history(kernel, late)[0]["error"] == "timed out after 1 s"
     assert ok(kernel, "2").status == "ok"
