@@ -253,7 +253,10 @@ def test_sigkill_during_appends_never_loses_or_rewinds_a_saved_fire(tmp_path: Pa
     rng = random.Random(15)
     runs_seen = 0
     aside = 0
-    for _ in range(KILLS):
+    kills = 0
+    # At least KILLS kills, and on until 50 runs were saved: a starved child may save nothing before its kill.
+    while kills < KILLS or (runs_seen <= 50 and kills < 10 * KILLS):
+        kills += 1
         pid = os.fork()
         if pid == 0:  # pragma: no cover
             try:
@@ -275,7 +278,7 @@ def test_sigkill_during_appends_never_loses_or_rewinds_a_saved_fire(tmp_path: Pa
         assert job.runs >= runs_seen - 1, (job.runs, runs_seen)  # the running one may be paused as stuck
         runs_seen = max(runs_seen, job.runs)
     assert runs_seen > 50, runs_seen
-    print(f"{KILLS} kills: {runs_seen} runs, {aside} loads set a cut line aside")
+    print(f"{kills} kills: {runs_seen} runs, {aside} loads set a cut line aside")
 
 
 def test_a_journal_older_than_the_definitions_changes_nothing(make_store, sched) -> None:
