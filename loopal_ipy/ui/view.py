@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from IPython.display import display, update_display
 
 from ..core.errors import CronError
-from ..core.events import GONE, Event
+from ..core.events import GONE, REARM, Event
 from ..core.job import CronJob, Run
 from . import cells, render
 from .lifetime import Lifetimes, LiveBox
@@ -179,14 +179,16 @@ class CronView(LiveBox):
             self._gone = f"{event.kind.value}: {event.message}" if event.message else str(event.kind.value)
         if self._dormant:
             self._missed = True
-        elif self._flush_handle is None:
-            if self._loop.is_running():  # one update per loop turn: a run's fired+finished pair sends once
-                self._flush_handle = self._loop.call_soon(self._flush)
-            else:
-                self._flush()
+        elif event.kind in REARM or not self._loop.is_running() or (self._bridge.cells and not self._view_count):
+            # A user's change, or a cell that nbclient reads until it ends: say it before the cell ends.
+            self._flush()
+        elif self._flush_handle is None:  # one update per loop turn: a run's fired+finished pair sends once
+            self._flush_handle = self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        self._flush_handle = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         if self._closed or self._dormant:
             return
         if self._stale is None:
@@ -196,15 +198,15 @@ class CronView(LiveBox):
             except CronError:
                 self._gone = self._gone or "deleted"
         try:
-            head = head_html(self._job, self._stale or self._gone)
+            head, run = head_html(self._job, self._stale or self._gone), self._job.last_run
+            changed = self.head.value != head or run is not self._run
             if self.head.value != head:
                 self.head.value = head
-            run = self._job.last_run
             if run is not self._run:
                 self._run = run
                 self.body.outputs = run_outputs(self._job, run)
-                if self._display_id is not None and not self._view_count:
-                    self._refresh_snapshot()
+            if changed and self._display_id is not None and not self._view_count:
+                self._refresh_snapshot()  # no page draws it (an executed notebook): the saved file follows
         except Exception as e:  # a view bug must not break the scheduler: say it where the view is
             said = html.escape(f"{type(e).__name__}: {e}"[:300])
             self.head.value = f"<pre style='color:{cells.RED}'>view update failed: {said}</pre>"

@@ -390,6 +390,37 @@ def test_an_executed_notebook_saves_the_views_last_run(tmp_path: Path) -> None:
     assert "snapshot of" in saved["text/html"] and "data:image/png;base64," in saved["text/html"]
 
 
+def test_an_executed_notebook_saves_what_later_cells_did_to_the_job(tmp_path: Path) -> None:
+    """A run, a pause and a delete by later cells reach the saved snapshot before each cell ends (nbclient
+    reads only what a cell sends while it runs)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        "%load_ext loopal_ipy",
+        '%cron create --show --name once "@yearly" print("hello from the run")',
+        "%cron run once",
+        "%cron pause once",
+    ]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    saved = []
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in kernel_env(tmp_path).items():
+            mp.setenv(name, value)
+        with client.setup_kernel():
+            nb.cells.append(nbformat.v4.new_code_cell("%cron delete once"))
+            for i, cell in enumerate(nb.cells):
+                client.execute_cell(cell, i)  # then what the file would hold if the notebook ended here
+                saved += [o["data"]["text/plain"] for o in nb.cells[1].outputs if WIDGET in o.get("data", {})]
+    created, ran, paused, deleted = saved
+    assert "no run yet" in created, created
+    assert "hello from the run" in ran and ", ok" in ran.splitlines()[0], ran
+    assert "paused" in paused.splitlines()[0], paused
+    assert "deleted" in deleted.splitlines()[0] and "hello from the run" in deleted, deleted
+
+
 def test_the_25th_view_closes_the_oldest(kernel: Kernel) -> None:
     ok(kernel, "import loopal_ipy\nfrom loopal_ipy.ui import view as V")
     ok(kernel, '%cron create --name a "@yearly" 1')
