@@ -300,3 +300,15 @@ def test_skip_missed_records_what_passed_while_held_and_never_runs_it_late(sched
     assert "no page showed this kernel" in every.history[-1].output
     assert sched.live(once.id) is None and held.skips == 0
     assert run_due(sched) == []  # nothing late is left to fire
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("name", "other"), ("if_exists", "error"), ("cell", "cell-1"), ("colour", "red")]
+)
+def test_edit_refuses_what_it_cannot_change_and_changes_nothing(sched: Scheduler, option: str, value: str) -> None:
+    """edit() changes a job's definition; a name, if_exists or an unknown keyword would be dropped silently."""
+    job = sched.create("@every 10s", "x = 1", name="tick")
+    before = job.definition()
+    with pytest.raises(LimitError, match=rf"^edit\(\) cannot change {option}; it changes "):
+        sched.edit("tick", schedule="@every 20s", **{option: value})  # type: ignore[arg-type]
+    assert job.definition() == before and sched.get("tick") is job
