@@ -249,6 +249,21 @@ class CronJob:
         return "active"
 
     @property
+    def next_start(self) -> datetime | None:
+        """When it next starts by itself (docs/running.md): a retry it waits for, which always comes before
+        its next occurrence, else that occurrence; None while paused or with none ahead. The timer, the
+        table, the live view, create's answer and ``%cron wait`` all read this one rule."""
+        if self.paused:
+            return None
+        times = [t for t in (self.retry_at, self.next_fire) if t is not None]
+        return min(times) if times else None
+
+    @property
+    def next_is_retry(self) -> bool:
+        """The next start is a retry (``retry 1 of 3``), not an occurrence of the schedule."""
+        return self.retry_at is not None and self.next_start == self.retry_at
+
+    @property
     def description(self) -> str:
         assert self.compiled is not None  # __post_init__ compiled it
         return self.compiled.describe()

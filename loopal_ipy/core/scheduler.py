@@ -317,9 +317,8 @@ class Scheduler:
         return job.created_at + timedelta(seconds=self.settings.max_age)
 
     def _deadline(self, job: CronJob) -> datetime | None:
-        """The earliest of its next fire, a retry it waits for (not while paused) and its expiry."""
-        times = (None, None) if job.paused else (job.next_fire, job.retry_at)
-        candidates = [t for t in (*times, self.expires_at(job)) if t is not None]
+        """The earliest of its next start (``CronJob.next_start``) and its expiry."""
+        candidates = [t for t in (job.next_start, self.expires_at(job)) if t is not None]
         return min(candidates) if candidates else None
 
     def _push(self, job: CronJob) -> None:

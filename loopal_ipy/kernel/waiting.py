@@ -176,8 +176,8 @@ def _until_run(job: CronJob, runs: int, now: datetime) -> float:
     on now, or a retry waiting, is the first."""
     if job.running:
         runs, soon = runs - 1, now
-    elif job.retry_at is not None and not job.paused:
-        runs, soon = runs - 1, max(now, job.retry_at)
+    elif job.next_is_retry and job.next_start is not None:
+        runs, soon = runs - 1, max(now, job.next_start)
     else:
         soon = None
     if runs == 0 and soon is not None:

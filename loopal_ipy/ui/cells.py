@@ -88,10 +88,10 @@ def static_texts(job: CronJob) -> dict[str, str]:
 
 
 def next_cell(job: CronJob, now: datetime) -> str:
-    if job.paused or job.next_fire is None:
+    if (start := job.next_start) is None:
         return "—"
-    left = render.in_words(job.next_fire, now)
-    return _LINES.format(f"{_when(job.next_fire, job.tz, now)}<br><span style='{_MUTED}'>{left}</span>")
+    left = html.escape(render.in_words(start, now) + render.next_what(job))
+    return _LINES.format(f"{_when(start, job.tz, now)}<br><span style='{_MUTED}'>{left}</span>")
 
 
 def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:

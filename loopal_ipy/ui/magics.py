@@ -50,10 +50,10 @@ def _said(got: Declared, kind: str, now: datetime, unsaved: str | None) -> str:
     job = got.job
     if job.paused:
         when = f"paused — %cron resume {job.name or job.id} restarts it"
-    elif job.next_fire is None:
+    elif (start := job.next_start) is None:
         when = "no next fire"
     else:
-        when = f"next fire {render.local(job.next_fire, job.tz)} ({render.in_words(job.next_fire, now)})"
+        when = f"next fire {render.local(start, job.tz)} ({render.in_words(start, now)}){render.next_what(job)}"
     if got.outcome == "created":
         said = f"created {kind} {job.label} — {job.description}; {when}"
     elif got.outcome == "unchanged":

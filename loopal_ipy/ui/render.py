@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..core import retries
 from ..core.events import FOOTER, Event
 from ..core.job import CronJob
 from ..core.options import OPTIONS
@@ -63,6 +64,11 @@ def in_words(when: datetime | None, now: datetime) -> str:
     return _in(countdown(when, now))
 
 
+def next_what(job: CronJob) -> str:
+    """', retry 1 of 3' when the job's next start is a retry it waits for, else ''."""
+    return f", {retries.label(job)}" if job.next_is_retry else ""
+
+
 def preview(code: str, width: int = 40) -> str:
     first = code.strip().splitlines()[0] if code.strip() else ""
     more = len(code.strip().splitlines()) > 1
@@ -88,8 +94,8 @@ def row(job: CronJob, now: datetime) -> dict[str, str]:
         "code": preview(job.code),
         "state": job.state,
         "next fire": "—"
-        if job.paused or job.next_fire is None
-        else f"{local(job.next_fire, job.tz)} ({_in(countdown(job.next_fire, now))})",
+        if (start := job.next_start) is None
+        else f"{local(start, job.tz)} ({_in(countdown(start, now))}){next_what(job)}",
         "last run": "—"
         if last is None
         else f"{local(last.started_at, job.tz)}, {last.duration * 1000:.0f} ms, {last.status}",

@@ -79,8 +79,8 @@ def head_parts(job: CronJob, gone: str | None = None) -> list[str]:
         parts.append(f"ran {render.local(last.started_at, job.tz)} in {_took(last.duration)}, {last.status}")
     if job.paused:
         parts.append(f"paused (%cron resume {name})")
-    elif job.next_fire is not None:
-        parts.append(f"next {render.local(job.next_fire, job.tz)}")
+    elif job.next_start is not None:
+        parts.append(f"next {render.local(job.next_start, job.tz)}{render.next_what(job)}")
     else:
         parts.append("no next fire")
     return parts

@@ -226,8 +226,8 @@ class CronTable(LiveBox):
         delays = [
             d
             for row in self._rows.values()
-            if not row.job.paused and row.job.next_fire is not None
-            if (d := cells.until_change(row.job.next_fire, now)) is not None
+            if (start := row.job.next_start) is not None
+            if (d := cells.until_change(start, now)) is not None
         ]
         if not delays:
             return
