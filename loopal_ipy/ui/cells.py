@@ -70,21 +70,29 @@ def error_line(run: Run) -> str:
     return lines[-1].strip() if lines else "error"
 
 
-def static_texts(job: CronJob) -> dict[str, str]:
-    """The cells that never change for a job."""
+def job_cell(job: CronJob, now: datetime) -> str:
     name = f" <i>{html.escape(job.name)}</i>" if job.name else ""
     badges = (" " + badge("durable", "#1565c0") if job.durable else "") + (
         "" if job.recurring else " " + badge("once", "#6a1b9a")
     )
+    return _LINES.format(f"<b>{job.id}</b>{name}{badges}")
+
+
+def schedule_cell(job: CronJob, now: datetime) -> str:
+    policy = render.policy(job)
+    return _LINES.format(
+        f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
+        + (f"<br><span style='{_MUTED}'>{html.escape(policy)}</span>" if policy else "")
+    )
+
+
+def code_cell(job: CronJob, now: datetime) -> str:
     code = f"<code title='{html.escape(job.code)}'>{soft(html.escape(render.preview(job.code, 24)))}</code>"
-    return {
-        "job": _LINES.format(f"<b>{job.id}</b>{name}{badges}"),
-        "schedule": _LINES.format(
-            f"<code>{html.escape(job.schedule)}</code><br><span style='{_MUTED}'>{html.escape(job.description)}</span>"
-            + (f"<br><span style='{_MUTED}'>{html.escape(render.policy(job))}</span>" if render.policy(job) else "")
-        ),
-        "code": _LINES.format(code),
-    }
+    return _LINES.format(code)
+
+
+def state_cell(job: CronJob, now: datetime) -> str:
+    return badge(job.state, STATE_COLORS.get(job.state, "#757575"))
 
 
 def next_cell(job: CronJob, now: datetime) -> str:
@@ -94,29 +102,24 @@ def next_cell(job: CronJob, now: datetime) -> str:
     return _LINES.format(f"{_when(start, job.tz, now)}<br><span style='{_MUTED}'>{left}</span>")
 
 
-def dynamic_texts(job: CronJob, now: datetime) -> dict[str, str]:
-    """The cells that events change: state, next fire, last run, counters."""
-    state = job.state
+def last_cell(job: CronJob, now: datetime) -> str:
     last = job.last_run
     if last is None:
-        last_text = "—"
-    else:
-        status = last.status if last.status != "error" else f"<span style='color:{RED}'>error</span>"
-        took = f"<span style='{_MUTED}'>{last.duration * 1000:.0f} ms,</span>"
-        last_text = f"{_when(last.started_at, job.tz, now)}<br>{took} {status}"
-        if last.status == "error":
-            last_text += (
-                f"<br><span style='color:{RED};display:inline-block;max-width:14em;white-space:normal'>"
-                f"{soft(html.escape(error_line(last)))}</span>"
-            )
-        last_text = _LINES.format(last_text)
+        return "—"
+    status = last.status if last.status != "error" else f"<span style='color:{RED}'>error</span>"
+    took = f"<span style='{_MUTED}'>{last.duration * 1000:.0f} ms,</span>"
+    text = f"{_when(last.started_at, job.tz, now)}<br>{took} {status}"
+    if last.status == "error":
+        text += (
+            f"<br><span style='color:{RED};display:inline-block;max-width:14em;white-space:normal'>"
+            f"{soft(html.escape(error_line(last)))}</span>"
+        )
+    return _LINES.format(text)
+
+
+def runs_cell(job: CronJob, now: datetime) -> str:
     fails = f"<span style='color:{RED}'>{job.failures}</span>" if job.failures else "0"
-    return {
-        "state": badge(state, STATE_COLORS.get(state, "#757575")),
-        "next": next_cell(job, now),
-        "last": last_text,
-        "runs": f"{job.runs}/{fails}",
-    }
+    return f"{job.runs}/{fails}"
 
 
 def run_outputs(job: CronJob, run: Run) -> list[tuple[str, str]]:

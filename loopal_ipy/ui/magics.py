@@ -21,7 +21,7 @@ from ..core.declare import Declared
 from ..core.errors import CronError
 from ..core.job import CronJob
 from ..core.schedule import next_fires, parse_schedule
-from . import render
+from . import columns, render
 from .magicargs import (
     CRON_FIELD,
     InputError,
@@ -269,7 +269,7 @@ class CronMagics(Magics):
         if rest:
             raise UsageError(f"%cron list takes no arguments; got {rest!r}")
         make_table = self._get_table()
-        return make_table(bridge) if make_table is not None else render.JobTable(bridge)
+        return make_table(bridge) if make_table is not None else columns.JobTable(bridge)
 
     def _ids(self, name: str, rest: str) -> list[str]:
         ids = list(dict.fromkeys(shell_words(rest)))  # `%cron delete a a` means a, once

@@ -1,12 +1,11 @@
-"""Plain-text and HTML views of jobs: the snapshot a saved notebook keeps, and the log."""
+"""Jobs in words: times and countdowns, policies, the footer of skipped fires, the log, previews."""
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core import retries
 from ..core.events import FOOTER, Event
@@ -15,20 +14,7 @@ from ..core.options import OPTIONS
 from ..core.schedule import Schedule, get_zone
 
 if TYPE_CHECKING:
-    from ..kernel.face import SchedulerFace
-
-COLUMNS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail")
-SNAPSHOT_ROWS = 50  # a saved notebook keeps the first page of a big table, and how many more there were
-
-
-def _more(jobs: list[CronJob], limit: int) -> str:
-    left = len(jobs) - limit
-    return (
-        f"… and {left:,} more job{'s' if left != 1 else ''} (the live table pages through them; "
-        "loopal_ipy.get_scheduler().jobs() has them all)"
-        if left > 0
-        else ""
-    )
+    pass
 
 
 def countdown(when: datetime | None, now: datetime) -> str:
@@ -85,84 +71,15 @@ def policy(job: CronJob) -> str:
     return ", ".join(part for option in OPTIONS.values() if (part := option.shown(job)))
 
 
-def row(job: CronJob, now: datetime) -> dict[str, str]:
-    """One table row as strings: shared by the text, HTML and widget views."""
-    last = job.last_run
-    return {
-        "job": job.label + (" [durable]" if job.durable else "") + ("" if job.recurring else " [once]"),
-        "schedule": f"{job.schedule} — {job.description}" + (f" ({policy(job)})" if policy(job) else ""),
-        "code": preview(job.code),
-        "state": job.state,
-        "next fire": "—"
-        if (start := job.next_start) is None
-        else f"{local(start, job.tz)} ({_in(countdown(start, now))}){next_what(job)}",
-        "last run": "—"
-        if last is None
-        else f"{local(last.started_at, job.tz)}, {last.duration * 1000:.0f} ms, {last.status}",
-        "runs/fail": f"{job.runs}/{job.failures}",
-    }
-
-
 def footer_lines(events: Iterable[Event], limit: int = 5) -> list[str]:
     """Expired, dropped, missed, skipped and coalesced fires: nothing silent (docs/table.md)."""
     picked = [e for e in events if e.kind in FOOTER][-limit:]
     return [f"{e.at:%H:%M:%S} {e.kind} {e.job_id}: {e.message}".rstrip(": ") for e in picked]
 
 
-def table_text(jobs: list[CronJob], now: datetime, events: Iterable[Event] = (), limit: int = SNAPSHOT_ROWS) -> str:
-    if not jobs:
-        body = "no jobs — create one with %cron create \"@every 10s\" print('hi')"
-    else:
-        rows = [row(j, now) for j in jobs[:limit]]
-        widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
-        lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
-        lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
-        if more := _more(jobs, limit):
-            lines.append(more)
-        body = "\n".join(line.rstrip() for line in lines)
-    foot = [*footer_lines(events), taken(now)]
-    return body + "\n" + "\n".join(foot)
-
-
 def taken(now: datetime) -> str:
     """The date a snapshot carries: a saved notebook (nbviewer, GitHub) shows the jobs as of then."""
     return f"snapshot of {now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (a live table shows the jobs as they are now)"
-
-
-def table_html(jobs: list[CronJob], now: datetime, events: Iterable[Event] = (), limit: int = SNAPSHOT_ROWS) -> str:
-    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in COLUMNS)
-    body = (
-        "".join(
-            "<tr>"
-            + "".join(f"<td style='text-align:left'>{html.escape(v)}</td>" for v in row(j, now).values())
-            + "</tr>"
-            for j in jobs[:limit]
-        )
-        or f"<tr><td colspan='{len(COLUMNS)}'>no jobs</td></tr>"
-    )
-    if more := _more(jobs, limit):
-        body += f"<tr><td colspan='{len(COLUMNS)}'>{html.escape(more)}</td></tr>"
-    foot = "".join(f"<div>{html.escape(line)}</div>" for line in footer_lines(events))
-    foot += f"<div style='color:#666;font-size:90%'>{html.escape(taken(now))}</div>"
-    return f"<table class='loopal-cron'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
-
-
-class JobTable:
-    """A snapshot of the job table (text/plain and text/html)."""
-
-    def __init__(self, bridge: SchedulerFace) -> None:
-        self.jobs = bridge.jobs()
-        self.now = bridge.now()
-        self.events = list(bridge.events)
-
-    def __repr__(self) -> str:
-        return table_text(self.jobs, self.now, self.events)
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        return table_html(self.jobs, self.now, self.events)
 
 
 def log_text(job: CronJob, n: int | None = None, running: tuple[datetime, str] | None = None, after: str = "") -> str:

@@ -11,7 +11,7 @@ import ipywidgets as widgets
 
 from ..core.job import CronJob
 from ..kernel.shown import BEAT_MS
-from . import cells
+from .columns import COLUMNS, NEXT, html_cells
 
 if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
@@ -21,11 +21,8 @@ try:  # one shared style object per table instead of one per cell
 except ImportError:  # pragma: no cover - a future ipywidgets may move it
     HTMLStyle = None
 
-COLUMNS = ("job", "schedule", "code", "state", "next", "last", "runs")
-# job, schedule, code, state, next fire, last run, runs/fail, buttons
-HEADER_SIZES = ("minmax(7em, max-content)", "minmax(7em, max-content)", "minmax(5em, max-content)", "max-content",
-                "minmax(6em, max-content)", "minmax(8em, max-content)", "max-content", "max-content")  # fmt: skip
-COLUMN_SIZES = " ".join(HEADER_SIZES)
+HEADERS = (*(c.title for c in COLUMNS), "")  # the last column: a row's buttons
+COLUMN_SIZES = " ".join((*(c.size for c in COLUMNS), "max-content"))
 # After a kernel restart ipywidgets marks every view of the old kernel disconnected and draws a
 # broken-link icon in a ::before of each: one per cell, and the grid's own ::before took the first
 # grid slot, so every row's buttons moved a row. One line says what happened instead.
@@ -58,10 +55,10 @@ class Look:
     def button(self, text: str) -> widgets.Button:
         return widgets.Button(description=text, layout=self.button_layout, style=self.button_style)
 
-    def grid_parts(self, headers: tuple[str, ...]) -> tuple[list[widgets.HTML], widgets.HTML, widgets.GridBox]:
+    def grid_parts(self) -> tuple[list[widgets.HTML], widgets.HTML, widgets.GridBox]:
         """The header cells, the "no jobs" line, and the grid the rows go in."""
         header = [
-            widgets.HTML(value=f"<b>{html.escape(h)}</b>", layout=self.cell_layout, **self.cell_style) for h in headers
+            widgets.HTML(value=f"<b>{html.escape(h)}</b>", layout=self.cell_layout, **self.cell_style) for h in HEADERS
         ]
         header[0].value += STALE_STYLE  # in a cell that never changes: no model of its own
         empty = widgets.HTML(
@@ -72,7 +69,7 @@ class Look:
             layout=widgets.Layout(
                 # Text columns give way down to a floor (their text wraps); state, counts and the
                 # buttons never do: a narrow notebook (a sidebar open) still shows every button.
-                grid_template_columns=COLUMN_SIZES if len(headers) == len(HEADER_SIZES) else "repeat(8, max-content)",
+                grid_template_columns=COLUMN_SIZES,
                 grid_gap="0 8px",
                 align_items="stretch",  # every cell as tall as its row: the row lines meet
                 overflow="auto",
@@ -134,7 +131,7 @@ class Row:
     def __init__(self, look: Look, job: CronJob, now: datetime, act: Callable[[str, str], None]) -> None:
         self.job = job
         classes = (f"loopal-job-{job.id}",)
-        self.texts = {**cells.static_texts(job), **cells.dynamic_texts(job, now)}
+        self.texts = html_cells(job, now)
         self.definition = (job.name, *job.definition())  # the fixed cells are redrawn when it changes
         self.cells = {
             col: widgets.HTML(
@@ -143,7 +140,7 @@ class Row:
                 _dom_classes=(f"loopal-cell-{col}", *classes),
                 **look.cell_style,
             )
-            for col in COLUMNS
+            for col in self.texts
         }
         self.paused = job.paused
         self.buttons = {
@@ -169,11 +166,10 @@ class Row:
     def update(self, now: datetime) -> int:
         """Send the cells whose text changed; returns how many."""
         sent = 0
-        texts = cells.dynamic_texts(self.job, now)
         definition = (self.job.name, *self.job.definition())
-        if definition != self.definition:  # a create declared it again, changed (or %cron edit)
-            self.definition = definition
-            texts.update(cells.static_texts(self.job))
+        changed = definition != self.definition  # a create declared it again, changed (or %cron edit)
+        self.definition = definition
+        texts = html_cells(self.job, now, fixed=None if changed else False)
         for col, text in texts.items():
             if self.texts[col] != text:
                 self.texts[col] = text
@@ -188,11 +184,11 @@ class Row:
         return sent
 
     def update_countdown(self, now: datetime) -> int:
-        text = cells.next_cell(self.job, now)
-        if self.texts["next"] == text:
+        text = NEXT.html(self.job, now)
+        if self.texts[NEXT.key] == text:
             return 0
-        self.texts["next"] = text
-        self.cells["next"].value = text
+        self.texts[NEXT.key] = text
+        self.cells[NEXT.key].value = text
         return 1
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from ..core.errors import CronError
 from ..core.events import Event
 from ..core.job import CronJob
-from . import cells, render
+from . import cells, columns, render
 from .lifetime import Lifetimes, LiveBox, handed_over
 from .logview import LogView
 from .tableparts import Look, Row, pulse_for
@@ -31,7 +31,6 @@ from .tableparts import Look, Row, pulse_for
 if TYPE_CHECKING:
     from ..kernel.face import SchedulerFace
 
-HEADERS = ("job", "schedule", "code", "state", "next fire", "last run", "runs/fail", "")
 # Tables alive in this kernel, oldest display first. A cell that runs again replaces the
 # tables its earlier run showed, and past MAX_LIVE_TABLES the oldest is closed: a table
 # is a few hundred widget models and a scheduler listener, and a notebook page with
@@ -76,7 +75,7 @@ class CronTable(LiveBox):
         self.ticks = 0  # countdown refreshes, for tests and benchmarks (never scheduler wake-ups)
 
         self._look = Look()
-        self._header, self._empty, self._grid = self._look.grid_parts(HEADERS)
+        self._header, self._empty, self._grid = self._look.grid_parts()
         self._prev, self._next, self._page_label, self._pager = self._look.pager(self.show_page, lambda: self._page)
         self._status = widgets.HTML(_dom_classes=("loopal-cron-status",))
         self._footer = widgets.HTML(_dom_classes=("loopal-cron-footer",))
@@ -253,7 +252,7 @@ class CronTable(LiveBox):
         jobs = self._bridge.jobs()
         now = self._bridge.now()
         events = list(self._bridge.events)
-        return render.table_text(jobs, now, events), render.table_html(jobs, now, events)
+        return columns.table_text(jobs, now, events), columns.table_html(jobs, now, events)
 
     def _shown(self) -> None:
         """On screen (again): catch up if events were missed while hidden, else keep ticking."""

@@ -6,17 +6,17 @@ import types
 from datetime import timedelta
 
 import loopal_ipy
-from loopal_ipy.ui import cells, render
+from loopal_ipy.ui import cells, columns, render
 
 
 def test_a_job_that_is_due_says_due_now_never_in_due(kshell) -> None:
     sched = loopal_ipy.get_scheduler()
     job = sched.create("@every 10s", "pass", name="soon")
     late = job.next_fire + timedelta(seconds=1)
-    assert render.row(job, late)["next fire"].endswith("(due now)")
+    assert columns.row(job, late)["next fire"].endswith("(due now)")
     assert "in due" not in cells.next_cell(job, late) and "due now" in cells.next_cell(job, late)
-    assert "in due" not in render.table_text([job], late)
-    assert "in due" not in render.table_html([job], late)
+    assert "in due" not in columns.table_text([job], late)
+    assert "in due" not in columns.table_html([job], late)
 
 
 def test_the_first_durable_create_of_a_session_raises_no_store_warning(shell, monkeypatch, tmp_path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import html
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ from loopal_ipy.core.limits import Settings
 from loopal_ipy.core.scheduler import Scheduler
 from loopal_ipy.kernel.bridge import KernelScheduler
 from loopal_ipy.kernel.runner import Runner
-from loopal_ipy.ui import cells, tableparts
+from loopal_ipy.ui import cells, columns, tableparts
 from loopal_ipy.ui import widget as W
 from loopal_ipy.ui.cells import until_change
 from loopal_ipy.ui.magics import CronMagics
@@ -161,8 +163,28 @@ def test_rows_come_from_scheduler_state(core, bridge, tables) -> None:
     assert value(ca["last"]) == "—" and value(ca["runs"]) == "0/0"
     assert [b.get_state()["description"] for b in t.buttons(a.id).values()] == ["pause", "run", "delete", "log"]
     grid = t._grid
-    assert len(grid.children) == len(W.HEADERS) + 2 * (len(tableparts.COLUMNS) + 1)
+    assert len(grid.children) == len(tableparts.HEADERS) + 2 * (len(columns.COLUMNS) + 1)
     assert "loopal-cell-runs" in ca["runs"].get_state()["_dom_classes"]
+
+
+def test_the_widget_the_text_and_the_html_snapshot_draw_the_same_columns(core, clock, bridge, tables) -> None:
+    """The columns are declared once (ui/columns.py): every view of the table has them, in their order."""
+    job = core.create("@every 1h", "x = 1", name="tick", retries=2)
+    fire(core, clock, 3600, status="error", error="ZeroDivisionError: division by zero")
+    t = CronTable(bridge)
+    tables.append(t)
+    titles = [c.title for c in columns.COLUMNS]
+    header = [re.sub(r"<style>.*</style>", "", h.value, flags=re.S) for h in t._header]  # the first has the stale rule
+    assert header == [f"<b>{html.escape(c)}</b>" for c in [*titles, ""]]
+    text, snapshot = columns.table_text([job], clock.now()), columns.table_html([job], clock.now())
+    assert text.splitlines()[0].split() == " ".join(titles).split()
+    assert re.findall(r"<th[^>]*>([^<]*)</th>", snapshot) == [html.escape(c) for c in titles]
+    row = columns.row(job, clock.now())
+    for c in columns.COLUMNS:  # each cell of the widget is its column's; the text row has the same fact
+        assert value(t.cells(job.id)[c.key]) == c.html(job, clock.now())
+        assert f"loopal-cell-{c.key}" in t.cells(job.id)[c.key].get_state()["_dom_classes"]
+        assert row[c.title] in text and html.escape(row[c.title]) in snapshot
+    assert "retry 1 of 2" in row["next fire"] and "retry 1 of 2" in value(t.cells(job.id)["next"])
 
 
 def test_long_words_wrap_after_dots_not_mid_word(core, clock, bridge, tables) -> None:
@@ -255,7 +277,7 @@ def test_buttons_pause_resume_run_and_delete(core, clock, bridge, sent, tables) 
     row_widgets = [*t.cells(b.id).values(), *t.buttons(b.id).values()]
     t.buttons(b.id)["delete"].click()
     assert [j.id for j in core.jobs()] == [a.id] and t.row_ids == [a.id]
-    assert len(t._grid.children) == len(W.HEADERS) + len(tableparts.COLUMNS) + 1
+    assert len(t._grid.children) == len(tableparts.HEADERS) + len(columns.COLUMNS) + 1
     assert all(w.comm is None for w in row_widgets)  # the deleted row's widgets are closed
     assert t.status.value == ""
 

@@ -177,7 +177,7 @@ def test_retries_never_overlap_and_never_delay_the_next_occurrence(
 def test_every_surface_says_a_waiting_retry_is_the_next_start(sched: Scheduler, clock: FakeClock) -> None:
     """One rule for "when does this job next start" (docs/running.md): a retry it waits for comes before its
     next occurrence; the timer, the table's row and cell, and the live view's header all say the retry."""
-    from loopal_ipy.ui import cells, render, view
+    from loopal_ipy.ui import cells, columns, view
 
     job = sched.create("@hourly", "poll()", retries=2, retry_delay=30)
     clock.advance(3600)
@@ -185,11 +185,11 @@ def test_every_surface_says_a_waiting_retry_is_the_next_start(sched: Scheduler, 
     retry = clock.now() + timedelta(seconds=30)
     assert job.next_start == retry and job.next_is_retry
     assert sched.next_deadline() == retry
-    assert render.row(job, clock.now())["next fire"] == "2026-01-05 13:00:30 UTC (in 30s), retry 1 of 2"
+    assert columns.row(job, clock.now())["next fire"] == "2026-01-05 13:00:30 UTC (in 30s), retry 1 of 2"
     assert "13:00:30" in cells.next_cell(job, clock.now()) and "retry 1 of 2" in cells.next_cell(job, clock.now())
     assert "next 2026-01-05 13:00:30 UTC, retry 1 of 2" in view.head_parts(job)
     sched.pause(job.id)  # a pause drops the retry: nothing starts by itself
-    assert job.next_start is None and render.row(job, clock.now())["next fire"] == "—"
+    assert job.next_start is None and columns.row(job, clock.now())["next fire"] == "—"
     sched.resume(job.id)
     assert job.next_start == START + timedelta(hours=2) and not job.next_is_retry
-    assert render.row(job, clock.now())["next fire"].startswith("2026-01-05 14:00:00 UTC (in ")
+    assert columns.row(job, clock.now())["next fire"].startswith("2026-01-05 14:00:00 UTC (in ")
