@@ -140,7 +140,7 @@ class Scheduler:
         editable = ("schedule", "code", "tz", "once", "durable", *OPTIONS)  # the definition, as create names it
         refused = [word for word in options if word not in editable]  # else a name= would be dropped unsaid
         if refused:
-            raise LimitError(f"edit() cannot change {refused[0]}; it changes {', '.join(editable)}")
+            raise LimitError(f"edit() cannot change {refused[0]!r}; it changes {', '.join(editable)}")
         merged: dict[str, Any] = {"once": not job.recurring, "durable": job.durable, "tz": job.tz, **job.policy}
         merged.update(options)
         code = job.code if code is None else code

@@ -96,6 +96,7 @@ class KernelScheduler(Saving, Commands):
         self._busy = Cells(self._cell_started, self._cells_ended, loop.call_soon_threadsafe)
         self._lock = threading.RLock()  # the core, changed from a thread other than the loop's
         self._openers = 0  # cells waiting for jobs (%cron wait): while > 0, jobs may fire mid-cell
+        self._at_cell_end: list[Callable[[], None]] = []  # live views: what the cells did, before the reply
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: datetime | None = None
         self.hooks = Hooks(
@@ -222,6 +223,12 @@ class KernelScheduler(Saving, Commands):
         if self._save_soon is not None and not self.off_loop():
             self._save_soon.cancel()
             self._save_if_dirty()
+        if not self.off_loop():
+            for callback in list(self._at_cell_end):
+                try:
+                    callback()
+                except Exception as e:  # a view's bug: said where hooks' faults are, the cell's reply goes on
+                    self.core.emit(Kind.HOOK, "-", f"a view failed at a cell's end: {type(e).__name__}: {e}"[:300])
         self._arm()
 
     # ----------------------------------------------------------------- timer
@@ -544,6 +551,12 @@ class KernelScheduler(Saving, Commands):
         """(which cell, which run of it) is executing: a table shown again by the same cell replaces
         the tables its earlier runs showed."""
         return displaying_cell(self.shell)
+
+    def at_cell_end(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """``callback()`` whenever the main shell's cells have all ended, before their reply goes out;
+        the returned call stops it."""
+        self._at_cell_end.append(callback)
+        return lambda: self._at_cell_end.remove(callback) if callback in self._at_cell_end else None
 
 
 def _failed(at: datetime, error: str, occurrence: datetime | None, trigger: str) -> Run:

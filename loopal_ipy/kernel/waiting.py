@@ -153,6 +153,8 @@ def _default_timeout(sched: Commands, job: CronJob | None, runs: int) -> float:
 
     Bounded work whatever ``runs`` is: past 100 steps the rest is extrapolated.
     """
+    if job is not None:
+        _check_still_waitable(sched, job)  # paused: say so, not that it never fires again
     jobs = [job] if job is not None else [j for j in sched.core.jobs() if not j.paused][:50]
     if not jobs:
         return 60.0

@@ -63,8 +63,8 @@ HELP_WIDTH = 88  # a notebook cell shows about 100 columns before it wraps
 
 
 def wrapped(text: str, first: str, rest: str, width: int = HELP_WIDTH) -> list[str]:
-    """``text`` in lines of at most ``width`` columns, never breaking inside ``[...]`` (one option,
-    which may nest) or a quoted example."""
+    """``text`` in lines of at most ``width`` columns (a longer word has a line of its own), never breaking
+    inside ``[...]`` (one option, which may nest) or a quoted example; no lines for blank text."""
     lines: list[str] = []
     line = first
     for atom in _atoms(text):
@@ -72,10 +72,11 @@ def wrapped(text: str, first: str, rest: str, width: int = HELP_WIDTH) -> list[s
             lines.append(line)
             line = rest
         line += atom if not line.strip() else " " + atom
-    return [*lines, line]
+    return [*lines, line] if line.strip() else lines
 
 
 def _atoms(text: str) -> list[str]:
+    """Words, with ``[...]`` and ``"..."`` kept whole; an unclosed one is words again, a stray ``]`` a letter."""
     atoms, depth, quoted, word = [], 0, False, ""
     for ch in text:
         if ch.isspace() and not depth and not quoted:
@@ -83,9 +84,10 @@ def _atoms(text: str) -> list[str]:
             word = ""
             continue
         word += ch
-        depth += (ch == "[") - (ch == "]") if not quoted else 0
+        if not quoted:
+            depth = max(0, depth + (ch == "[") - (ch == "]"))
         quoted ^= ch == '"'
-    return [*atoms, word] if word else atoms
+    return [*atoms, *(word.split() if depth or quoted else [word] if word else [])]
 
 
 def split_word(rest: str) -> tuple[str, bool, str]:

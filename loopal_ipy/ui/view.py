@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from IPython.display import display, update_display
 
 from ..core.errors import CronError
-from ..core.events import GONE, REARM, Event
+from ..core.events import GONE, Event
 from ..core.job import CronJob, Run
 from . import cells, render
 from .lifetime import Lifetimes, LiveBox
@@ -162,6 +162,7 @@ class CronView(LiveBox):
             children=[self.rule, self.head, self.body, *pulse], _view_count=0, _dom_classes=("loopal-view",), **kwargs
         )
         self._unsubscribe: Callable[[], None] | None = bridge.subscribe(self._on_event)
+        self._cells_unsubscribe: Callable[[], None] | None = bridge.at_cell_end(self._at_cell_end)
         _live.keep(self, bridge.displaying_cell())  # made by this cell, even inside a layout of the user's
 
     lives = _live
@@ -179,11 +180,17 @@ class CronView(LiveBox):
             self._gone = f"{event.kind.value}: {event.message}" if event.message else str(event.kind.value)
         if self._dormant:
             self._missed = True
-        elif event.kind in REARM or not self._loop.is_running() or (self._bridge.cells and not self._view_count):
-            # A user's change, or a cell that nbclient reads until it ends: say it before the cell ends.
+        elif not self._loop.is_running():
             self._flush()
         elif self._flush_handle is None:  # one update per loop turn: a run's fired+finished pair sends once
             self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _at_cell_end(self) -> None:
+        """What the cells did to the job (a run, a pause, a delete, from a thread too) is sent once, before
+        their reply: nbclient reads a cell's messages until its reply, and a cell that never yields
+        lets no loop turn flush before that."""
+        if not self._closed and not self._dormant:
+            self._flush()
 
     def _flush(self) -> None:
         if self._flush_handle is not None:
@@ -256,6 +263,9 @@ class CronView(LiveBox):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._cells_unsubscribe is not None:
+            self._cells_unsubscribe()
+            self._cells_unsubscribe = None
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None

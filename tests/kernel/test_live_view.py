@@ -421,6 +421,42 @@ def test_an_executed_notebook_saves_what_later_cells_did_to_the_job(tmp_path: Pa
     assert "deleted" in deleted.splitlines()[0] and "hello from the run" in deleted, deleted
 
 
+@pytest.mark.parametrize("page", [False, True], ids=["executed", "on-a-page"])
+def test_a_cell_that_changes_a_shown_job_3000_times_sends_one_update(kernel: Kernel, page: bool) -> None:
+    """A view sends what a cell did once, at its end: a loop of pauses and resumes never crowds the cell's
+    own output out of IOPub (the kernel drops messages past its queue's limit)."""
+    ok(kernel, "import loopal_ipy\ns = loopal_ipy.get_scheduler()")
+    created = ok(kernel, '%cron create --show --name busy "@yearly" print("x" * 5000)')
+    if page:
+        count_a_view(kernel, created)
+    ok(kernel, "%cron run busy")
+    r = ok(kernel, "for i in range(3000):\n    s.pause('busy'); s.resume('busy')\nprint('END-MARK')", timeout=120)
+    assert r.stdout == "END-MARK\n", r.stdout
+    sent = [m for m in r.messages if m["msg_type"] in ("comm_msg", "update_display_data")]
+    assert len(sent) <= 2, f"{len(sent)} view messages for one cell"
+
+
+def test_an_executed_notebook_saves_a_change_made_from_a_thread(tmp_path: Path) -> None:
+    """A pause from a thread the cell joins reaches the saved snapshot before the cell ends."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        "%load_ext loopal_ipy\nimport threading, loopal_ipy\ns = loopal_ipy.get_scheduler()",
+        '%cron create --show --name t "@yearly" print(1)',
+        "t = threading.Thread(target=lambda: s.pause('t'))\nt.start(); t.join()",
+    ]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in kernel_env(tmp_path).items():
+            mp.setenv(name, value)
+        client.execute()
+    saved = next(o for o in nb.cells[1].outputs if WIDGET in o.get("data", {}))["data"]["text/plain"]
+    assert "paused" in saved.splitlines()[0], saved
+
+
 def test_the_25th_view_closes_the_oldest(kernel: Kernel) -> None:
     ok(kernel, "import loopal_ipy\nfrom loopal_ipy.ui import view as V")
     ok(kernel, '%cron create --name a "@yearly" 1')

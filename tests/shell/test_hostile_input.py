@@ -163,6 +163,13 @@ def test_a_wait_that_could_only_time_out_fails_at_once_saying_when(kshell, sched
     assert re.fullmatch(pattern, str(info.value)), str(info.value)
 
 
+def test_a_wait_for_a_paused_job_says_it_is_paused_not_that_it_never_fires(kshell) -> None:
+    loopal_ipy.get_scheduler().create("@hourly", "pass", name="held")
+    loopal_ipy.get_scheduler().pause("held")
+    with pytest.raises(UsageError, match=r"^job \w+ \(held\) is paused, 0 runs seen; %cron resume held first$"):
+        kshell.find_magic("cron").__self__.wait_line_blocking("held")
+
+
 def test_lone_surrogates_in_output_never_break_list_log_or_the_store(kshell) -> None:
     sched = loopal_ipy.get_scheduler()
     job = sched.create("@hourly", "print('\\udcff' + 'name'); raise ValueError('\\ud800')", durable=True, name="odd")

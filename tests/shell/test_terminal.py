@@ -38,6 +38,21 @@ def test_help_fits_a_cell_and_never_splits_an_option(shell) -> None:
         assert line.count("[") == line.count("]"), line
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["x] " + "word " * 40, "[unclosed " + "word " * 40, '"unclosed ' + "word " * 40, "a" * 100 + " b", "", "   "],
+)
+def test_help_wrapping_survives_unbalanced_text(text: str) -> None:
+    """Help is made from usage strings a future option may spell oddly: an unbalanced bracket or quote
+    costs at most its own word, never the wrapping of the rest."""
+    from loopal_ipy.ui.magicargs import wrapped
+
+    lines = wrapped(text, "  ", "    ")
+    assert " ".join(" ".join(line.split()) for line in lines).split() == text.split()
+    assert all(len(line) <= 88 or " " not in line.strip() for line in lines), lines  # only a lone long word is wider
+    assert all(line.strip() for line in lines), lines
+
+
 def test_unknown_subcommand(shell) -> None:
     shell.run_cell("%load_ext loopal_ipy")
     with pytest.raises(UsageError, match=r"^%cron has no subcommand 'frobnicate'; valid subcommands are: create, "):

@@ -309,6 +309,6 @@ def test_edit_refuses_what_it_cannot_change_and_changes_nothing(sched: Scheduler
     """edit() changes a job's definition; a name, if_exists or an unknown keyword would be dropped silently."""
     job = sched.create("@every 10s", "x = 1", name="tick")
     before = job.definition()
-    with pytest.raises(LimitError, match=rf"^edit\(\) cannot change {option}; it changes "):
+    with pytest.raises(LimitError, match=rf"^edit\(\) cannot change '{option}'; it changes "):
         sched.edit("tick", schedule="@every 20s", **{option: value})  # type: ignore[arg-type]
     assert job.definition() == before and sched.get("tick") is job
