@@ -193,3 +193,48 @@ def test_every_surface_says_a_waiting_retry_is_the_next_start(sched: Scheduler, 
     sched.resume(job.id)
     assert job.next_start == START + timedelta(hours=2) and not job.next_is_retry
     assert columns.row(job, clock.now())["next fire"].startswith("2026-01-05 14:00:00 UTC (in ")
+
+
+def _reloaded(job: CronJob) -> CronJob:
+    """The job as a reload's stash or a store hands it back: its definition, state and history (a waiting
+    retry is not among them)."""
+    return CronJob.from_dict(job.to_dict())
+
+
+def test_a_waiting_retry_is_worked_out_again_after_a_reload_or_restart(sched: Scheduler, clock: FakeClock) -> None:
+    from loopal_ipy.core import retries
+
+    job = sched.create("@hourly", "poll()", retries=3, retry_delay=10)
+    clock.advance(3600)
+    fire_and_finish(sched, "error")
+    clock.advance(10)
+    fire_and_finish(sched, "error")  # retry 1 of 3 failed: retry 2 waits, 20 s on
+    waiting = (job.attempt, job.retry_at, job.retry_for)
+    back = _reloaded(job)
+    assert back.retry_at is None
+    retries.restore(back, clock.now() + timedelta(seconds=5))
+    assert (back.attempt, back.retry_at, back.retry_for) == waiting
+    late = _reloaded(job)  # the kernel was down past the next occurrence: that occurrence comes, not the retry
+    retries.restore(late, START + timedelta(hours=2, seconds=1))
+    assert late.retry_at is None
+
+
+@pytest.mark.parametrize("how", ["ok", "interrupted", "run-now", "last attempt", "paused"])
+def test_no_retry_is_made_up_where_none_was_waiting(sched: Scheduler, clock: FakeClock, how: str) -> None:
+    from loopal_ipy.core import retries
+
+    job = sched.create("@hourly", "poll()", retries=1 if how == "last attempt" else 3, retry_delay=10)
+    clock.advance(3600)
+    if how == "run-now":
+        sched.finish(job, Run(started_at=clock.now(), status="error", error="boom", trigger="run-now"))
+    else:
+        fire_and_finish(sched, "ok" if how == "ok" else "error", stopped="interrupted" if how == "interrupted" else None)
+    if how == "last attempt":
+        clock.advance(10)
+        fire_and_finish(sched, "error")
+    if how == "paused":
+        sched.pause(job.id)  # its retry is kept, unused, until a resume drops it; a reload makes none
+    assert job.retry_at is None or how == "paused"
+    back = _reloaded(job)
+    retries.restore(back, clock.now())
+    assert back.retry_at is None
