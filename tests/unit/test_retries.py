@@ -228,7 +228,8 @@ def test_no_retry_is_made_up_where_none_was_waiting(sched: Scheduler, clock: Fak
     if how == "run-now":
         sched.finish(job, Run(started_at=clock.now(), status="error", error="boom", trigger="run-now"))
     else:
-        fire_and_finish(sched, "ok" if how == "ok" else "error", stopped="interrupted" if how == "interrupted" else None)
+        stopped = "interrupted" if how == "interrupted" else None
+        fire_and_finish(sched, "ok" if how == "ok" else "error", stopped=stopped)
     if how == "last attempt":
         clock.advance(10)
         fire_and_finish(sched, "error")
