@@ -12,7 +12,6 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .core import retries
 from .core.clock import SystemClock
 from .core.errors import CodeError
 from .core.events import Kind
@@ -117,9 +116,7 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts,
     cells = stash["cells"] if stash.get("cell") == cell_marker(shell) else None
     core.active.update(stash["running"])  # runs from before the reload are still going: no overlap
     for data in stash["jobs"]:
-        job = CronJob.from_dict(data, config.history_size)
-        retries.restore(job, core.clock.now())  # a retry that waited goes on waiting
-        core.add(job)
+        core.add(CronJob.from_dict(data, config.history_size))
     setattr(shell, _STASH, None)
     summary = durable.open()
     durable.on_takeover = bridge.rearm

@@ -20,7 +20,6 @@ from .schedule import Schedule, parse_schedule
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 STATUSES = ("ok", "error", "skipped", "coalesced")
-STOPPED = ("interrupted", "timeout", "restart", "terminated")  # Run.stopped: why code was stopped from outside
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -101,8 +100,7 @@ class Run:
     occurrence: datetime | None = None
     trigger: str = "schedule"  # schedule | run-now | wait
     # Why the code was stopped from outside: "interrupted", "timeout", "restart" (an interrupt that a
-    # shutdown request followed) or "terminated" (SIGTERM); the bridge acts on it, and a reload or a
-    # restart reads it to know whether a retry was waiting (retries.restore).
+    # shutdown request followed) or "terminated" (SIGTERM); the bridge acts on it. Not saved.
     stopped: str | None = None
     images: tuple[str, ...] = ()  # base64 PNGs the run drew (pyplot figures, displayed images)
     html: tuple[str, ...] = ()  # HTML the run displayed (a DataFrame, a status card), shown in the log view
@@ -121,8 +119,6 @@ class Run:
             "occurrence": to_rfc3339(self.occurrence),
             "trigger": self.trigger,
         }
-        if self.stopped is not None:
-            d["stopped"] = self.stopped
         if self.images:
             d["images"] = list(self.images)
         if self.html:
@@ -142,7 +138,6 @@ class Run:
             error=clean_text(str(d["error"])) if d.get("error") is not None else None,
             occurrence=from_rfc3339(d.get("occurrence")),
             trigger=str(d.get("trigger", "schedule")),
-            stopped=d["stopped"] if d.get("stopped") in STOPPED else None,
             images=_images(d.get("images")),
             html=_html(d.get("html")),
         )

@@ -8,45 +8,21 @@ kernel's restart or SIGTERM, which end the kernel) is never retried: only its ow
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from .job import CronJob, Run
 
-_RETRY = re.compile(r"retry (\d+) of \d+")  # label(): how a retry's run is marked
 
-
-def _earned(job: CronJob, run: Run, done: int) -> datetime | None:
-    """When the retry after ``run``, the job's ``done``-th retry (0: its first attempt), comes; None if it
-    earns none. The one rule, for a run that just ended and for one a reload or a restart finds."""
-    if run.status != "error" or run.stopped not in (None, "timeout") or done >= job.retries or job.paused:
-        return None
-    at = run.started_at + timedelta(seconds=run.duration + job.retry_delay * 2**done)
-    return at if job.next_fire is None or at < job.next_fire else None
-
-
-def plan(job: CronJob, run: Run) -> datetime | None:
+def plan(job: CronJob, run: Run, now: datetime) -> datetime | None:
     """After ``run`` ended: when its retry comes (and the job now waits for it), or None (done)."""
-    at = _earned(job, run, job.attempt)
-    if at is None:
-        clear(job)
-    else:
-        job.attempt, job.retry_at, job.retry_for = job.attempt + 1, at, run.occurrence
-    return at
-
-
-def restore(job: CronJob, now: datetime) -> None:
-    """The retry that waited when the job's kernel stopped or the extension reloaded, worked out again from
-    its newest run (a waiting retry is not saved: the run and the policy say it all). None if an occurrence
-    of the job passed meanwhile: that occurrence is its next start (docs/running.md)."""
-    run = job.last_run
-    if run is None or run.trigger == "run-now" or job.retry_at is not None:
-        return
-    if job.next_fire is None or job.next_fire <= now:
-        return
-    done = int(m.group(1)) if (m := _RETRY.fullmatch(run.trigger)) else 0  # this run was retry `done`
-    if (at := _earned(job, run, done)) is not None:
-        job.attempt, job.retry_at, job.retry_for = done + 1, at, run.occurrence
+    if run.status == "error" and run.stopped in (None, "timeout") and job.attempt < job.retries and not job.paused:
+        at = now + timedelta(seconds=job.retry_delay * 2**job.attempt)
+        if job.next_fire is None or at < job.next_fire:
+            job.attempt += 1
+            job.retry_at, job.retry_for = at, run.occurrence
+            return at
+    clear(job)
+    return None
 
 
 def clear(job: CronJob) -> None:

@@ -429,7 +429,7 @@ class Scheduler:
         error = tail_text(run.error, limit) if run.error else None
         run = replace(run, output=tail_text(run.output, limit), error=error, html=tuple(map(clean_text, run.html)))
         self._record(job, run)
-        retry = retries.plan(job, run) if run.trigger != "run-now" else None
+        retry = retries.plan(job, run, self.clock.now()) if run.trigger != "run-now" else None
         self.emit(Kind.FINISHED, job, run.status)
         if retry is not None:
             self._push(job)

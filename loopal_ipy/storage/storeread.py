@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import retries
 from ..core.job import CronJob
 from .atomic import NOFOLLOW
 from .journal import JOURNAL_NAME, JournalRead, State, definition, read_journal, state_of
@@ -351,7 +350,6 @@ class Reading:
             missed = count_missed(job, now)
             if missed:
                 result.missed[job.id] = missed
-        retries.restore(job, now)  # before rehydrate moves the saved next fire past now
         if job.rehydrate(now):
             result.changed = True
         if live:  # a session switched back while its run goes on: the run's mark belongs on disk

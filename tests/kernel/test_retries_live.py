@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from kernelutil import SCHED, Kernel, kernel_env, ok, wait_for
 
 from loopal_ipy import cli
@@ -60,28 +59,3 @@ def test_a_durable_catch_up_job_runs_once_after_its_kernel_was_down(tmp_path: Pa
         assert sum(t.startswith("catch-up") for t in triggers) == 1 and ran == len(triggers), (ran, triggers)
         said = ok(k, "%cron session").execute_result["text/plain"]
         assert "missed" in said, said  # the missed occurrence is still reported
-
-
-@pytest.mark.parametrize("how", ["reload", "restart"])
-def test_a_waiting_retry_goes_on_waiting_after_a_reload_or_a_restart(tmp_path: Path, how: str) -> None:
-    """A retry is not saved: its run and the job's policy say when it comes, so a reload (and, for a
-    durable job, the notebook's next kernel) keeps it, and the table says it."""
-    env = kernel_env(tmp_path, LOOPAL_SESSION_ID="retrying")
-    durable = "--durable " if how == "restart" else ""
-    read = f"(lambda j: (j.attempt, str(j.retry_at), j.next_is_retry))({SCHED}.get('r'))"
-    with Kernel(env=env) as k:
-        ok(k, "%load_ext loopal_ipy\nimport loopal_ipy")
-        # It fails 30 s on; its first retry waits 25 s more: the reload or the restart comes in between.
-        ok(k, f'%cron create {durable}--name r --retries 3 --retry-delay 25 "@every 30s" 1/0')
-        assert wait_for(lambda: k.evaluate(f"{SCHED}.get('r').retry_at is not None"), 60)
-        before = k.evaluate(read)
-        assert before[0] == 1 and before[2], before
-        if how == "reload":
-            ok(k, "%reload_ext loopal_ipy")
-        else:
-            ok(k, "pass")  # the run's end reaches the disk before a cell's reply
-            k.restart()
-            ok(k, "%load_ext loopal_ipy\nimport loopal_ipy")
-        assert k.evaluate(read) == before
-        listed = ok(k, "%cron list").execute_result["text/plain"]
-        assert "retry 1 of 3" in listed, listed
