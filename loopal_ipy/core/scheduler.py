@@ -317,8 +317,10 @@ class Scheduler:
         return job.created_at + timedelta(seconds=self.settings.max_age)
 
     def _deadline(self, job: CronJob) -> datetime | None:
-        """The earliest of its next start (``CronJob.next_start``) and its expiry."""
-        candidates = [t for t in (job.next_start, self.expires_at(job)) if t is not None]
+        """The earliest of its next start (``CronJob.next_start``) and its expiry. A retry waits for a run
+        of the job going on (a ``%cron run``): its end pushes the job again."""
+        start = job.next_fire if job.running and job.next_is_retry else job.next_start
+        candidates = [t for t in (start, self.expires_at(job)) if t is not None]
         return min(candidates) if candidates else None
 
     def _push(self, job: CronJob) -> None:
@@ -438,6 +440,8 @@ class Scheduler:
         if not job.recurring and run.trigger != "run-now" and job.id in self._jobs:
             self._remove(job)
             self.emit(Kind.REMOVED, job, "one-shot job ran and was removed")
+        elif self._jobs.get(job.id) is job:
+            self._push(job)  # not running any more: a retry that waited for this run is due again
 
     def fault(self, job: CronJob, error: str) -> None:
         """A fire whose start or end raised inside loopal_ipy: the job is not left running, and the error is

@@ -193,3 +193,19 @@ def test_every_surface_says_a_waiting_retry_is_the_next_start(sched: Scheduler, 
     sched.resume(job.id)
     assert job.next_start == START + timedelta(hours=2) and not job.next_is_retry
     assert columns.row(job, clock.now())["next fire"].startswith("2026-01-05 14:00:00 UTC (in ")
+
+
+def test_a_run_now_that_outlasts_a_waiting_retry_delays_it_and_never_spins(sched: Scheduler, clock: FakeClock) -> None:
+    """`%cron run` while a retry waits: the retry comes after that run, not beside it, and deciding what is
+    due ends (it re-pushed the running job at its past retry time and took it again, forever)."""
+    job = sched.create("@hourly", "poll()", retries=3, retry_delay=10)
+    clock.advance(3600)
+    fire_and_finish(sched, "error")
+    clock.advance(5)
+    sched.start_manual(job.id)  # the run outlasts the retry's time
+    clock.advance(10)
+    assert sched.due() == []  # returns: the retry waits for the run
+    assert sched.next_deadline() == START + timedelta(hours=2)  # nothing to do until the run ends
+    sched.finish(job, Run(started_at=clock.now(), status="ok", trigger="run-now"))
+    assert sched.next_deadline() == START + timedelta(seconds=3610)  # the retry, due now
+    assert fire_and_finish(sched, "ok") == ["retry 1 of 3"]
