@@ -12,6 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .core import retries
 from .core.clock import SystemClock
 from .core.errors import CodeError
 from .core.events import Kind
@@ -119,6 +120,8 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts,
         core.add(CronJob.from_dict(data, config.history_size))
     setattr(shell, _STASH, None)
     summary = durable.open()
+    for job_id, which in stash.get("retries", ()):  # a waiting retry is not saved (docs/running.md)
+        core.emit(Kind.STORE, job_id, f"its waiting {which} was dropped by the reload; its next occurrence runs")
     durable.on_takeover = bridge.rearm
     notice = _say_load(shell, summary, durable.last_load)
     atexit.register(bridge.at_exit)
@@ -238,6 +241,7 @@ def unload(shell: Any) -> None:
             _STASH,
             {
                 "jobs": [j.to_dict() for j in bridge.jobs() if not j.durable],
+                "retries": [(j.id, retries.label(j)) for j in bridge.jobs() if j.next_is_retry],  # not kept
                 "running": bridge.running_ids(),
                 "cells": bridge.cells,  # the cell that runs %reload_ext is still running
                 "cell": cell_marker(shell),

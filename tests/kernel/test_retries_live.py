@@ -59,3 +59,16 @@ def test_a_durable_catch_up_job_runs_once_after_its_kernel_was_down(tmp_path: Pa
         assert sum(t.startswith("catch-up") for t in triggers) == 1 and ran == len(triggers), (ran, triggers)
         said = ok(k, "%cron session").execute_result["text/plain"]
         assert "missed" in said, said  # the missed occurrence is still reported
+
+
+def test_a_reload_says_which_waiting_retry_it_dropped(kernel: Kernel) -> None:
+    """A waiting retry is not saved, so a reload cannot keep it: the table's footer says so (nothing silent)."""
+    ok(kernel, "import loopal_ipy")
+    # It fails 10 s on; its retry waits 8 s, before the next occurrence: the reload comes in between.
+    ok(kernel, '%cron create --name r --retries 3 --retry-delay 8 "@every 10s" 1/0')
+    assert wait_for(lambda: kernel.evaluate(f"{SCHED}.get('r').retry_at is not None"), 30)
+    ok(kernel, "%reload_ext loopal_ipy")
+    job = f"{SCHED}.get('r')"
+    assert kernel.evaluate(f"({job}.retry_at, {job}.next_start == {job}.next_fire)") == (None, True)
+    listed = ok(kernel, "%cron list").execute_result["text/plain"]
+    assert "its waiting retry 1 of 3 was dropped by the reload; its next occurrence runs" in listed, listed
