@@ -121,7 +121,11 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts,
     setattr(shell, _STASH, None)
     summary = durable.open()
     for job_id, which in stash.get("retries", ()):  # a waiting retry is not saved (docs/running.md)
-        core.emit(Kind.STORE, job_id, f"its waiting {which} was dropped by the reload; its next occurrence runs")
+        job = core.live(job_id)
+        if job is not None and not job.recurring and job.next_fire is None and not job.running:
+            core.remove(job, f"its waiting {which} was dropped by the reload; the one-shot job is removed")
+        else:
+            core.emit(Kind.STORE, job_id, f"its waiting {which} was dropped by the reload; its next occurrence runs")
     durable.on_takeover = bridge.rearm
     notice = _say_load(shell, summary, durable.last_load)
     atexit.register(bridge.at_exit)

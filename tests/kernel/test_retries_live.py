@@ -72,3 +72,14 @@ def test_a_reload_says_which_waiting_retry_it_dropped(kernel: Kernel) -> None:
     assert kernel.evaluate(f"({job}.retry_at, {job}.next_start == {job}.next_fire)") == (None, True)
     listed = ok(kernel, "%cron list").execute_result["text/plain"]
     assert "its waiting retry 1 of 3 was dropped by the reload; its next occurrence runs" in listed, listed
+
+
+def test_a_one_shot_whose_retry_a_reload_dropped_is_removed_and_said(kernel: Kernel) -> None:
+    """A one-shot that ran has no next occurrence: without its retry it would stay in the table forever."""
+    ok(kernel, "import loopal_ipy")
+    ok(kernel, '%cron create --once --name o --retries 3 --retry-delay 30 "@every 2s" 1/0')
+    assert wait_for(lambda: kernel.evaluate(f"{SCHED}.get('o').retry_at is not None"), 30)
+    ok(kernel, "%reload_ext loopal_ipy")
+    assert kernel.evaluate(f"[j.name for j in {SCHED}.jobs()]") == []
+    listed = ok(kernel, "%cron list").execute_result["text/plain"]
+    assert "its waiting retry 1 of 3 was dropped by the reload; the one-shot job is removed" in listed, listed
