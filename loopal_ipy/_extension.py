@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import os
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .core import retries
@@ -89,6 +90,17 @@ def load(shell: Any) -> KernelScheduler | None:
     return bridge
 
 
+def _say_dropped_retries(core: Scheduler, dropped: Iterable[tuple[str, str]]) -> None:
+    """A waiting retry is not saved (docs/running.md): a reload says each one it dropped, and removes a
+    one-shot that ran, which has no next occurrence without it."""
+    for job_id, which in dropped:
+        job = core.live(job_id)
+        if job is not None and not job.recurring and job.next_fire is None and not job.running:
+            core.remove(job, f"its waiting {which} was dropped by the reload; the one-shot job is removed")
+        else:
+            core.emit(Kind.STORE, job_id, f"its waiting {which} was dropped by the reload; its next occurrence runs")
+
+
 def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts, FirstCellNotice | None]:
     """The core, runner, durable session and bridge of a kernel, started; jobs stashed by a reload come back."""
     clock = SystemClock()
@@ -120,12 +132,7 @@ def _start_in_kernel(shell: Any, config: Cron) -> tuple[KernelScheduler, Alerts,
         core.add(CronJob.from_dict(data, config.history_size))
     setattr(shell, _STASH, None)
     summary = durable.open()
-    for job_id, which in stash.get("retries", ()):  # a waiting retry is not saved (docs/running.md)
-        job = core.live(job_id)
-        if job is not None and not job.recurring and job.next_fire is None and not job.running:
-            core.remove(job, f"its waiting {which} was dropped by the reload; the one-shot job is removed")
-        else:
-            core.emit(Kind.STORE, job_id, f"its waiting {which} was dropped by the reload; its next occurrence runs")
+    _say_dropped_retries(core, stash.get("retries", ()))
     durable.on_takeover = bridge.rearm
     notice = _say_load(shell, summary, durable.last_load)
     atexit.register(bridge.at_exit)
